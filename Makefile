@@ -1,0 +1,52 @@
+# Two commands on a fresh Debian machine: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, a CJK font.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf
+
+.PHONY: run test lint format system venv lock clean
+
+run: system venv
+	$(BIN)/imaging up
+
+test: system venv lint
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages: $$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "missing system packages: $$missing"; \
+	    echo "install them as root:  sudo apt-get install $$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+# Refresh constraints.txt after changing the dependencies in pyproject.toml.
+lock: venv
+	{ echo "# Exact versions a fresh machine installs (pip install -c constraints.txt -e '.[dev]')."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable --disable-pip-version-check; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

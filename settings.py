@@ -1,0 +1,112 @@
+"""One settings object, read from ``IMAGING_*`` environment variables and an optional ``.env``.
+
+The embedded default (``imaging up``) needs none of them: Redis is started privately, objects go
+to a directory under the data dir and mail to ``<data dir>/outbox``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from errors import ConfigError
+
+ENV_PREFIX = "IMAGING_"
+
+
+class Role(StrEnum):
+    scanner = "scanner"
+    keyer = "keyer"
+    underwriter = "underwriter"
+    servicing = "servicing"
+    claims = "claims"
+    admin = "admin"
+
+
+def parse_api_keys(text: str) -> dict[str, Role]:
+    """Return ``{key: role}`` from ``key:role,key:role``; raises ValueError naming the bad pair."""
+    keys: dict[str, Role] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, role = pair.rpartition(":")
+        if not sep or not key:
+            raise ValueError(f"'{pair[:4]}…' is not a key:role pair")
+        if role not in Role.__members__:
+            raise ValueError(f"role '{role}' is not one of {', '.join(Role)}")
+        if len(key) < 16:
+            raise ValueError(f"the key for role '{role}' is shorter than 16 characters")
+        keys[key] = Role(role)
+    return keys
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./var")
+    redis_url: str | None = None
+
+    s3_endpoint: str | None = None
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_bucket: str = Field(default="imaging", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_secure: bool = False
+    s3_region: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    mail_from: str = Field(default="e-policy@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+
+    api_keys: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+    # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
+    retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")
+    job_timeout: int = Field(default=600, gt=0)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_parse(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint_is_host_port(cls, value: str | None) -> str | None:
+        if value and ("://" in value or "/" in value):
+            raise ValueError("give host:port without a scheme or path, e.g. minio.internal:9000")
+        return value or None
+
+    @cached_property
+    def keys(self) -> dict[str, Role]:
+        return parse_api_keys(self.api_keys)
+
+    @property
+    def retry_schedule(self) -> list[int]:
+        return [int(s) for s in self.retry_intervals.split(",")]
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Return the settings, or raise ConfigError with one line naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
+        raise ConfigError(f"{name}: {err['msg']}".replace("Value error, ", "")) from None

@@ -1,0 +1,204 @@
+"""``imaging up``: the whole service on the embedded default, in the foreground.
+
+A private redis-server under the data dir (append-only file on, so queued jobs survive a restart),
+the local object store, the API and the workers, each its own process. Ctrl-C or SIGTERM stops them
+all, workers first (they finish the job in hand), then the API, then Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from errors import ConfigError, DependencyDown
+from settings import Settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to send SIGTERM if the supervisor itself dies (even by SIGKILL)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def admin_key(data_dir: Path) -> tuple[str, bool]:
+    """Return the embedded admin key, and whether it was made just now (first start)."""
+    path = data_dir / "admin.key"
+    if path.exists():
+        return path.read_text().strip(), False
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key, True
+
+
+def start_redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    """Return the private redis-server process and its URL, once it answers."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise ConfigError(
+            "redis-server is not installed: run `make run` (installs it) or `apt-get install redis-server`, "
+            "or set IMAGING_REDIS_URL to a Redis you run"
+        )
+    redis_dir = data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(redis_dir),
+            "--appendonly", "yes",  # queued jobs survive a Redis restart
+            "--save", "",
+            "--logfile", str(redis_dir / "redis.log"),
+            "--daemonize", "no",
+        ],
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DependencyDown(f"redis-server exited at start; see {redis_dir / 'redis.log'}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise DependencyDown(f"redis-server did not answer within 15 s; see {redis_dir / 'redis.log'}")
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
+    )
+
+
+def _wait_healthy(url: str, procs: list[subprocess.Popen], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise DependencyDown(
+                    f"{' '.join(proc.args[3:5])} exited at start with code {proc.returncode}"
+                )
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise DependencyDown(f"the API did not answer {url}/healthz within {seconds:.0f} s")
+
+
+def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    """Run the service until Ctrl-C or SIGTERM; return the exit code."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not _port_is_free(host, port):
+        raise ConfigError(
+            f"port {port} on {host} is in use: stop what holds it or choose another with --port"
+        )
+    key, first = admin_key(data_dir)
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    redis_proc = None
+    redis_url = settings.redis_url
+    if not redis_url:
+        redis_proc, redis_url = start_redis(data_dir)
+    env = {
+        **os.environ,
+        "IMAGING_DATA_DIR": str(data_dir),
+        "IMAGING_REDIS_URL": redis_url,
+        "IMAGING_API_KEYS": ",".join(filter(None, [settings.api_keys, f"{key}:admin"])),
+        "PYTHONUNBUFFERED": "1",
+    }
+    worker_procs = [
+        _spawn(["worker", "--name", f"{socket.gethostname()}-{os.getpid()}-{i}"], env) for i in range(workers)
+    ]
+    api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
+    children = [*worker_procs, api_proc]
+    url = f"http://{host}:{port}"
+    code = 0
+    try:
+        _wait_healthy(url, children)
+        print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
+        if first:
+            print(f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}", flush=True)
+        else:
+            print(f"admin API key: in {data_dir / 'admin.key'}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        while not stopping:
+            dead = [p for p in children if p.poll() is not None]
+            if dead or (redis_proc and redis_proc.poll() is not None):
+                print("imaging: a service process exited unexpectedly; stopping the rest", file=sys.stderr)
+                code = 1
+                break
+            time.sleep(0.2)
+    except DependencyDown as exc:
+        print(f"imaging: {exc.message}", file=sys.stderr)
+        code = 3
+    finally:
+        _stop(worker_procs)
+        _stop([api_proc])
+        if redis_proc:
+            _stop([redis_proc])
+    if code == 0:
+        print("imaging stopped", flush=True)
+    return code

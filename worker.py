@@ -1,0 +1,275 @@
+"""RQ jobs and the queues they run on: thin functions that load, call the rooms in order, and store.
+
+Queues in priority order: a worker always takes ``immediate`` (a customer is waiting at the counter)
+before ``esign`` and ``mail``, and the ``batch`` backlog last.
+
+Every job is idempotent: its outputs are keyed by its inputs and it returns early when its record
+says the work is done, so a retry, a requeue or a second worker running it changes nothing.
+A job that fails because a dependency is down (``DependencyDown``) is retried with backoff; any other
+failure is permanent and goes straight to RQ's failed registry, where ``imaging jobs`` finds it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import ParamSpec, TypeVar
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry, Worker, get_current_job
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from errors import ConfigError, DependencyDown, QueueUnavailable
+from models import Mail, MailStatus, Scan, ScanStatus, mail_body_key, mail_key, page_key, scan_key, utcnow
+from settings import Settings, load_settings
+from storage import ObjectStore, open_store
+
+log = logging.getLogger("imaging.worker")
+
+QUEUES = ("immediate", "esign", "mail", "batch")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def connect(url: str | None, *, for_worker: bool = False) -> Redis:
+    """Return a Redis client for url; raise ConfigError if none is configured."""
+    if not url:
+        raise ConfigError(
+            "IMAGING_REDIS_URL: not set; `imaging up` starts a private Redis, other commands need its URL"
+        )
+    if for_worker:
+        # RQ blocks on the queues for minutes; a read timeout would break that wait.
+        return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def enqueue(
+    conn: Redis,
+    settings: Settings,
+    queue_name: str,
+    func: Callable[..., object],
+    *args: object,
+    job_id: str,
+) -> Job:
+    """Return the job with this id, enqueued now or found already queued, running or done."""
+    if queue_name not in QUEUES:
+        raise ValueError(f"unknown queue {queue_name!r}")
+    intervals = settings.retry_schedule
+    queue = Queue(queue_name, connection=conn)
+    try:
+        return queue.enqueue_call(
+            func,
+            args=args,
+            job_id=job_id,
+            unique=True,  # atomic in Redis: the same job enqueued twice is one job
+            timeout=settings.job_timeout,
+            result_ttl=24 * 3600,
+            failure_ttl=30 * 24 * 3600,
+            retry=Retry(max=len(intervals), interval=intervals),
+        )
+    except DuplicateJobError:
+        return Job.fetch(job_id, connection=conn)
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis did not take job {job_id}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    store: ObjectStore
+
+
+@functools.cache
+def context() -> Context:
+    """Return this process's settings and store, made once per worker process."""
+    settings = load_settings()
+    return Context(settings, open_store(settings))
+
+
+def job(fn: Callable[P, R]) -> Callable[P, R]:
+    """Mark fn as a job: only DependencyDown failures are retried, everything else fails for good."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DependencyDown:
+            raise
+        except Exception:
+            current = get_current_job()
+            if current is not None:
+                current.retries_left = 0  # read by RQ's worker right after this raise
+            raise
+
+    return run
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+
+
+@job
+def capture_scan(scan_id: str) -> dict:
+    """Return the scan's outcome after decoding its pages into ``scans/<id>/pages/<n>.png``.
+
+    The foundation stops at decode; classification, alignment and field cropping (issue 4) go here.
+    """
+    from capture.decode import decode, encode_png
+
+    store = context().store
+    scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
+    if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
+        return {"scan_id": scan_id, "status": scan.status, "pages": scan.pages}
+    try:
+        pages = decode(store.get_original(scan.sha256))
+    except DependencyDown:
+        raise
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
+        _save_scan(store, scan.model_copy(update={"status": ScanStatus.failed, "error": message}))
+        raise
+    for page in pages:
+        store.put(page_key(scan_id, page.number), encode_png(page), "image/png", {"scan_id": scan_id})
+    _save_scan(store, scan.model_copy(update={"status": ScanStatus.captured, "pages": len(pages)}))
+    return {"scan_id": scan_id, "status": ScanStatus.captured, "pages": len(pages)}
+
+
+@job
+def deliver_mail(mail_id: str) -> dict:
+    """Return where the mail went, after delivering it once (a repeated run finds it sent and stops)."""
+    from email import message_from_bytes, policy
+
+    from esign.mail import Outbox, SmtpServer, deliver
+
+    ctx = context()
+    store = ctx.store
+    mail = Mail.model_validate_json(store.get(mail_key(mail_id)))
+    if mail.status == MailStatus.sent:
+        return {"mail_id": mail_id, "status": mail.status, "delivered_to": mail.delivered_to}
+    message = message_from_bytes(store.get(mail_body_key(mail_id)), policy=policy.default)
+    s = ctx.settings
+    transport: SmtpServer | Outbox = (
+        SmtpServer(
+            s.smtp_host,
+            s.smtp_port,
+            s.smtp_starttls,
+            s.smtp_user,
+            s.smtp_password.get_secret_value() if s.smtp_password else None,
+            s.smtp_timeout,
+        )
+        if s.smtp_host
+        else Outbox(s.outbox_dir)
+    )
+    attempt = mail.model_copy(update={"attempts": mail.attempts + 1})
+    try:
+        where = deliver(message, mail_id, transport)  # type: ignore[arg-type]
+    except Exception as exc:
+        status = MailStatus.queued if isinstance(exc, DependencyDown) else MailStatus.failed
+        store.put(
+            mail_key(mail_id),
+            attempt.model_copy(update={"status": status, "last_error": str(exc)}).to_json(),
+            "application/json",
+        )
+        raise
+    sent = attempt.model_copy(
+        update={"status": MailStatus.sent, "sent_at": utcnow(), "delivered_to": where, "last_error": None}
+    )
+    store.put(mail_key(mail_id), sent.to_json(), "application/json")
+    return {"mail_id": mail_id, "status": sent.status, "delivered_to": where}
+
+
+def _save_scan(store: ObjectStore, scan: Scan) -> None:
+    store.put(scan.key, scan.model_copy(update={"updated_at": utcnow()}).to_json(), "application/json")
+
+
+# ---- submitting work ----------------------------------------------------------------------------
+
+
+def submit_mail(conn: Redis, store: ObjectStore, settings: Settings, message: EmailMessage) -> Mail:
+    """Return the mail record after storing the message and queueing its delivery."""
+    mail = Mail(
+        mail_id="m" + secrets.token_hex(16),
+        to=[str(a) for a in message.get_all("To", [])],
+        subject=str(message.get("Subject", "")),
+    )
+    store.put(mail_body_key(mail.mail_id), message.as_bytes(), "message/rfc822")
+    store.put(mail_key(mail.mail_id), mail.to_json(), "application/json")
+    enqueue(conn, settings, "mail", deliver_mail, mail.mail_id, job_id=f"mail-{mail.mail_id}")
+    return mail
+
+
+# ---- running workers and the failed registry ----------------------------------------------------
+
+
+def preload() -> None:
+    """Import the heavy libraries once in the worker process, before RQ forks a child per job."""
+    import capture.decode  # noqa: F401  (numpy, Pillow, pypdfium2)
+
+
+def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+    """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle)."""
+    conn = connect(settings.redis_url, for_worker=True)
+    preload()
+    queues = [Queue(q, connection=conn) for q in QUEUES]
+    worker = Worker(queues, connection=conn, name=name)
+    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    job_id: str
+    queue: str
+    func: str
+    args: tuple
+    ended_at: str
+    error: str
+
+
+def failed_jobs(conn: Redis) -> list[FailedJob]:
+    """Return the jobs in every queue's failed registry, oldest first."""
+    found: list[FailedJob] = []
+    try:
+        for name in QUEUES:
+            registry = FailedJobRegistry(name, connection=conn)
+            for job_id in registry.get_job_ids():
+                try:
+                    j = Job.fetch(job_id, connection=conn)
+                except NoSuchJobError:
+                    continue
+                result = j.latest_result()
+                error = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+                found.append(
+                    FailedJob(
+                        j.id,
+                        name,
+                        j.func_name,
+                        tuple(j.args),
+                        j.ended_at.isoformat() if j.ended_at else "",
+                        error[0] if error else "",
+                    )
+                )
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis: cannot read the failed registry: {exc}") from exc
+    return sorted(found, key=lambda f: f.ended_at)
+
+
+def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
+    """Return the ids put back on their queues (ids not in a failed registry are skipped)."""
+    wanted = set(job_ids)
+    done: list[str] = []
+    try:
+        for name in QUEUES:
+            registry = FailedJobRegistry(name, connection=conn)
+            for job_id in registry.get_job_ids():
+                if job_id in wanted:
+                    registry.requeue(job_id)
+                    done.append(job_id)
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis: cannot requeue: {exc}") from exc
+    return done
