@@ -1,0 +1,127 @@
+"""Session-wide real servers (Redis, SeaweedFS S3, aiosmtpd) and per-test clean state."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from settings import Settings
+from storage import LocalStore, ObjectStore
+from storage.s3 import S3Store
+from tests.servers import MailServer, RedisServer, S3Server, redis_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SCANNER_KEY = "scanner-key-" + "s" * 20
+SCANNER2_KEY = "scanner-key-" + "t" * 20
+KEYER_KEY = "keyer-key-" + "k" * 20
+ADMIN_KEY = "admin-key-" + "a" * 20
+API_KEYS = f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{ADMIN_KEY}:admin"
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the developer's IMAGING_* variables and .env out of every test."""
+    for name in list(os.environ):
+        if name.startswith("IMAGING_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def redis_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_srv() -> Iterator[MailServer]:
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_conn(redis_srv: RedisServer) -> Iterator[Redis]:
+    """A client on an empty database, flushed again afterwards (as rq's own tests do)."""
+    conn = Redis.from_url(redis_srv.url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture
+def bucket() -> str:
+    return "t" + secrets.token_hex(6)
+
+
+@pytest.fixture
+def s3_store(s3_srv: S3Server, bucket: str) -> S3Store:
+    return S3Store(s3_srv.endpoint, "test", "test", bucket)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    """Each storage test runs on both backends."""
+    if request.param == "local":
+        return LocalStore(tmp_path / "objects")
+    return request.getfixturevalue("s3_store")
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, redis_conn: Redis, redis_srv: RedisServer, s3_srv: S3Server, bucket: str
+) -> Settings:
+    """Settings for the S3 backend and the test Redis, with fast retries."""
+    return Settings(
+        data_dir=tmp_path / "var",
+        redis_url=redis_srv.url,
+        s3_endpoint=s3_srv.endpoint,
+        s3_access_key="test",
+        s3_secret_key="test",
+        s3_bucket=bucket,
+        api_keys=API_KEYS,
+        retry_intervals="1,1,1",
+        max_upload_bytes=2 * 1024 * 1024,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Return the environment that gives a child process these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"IMAGING_{name.upper()}"] = str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def run_worker_burst(settings: Settings, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a real `imaging worker --burst` process until the queues are empty."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "worker", "--burst"],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

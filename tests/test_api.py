@@ -1,0 +1,176 @@
+"""The HTTP API against real Redis and a real S3 server: auth, errors as JSON, limits, uploads."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+from rq import Queue
+
+from api import create_app
+from settings import Settings
+from storage import open_store
+from supervisor import free_port
+from tests.conftest import ADMIN_KEY, KEYER_KEY, SCANNER2_KEY, SCANNER_KEY
+from tests.helpers import sample_png, snapshot
+
+
+@pytest.fixture
+def client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def _upload(client: TestClient, data: bytes, key: str = SCANNER_KEY, mode: str = "immediate", **kw):
+    headers = {"X-API-Key": key, "Content-Type": "application/octet-stream", **kw.pop("headers", {})}
+    return client.post(f"/v1/scans?mode={mode}", content=data, headers=headers, **kw)
+
+
+def _nothing_stored_or_queued(settings: Settings, redis_conn: Redis) -> None:
+    assert snapshot(open_store(settings)) == {}
+    assert all(Queue(q, connection=redis_conn).count == 0 for q in ("immediate", "batch"))
+
+
+def test_healthz_reports_both_parts_up(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "redis": "ok", "storage": "ok"}
+
+
+def test_healthz_names_redis_when_it_is_down(settings: Settings) -> None:
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    response = TestClient(create_app(down)).get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["redis"].startswith("down") and body["storage"] == "ok"
+
+
+def test_healthz_names_storage_when_it_is_down(settings: Settings) -> None:
+    down = settings.model_copy(update={"s3_endpoint": f"127.0.0.1:{free_port()}"})
+    body = TestClient(create_app(down)).get("/healthz").json()
+    assert body["storage"].startswith("down") and body["redis"] == "ok"
+
+
+def test_an_upload_is_stored_and_queued_on_its_mode(
+    client: TestClient, settings: Settings, redis_conn: Redis
+) -> None:
+    data = sample_png()
+    response = _upload(client, data, mode="immediate")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "queued" and body["mode"] == "immediate"
+    store = open_store(settings)
+    assert store.get_original(body["sha256"]) == data
+    assert Queue("immediate", connection=redis_conn).job_ids == [f"capture-{body['scan_id']}"]
+    status = client.get(body["status_url"], headers={"X-API-Key": SCANNER_KEY})
+    assert status.status_code == 200 and status.json()["content_type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        ({}, 401, "unauthorized"),
+        ({"X-API-Key": "x" * 30}, 401, "unauthorized"),
+        ({"X-API-Key": KEYER_KEY}, 403, "forbidden"),
+    ],
+)
+def test_uploads_without_the_scanner_role_are_refused_and_nothing_is_stored(
+    client: TestClient, settings: Settings, redis_conn: Redis, headers: dict, status: int, error: str
+) -> None:
+    response = client.post("/v1/scans", content=sample_png(), headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    _nothing_stored_or_queued(settings, redis_conn)
+
+
+def test_a_body_over_the_limit_is_refused_from_its_content_length(
+    client: TestClient, settings: Settings, redis_conn: Redis
+) -> None:
+    response = _upload(client, b"\x89PNG\r\n\x1a\n" + b"\0" * (settings.max_upload_bytes + 1))
+    assert response.status_code == 413
+    assert "IMAGING_MAX_UPLOAD_BYTES" in response.json()["detail"]
+    _nothing_stored_or_queued(settings, redis_conn)
+
+
+def test_a_streamed_body_over_the_limit_is_refused_while_it_arrives(
+    client: TestClient, settings: Settings, redis_conn: Redis
+) -> None:
+    sent = []
+
+    def chunks():
+        for _ in range(64):
+            sent.append(1)
+            yield b"\x89PNG\r\n\x1a\n" + b"\0" * 65536
+
+    response = _upload(client, chunks())  # no Content-Length: chunked transfer
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    _nothing_stored_or_queued(settings, redis_conn)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "error"),
+    [(b"", 422, "invalid_request"), (b"hello, not a scan", 415, "unsupported_media_type")],
+)
+def test_an_empty_or_unknown_body_is_refused(
+    client: TestClient, settings: Settings, redis_conn: Redis, data: bytes, status: int, error: str
+) -> None:
+    response = _upload(client, data)
+    assert (response.status_code, response.json()["error"]) == (status, error)
+    _nothing_stored_or_queued(settings, redis_conn)
+
+
+def test_a_bad_mode_is_a_422_naming_the_parameter(client: TestClient) -> None:
+    response = _upload(client, sample_png(), mode="sometime")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "mode"]
+
+
+def test_an_upload_is_refused_with_503_when_redis_is_down_and_nothing_is_stored(
+    settings: Settings, redis_conn: Redis
+) -> None:
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    response = _upload(TestClient(create_app(down)), sample_png())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert response.json()["error"] == "queue_unavailable"
+    assert snapshot(open_store(settings)) == {}
+
+
+def test_unknown_routes_and_methods_get_json_errors(client: TestClient) -> None:
+    response = client.get("/v1/nothing-here")
+    assert (response.status_code, response.json()["error"]) == (404, "not_found")
+    response = client.delete("/v1/scans", headers={"X-API-Key": ADMIN_KEY})
+    assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
+
+
+def test_malformed_json_is_a_422(client: TestClient) -> None:
+    response = client.post(
+        "/v1/jobs/requeue",
+        content=b'{"job_ids": [',
+        headers={"X-API-Key": ADMIN_KEY, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_scanner_sees_only_its_own_scans_and_an_admin_sees_all(client: TestClient) -> None:
+    url = _upload(client, sample_png()).json()["status_url"]
+    assert client.get(url, headers={"X-API-Key": SCANNER_KEY}).status_code == 200
+    other = client.get(url, headers={"X-API-Key": SCANNER2_KEY})
+    assert (other.status_code, other.json()["error"]) == (404, "not_found")
+    assert client.get(url, headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+
+
+def test_a_malformed_scan_id_is_a_422_and_an_unknown_one_a_404(client: TestClient) -> None:
+    headers = {"X-API-Key": ADMIN_KEY}
+    assert client.get("/v1/scans/..%2F..%2Fetc", headers=headers).status_code in (404, 422)
+    assert client.get("/v1/scans/not-a-scan", headers=headers).status_code == 422
+    assert client.get("/v1/scans/s20260101000000" + "0" * 12, headers=headers).status_code == 404
+
+
+def test_the_openapi_page_documents_the_routes(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/healthz", "/v1/scans", "/v1/scans/{scan_id}", "/v1/jobs/failed", "/v1/jobs/requeue"} <= set(
+        paths
+    )

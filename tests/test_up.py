@@ -1,0 +1,121 @@
+"""`imaging up`: the whole service on the embedded default, started and stopped as an administrator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from supervisor import free_port
+from tests.conftest import ROOT
+from tests.helpers import sample_png
+from tests.servers import wait_until
+
+
+def _children(pid: int) -> set[int]:
+    """Return every descendant of pid."""
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            text = (task / "children").read_text() if (task / "children").exists() else ""
+            for child in map(int, text.split()):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _get(url: str, key: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
+    env.update({"IMAGING_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "up", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=data_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_imaging_up_serves_captures_and_stops_everything_it_started(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "var", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
+        children = _children(proc.pid)
+        assert len(children) >= 4  # redis-server, two workers, the API
+        key = (data_dir / "admin.key").read_text().strip()
+        request = urllib.request.Request(
+            base + "/v1/scans?mode=immediate",
+            data=sample_png(),
+            headers={"X-API-Key": key, "Content-Type": "image/png"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            scan = json.loads(response.read())
+        wait_until(
+            lambda: _get(base + scan["status_url"], key)[1].get("status") == "captured",
+            60,
+            "the scan to be captured",
+        )
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert f"imaging is up at {base}" in output
+    assert f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}" in output
+    assert "imaging stopped" in output
+    wait_until(lambda: not any(_alive(pid) for pid in children), 10, "every started process to end")
+    assert (data_dir / "redis" / "appendonlydir").is_dir()  # queued jobs persist across restarts
+
+
+def test_imaging_up_refuses_a_port_in_use_with_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
+        env.update({"IMAGING_DATA_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)})
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "up", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"imaging: port {port} on 127.0.0.1 is in use: stop what holds it or choose another with --port"
+    )
