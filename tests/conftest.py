@@ -115,13 +115,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_worker_burst(settings: Settings, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run a real `imaging worker --burst` process until the queues are empty."""
+def run_cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `imaging ARGS...` in a child process with these settings."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", "worker", "--burst"],
+        [sys.executable, "-m", "cli", *args],
         env=settings_env(settings),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def run_worker_burst(settings: Settings) -> subprocess.CompletedProcess:
+    """Run a real `imaging worker --burst` process until the queues are empty."""
+    return run_cli(settings, "worker", "--burst")

@@ -17,7 +17,7 @@ from models import Mail, MailStatus, Scan, ScanStatus, mail_key, scan_key
 from settings import Settings
 from storage import open_store
 from supervisor import free_port
-from tests.conftest import ROOT, SCANNER_KEY, run_worker_burst, settings_env
+from tests.conftest import ROOT, SCANNER_KEY, run_cli, run_worker_burst, settings_env
 from tests.helpers import sample_png, sample_tiff, snapshot
 from tests.servers import MailServer, wait_until
 
@@ -113,27 +113,12 @@ def test_a_damaged_scan_fails_for_good_at_once_and_can_be_requeued_from_the_cli(
     scan = _scan(settings, scan_id)
     assert scan.status == ScanStatus.failed and "damaged image/png" in scan.error
 
-    env = settings_env(settings)
-    listed = subprocess.run(
-        [sys.executable, "-m", "cli", "jobs", "failed"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = run_cli(settings, "jobs", "failed")
     assert listed.returncode == 0, listed.stderr
     assert f"capture-{scan_id}\timmediate\tworker.capture_scan" in listed.stdout
     assert "UnreadableScan" in listed.stdout
 
-    requeued = subprocess.run(
-        [sys.executable, "-m", "cli", "jobs", "requeue", "--all"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    requeued = run_cli(settings, "jobs", "requeue", "--all")
     assert requeued.returncode == 0, requeued.stderr
     assert requeued.stdout.split() == [f"capture-{scan_id}"]
     assert Job.fetch(f"capture-{scan_id}", connection=redis_conn).get_status() == JobStatus.QUEUED
