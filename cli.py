@@ -93,6 +93,141 @@ def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
     click.echo(f"{len(done)} job(s) requeued", err=True)
 
 
+@imaging.group()
+def samples() -> None:
+    """Generated specimens for tests, benchmarks and template tuning."""
+
+
+def _values(path: str | None) -> dict[str, str]:
+    import json
+    from pathlib import Path
+
+    from errors import BadInput
+
+    source = Path(path) if path else Path(__file__).with_name("capture") / "sample_values.json"
+    try:
+        values = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{source}: cannot read the values ({exc})") from None
+    if not isinstance(values, dict):
+        raise BadInput(f"{source}: the values must be a JSON object of field name to text")
+    return {str(k): str(v) for k, v in values.items() if v is not None}
+
+
+def _write_image(image, dpi: float, out: str) -> None:
+    from pathlib import Path
+
+    from capture.render import encode_image
+
+    suffix = Path(out).suffix.lower()
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(suffix)
+    if fmt is None:
+        raise click.BadParameter(
+            f"{out}: give a .png, .jpg or .tif file (or .pdf where offered)", param_hint="--out"
+        )
+    Path(out).write_bytes(encode_image(image, dpi, fmt))
+
+
+@samples.command("form")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_form(values_path: str | None, out: str, dpi: int) -> None:
+    """The application form filled with VALUES: a clean page image, or a born-digital PDF."""
+    from pathlib import Path
+
+    from capture.render import render_form, render_form_pdf
+    from capture.templates import latest
+
+    template, values = latest("application_form"), _values(values_path)
+    if out.lower().endswith(".pdf"):
+        Path(out).write_bytes(render_form_pdf(template, values))
+    else:
+        _write_image(render_form(template, values, dpi), dpi, out)
+
+
+@samples.command("idcard")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of card values.")
+@click.option("--side", type=click.Choice(["front", "back"]), required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_idcard(values_path: str | None, side: str, out: str, dpi: int) -> None:
+    """A specimen ID card side (样本) at its true size, 85.6 x 54 mm."""
+    from capture.render import render_idcard
+    from capture.templates import latest
+    from errors import BadInput
+
+    try:
+        image = render_idcard(latest(f"idcard_{side}"), _values(values_path), dpi)
+    except ValueError as exc:
+        raise BadInput(f"bad card value: {exc} (dates are YYYY-MM-DD)") from None
+    _write_image(image, dpi, out)
+
+
+@samples.command("separator")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_separator(out: str, dpi: int) -> None:
+    """The batch separator sheet."""
+    from pathlib import Path
+
+    from capture.render import render_separator, render_separator_pdf
+
+    if out.lower().endswith(".pdf"):
+        Path(out).write_bytes(render_separator_pdf())
+    else:
+        _write_image(render_separator(dpi), dpi, out)
+
+
+@imaging.command("capture")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
+@click.option(
+    "--debug-dir", type=click.Path(file_okay=False), help="Write each page with its field boxes drawn."
+)
+def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) -> None:
+    """Run capture on files in this process and report the documents found."""
+    import json
+    from pathlib import Path
+
+    from capture.debug import draw_boxes
+    from capture.decode import decode
+    from capture.pipeline import capture
+    from capture.render import encode_image
+    from errors import BadInput
+
+    failed = 0
+    for name in files:
+        try:
+            pages = decode(Path(name).read_bytes())
+        except (OSError, BadInput) as exc:
+            failed += 1
+            message = exc.message if isinstance(exc, BadInput) else f"cannot read: {exc.strerror}"
+            click.echo(
+                json.dumps({"file": name, "error": message}, ensure_ascii=False)
+                if as_json
+                else f"{name}: {message}"
+            )
+            continue
+        documents = capture(pages)
+        if as_json:
+            record = {"file": name, "documents": [d.to_json() for d in documents]}
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            for d in documents:
+                status = d.status if not d.problems else f"{d.status}: {'; '.join(d.problems)}"
+                click.echo(f"{name}: {d.type} pages {d.pages} {len(d.fields)} fields ({status})")
+        if debug_dir:
+            Path(debug_dir).mkdir(parents=True, exist_ok=True)
+            for page in pages:
+                picture = draw_boxes(page.image, page.number, documents)
+                (Path(debug_dir) / f"{Path(name).stem}-page{page.number}.png").write_bytes(
+                    encode_image(picture, 72)
+                )
+    if failed:
+        sys.exit(int(ExitCode.bad_input))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

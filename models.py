@@ -56,6 +56,8 @@ class Scan(BaseModel):
     uploaded_at: datetime
     status: ScanStatus = ScanStatus.queued
     pages: int = 0
+    documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
+    problems: list[str] = Field(default_factory=list)  # why a page must be rescanned (immediate mode: now)
     error: str | None = None
     updated_at: datetime | None = None
 
@@ -71,8 +73,45 @@ def scan_key(scan_id: str) -> str:
     return f"scans/{scan_id}.json"
 
 
-def page_key(scan_id: str, number: int) -> str:
-    return f"scans/{scan_id}/pages/{number}.png"
+def doc_id_for(scan_id: str, index: int) -> str:
+    """Return the id of the index-th document (1-based) of a scan: the same on every run of the job."""
+    return f"d{scan_id[1:]}{index:03d}"
+
+
+class FieldRecord(BaseModel):
+    """A field or image region of a stored document: where it was found and its image."""
+
+    box: list[int]  # x, y, w, h on the source page
+    quad: list[list[float]]
+    page: int
+    image: str  # object key of the field image
+    kind: str | None = None  # None for an image region (signature, photo)
+    text: str | None = None  # from a born-digital PDF's text layer
+
+
+class DocumentRecord(BaseModel):
+    """``documents/<doc_id>/record.json``."""
+
+    schema_: int = Field(1, alias="schema")
+    doc_id: str
+    scan_id: str
+    type: str
+    template: str | None = None
+    source_pages: list[int]
+    pages: list[str]  # object keys of the rectified page (or card) images
+    status: str  # ok | exception
+    problems: list[str] = Field(default_factory=list)
+    application_no: str | None = None
+    fields: dict[str, FieldRecord] = Field(default_factory=dict)
+    regions: dict[str, FieldRecord] = Field(default_factory=dict)
+    captured_at: datetime
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=1).encode()
+
+
+def document_key(doc_id: str) -> str:
+    return f"documents/{doc_id}/record.json"
 
 
 class MailStatus(StrEnum):

@@ -27,7 +27,20 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from errors import ConfigError, DependencyDown, QueueUnavailable
-from models import Mail, MailStatus, Scan, ScanStatus, mail_body_key, mail_key, page_key, scan_key, utcnow
+from models import (
+    DocumentRecord,
+    FieldRecord,
+    Mail,
+    MailStatus,
+    Scan,
+    ScanStatus,
+    doc_id_for,
+    document_key,
+    mail_body_key,
+    mail_key,
+    scan_key,
+    utcnow,
+)
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 
@@ -116,28 +129,80 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 
 @job
 def capture_scan(scan_id: str) -> dict:
-    """Return the scan's outcome after decoding its pages into ``scans/<id>/pages/<n>.png``.
-
-    The foundation stops at decode; classification, alignment and field cropping (issue 4) go here.
-    """
-    from capture.decode import decode, encode_png
+    """Return the scan's outcome after capturing it into documents with page and field images."""
+    from capture.decode import decode
+    from capture.pipeline import capture
 
     store = context().store
     scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
     if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
-        return {"scan_id": scan_id, "status": scan.status, "pages": scan.pages}
+        return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
     try:
         pages = decode(store.get_original(scan.sha256))
+        documents = capture(pages)
     except DependencyDown:
         raise
     except Exception as exc:
         message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
         _save_scan(store, scan.model_copy(update={"status": ScanStatus.failed, "error": message}))
         raise
-    for page in pages:
-        store.put(page_key(scan_id, page.number), encode_png(page), "image/png", {"scan_id": scan_id})
-    _save_scan(store, scan.model_copy(update={"status": ScanStatus.captured, "pages": len(pages)}))
-    return {"scan_id": scan_id, "status": ScanStatus.captured, "pages": len(pages)}
+    doc_ids = [_store_document(store, scan_id, index, d) for index, d in enumerate(documents, start=1)]
+    problems = [f"{d.type} on page {d.pages[0]}: {p}" for d in documents for p in d.problems]
+    _save_scan(
+        store,
+        scan.model_copy(
+            update={
+                "status": ScanStatus.captured,
+                "pages": len(pages),
+                "documents": doc_ids,
+                "problems": problems,
+            }
+        ),
+    )
+    return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
+
+
+def _store_document(store: ObjectStore, scan_id: str, index: int, document) -> str:
+    """Return the doc id after writing the document's images and record (same keys on every run)."""
+    from capture.decode import encode_png
+
+    doc_id = doc_id_for(scan_id, index)
+    base = f"documents/{doc_id}"
+    pages = []
+    for number, image in enumerate(document.images, start=1):
+        pages.append(f"{base}/pages/{number}.png")
+        store.put(pages[-1], encode_png(image), "image/png", {"doc_id": doc_id})
+
+    def field_record(item) -> FieldRecord:
+        key = f"{base}/fields/{item.name}.png"
+        store.put(key, encode_png(item.image), "image/png", {"doc_id": doc_id, "field": item.name})
+        return FieldRecord(
+            box=list(item.box),
+            quad=[list(p) for p in item.quad],
+            page=item.page,
+            image=key,
+            kind=item.kind,
+            text=item.text,
+        )
+
+    record = DocumentRecord(
+        doc_id=doc_id,
+        scan_id=scan_id,
+        type=str(document.type),
+        template=document.template,
+        source_pages=document.pages,
+        pages=pages,
+        status=document.status,
+        problems=document.problems,
+        application_no=document.application_no,
+        fields={name: field_record(f) for name, f in document.fields.items()},
+        regions={name: field_record(r) for name, r in document.regions.items()},
+        captured_at=utcnow(),
+    )
+    store.put(
+        document_key(doc_id), record.to_json(), "application/json", {"scan_id": scan_id, "type": record.type}
+    )
+    return doc_id
 
 
 @job
@@ -209,7 +274,10 @@ def submit_mail(conn: Redis, store: ObjectStore, settings: Settings, message: Em
 
 def preload() -> None:
     """Import the heavy libraries once in the worker process, before RQ forks a child per job."""
-    import capture.decode  # noqa: F401  (numpy, Pillow, pypdfium2)
+    import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
+    from capture.templates import templates
+
+    templates()
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:

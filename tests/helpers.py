@@ -24,6 +24,26 @@ def sample_tiff(pages: int) -> bytes:
     return out.getvalue()
 
 
+def sample_stack() -> bytes:
+    """Return a two-page TIFF: a filled application form and a page holding an ID card front, both 200 dpi."""
+    import json
+    from pathlib import Path
+
+    from capture.render import render_form, render_idcard
+    from capture.templates import latest
+
+    values = json.loads((Path(__file__).parent.parent / "capture" / "sample_values.json").read_text())
+    form = Image.fromarray(render_form(latest("application_form"), values, 200)).convert("RGB")
+    card = Image.fromarray(render_idcard(latest("idcard_front"), values, 200))
+    bed = Image.new("RGB", form.size, (245, 245, 245))
+    bed.paste(card, (300, 400))
+    out = io.BytesIO()
+    form.save(
+        out, format="TIFF", save_all=True, append_images=[bed], dpi=(200, 200), compression="tiff_deflate"
+    )
+    return out.getvalue()
+
+
 def snapshot(store: ObjectStore, prefix: str = "") -> dict[str, tuple[int, str]]:
     """Return {key: (size, etag)} for every object under prefix."""
     return {o.key: (o.size, o.etag) for o in store.list(prefix)}

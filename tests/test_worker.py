@@ -13,12 +13,12 @@ from rq.job import Job, JobStatus
 
 import worker
 from api import create_app
-from models import Mail, MailStatus, Scan, ScanStatus, mail_key, scan_key
+from models import DocumentRecord, Mail, MailStatus, Scan, ScanStatus, document_key, mail_key, scan_key
 from settings import Settings
 from storage import open_store
 from supervisor import free_port
 from tests.conftest import ROOT, SCANNER_KEY, run_cli, run_worker_burst, settings_env
-from tests.helpers import sample_png, sample_tiff, snapshot
+from tests.helpers import sample_png, sample_stack, snapshot
 from tests.servers import MailServer, wait_until
 
 
@@ -38,18 +38,26 @@ def _scan(settings: Settings, scan_id: str) -> Scan:
 
 
 def test_a_scan_uploaded_through_the_api_is_captured_by_a_real_worker_into_s3(settings: Settings) -> None:
-    scan_id = _upload(settings, sample_tiff(3))
+    scan_id = _upload(settings, sample_stack())
     result = run_worker_burst(settings)
     assert result.returncode == 0, result.stderr
     scan = _scan(settings, scan_id)
-    assert (scan.status, scan.pages, scan.error) == (ScanStatus.captured, 3, None)
-    pages = snapshot(open_store(settings), f"scans/{scan_id}/pages/")
-    assert sorted(pages) == [f"scans/{scan_id}/pages/{n}.png" for n in (1, 2, 3)]
+    assert (scan.status, scan.pages, scan.error, scan.problems) == (ScanStatus.captured, 2, None, [])
+    store = open_store(settings)
+    records = [DocumentRecord.model_validate_json(store.get(document_key(d))) for d in scan.documents]
+    assert [(r.type, r.source_pages) for r in records] == [("application_form", [1]), ("idcard_front", [2])]
+    form = records[0]
+    assert form.application_no == "TB2026001234"
+    assert set(form.fields) >= {"applicant_name", "applicant_id_number", "premium"}
+    assert "applicant_signature" in form.regions
+    image = store.get(form.fields["applicant_name"].image)
+    assert image.startswith(b"\x89PNG")
+    assert set(records[1].fields) == {"name", "sex", "ethnicity", "birth_date", "address", "id_number"}
 
 
 def test_running_the_capture_job_again_changes_nothing(settings: Settings, redis_conn: Redis) -> None:
     store = open_store(settings)
-    scan_id = _upload(settings, sample_tiff(2))
+    scan_id = _upload(settings, sample_stack())
     assert run_worker_burst(settings).returncode == 0
     before = snapshot(store)
     record = store.get(scan_key(scan_id))
@@ -63,9 +71,12 @@ def test_running_the_capture_job_again_changes_nothing(settings: Settings, redis
     assert snapshot(store) == before
     assert store.get(scan_key(scan_id)) == record
 
-    # A crash after the pages were written but before the record said so: the rerun rewrites the same pages.
+    # A crash after the images were written but before the scan record said so: the rerun rewrites the
+    # same images under the same keys, and no second set of documents appears.
     scan = Scan.model_validate_json(record)
-    store.put(scan_key(scan_id), scan.model_copy(update={"status": ScanStatus.queued, "pages": 0}).to_json())
+    store.put(
+        scan_key(scan_id), scan.model_copy(update={"status": ScanStatus.queued, "documents": []}).to_json()
+    )
     Job.fetch(f"capture-{scan_id}", connection=redis_conn).delete()
     worker.enqueue(
         redis_conn, settings, "immediate", worker.capture_scan, scan_id, job_id=f"capture-{scan_id}"
@@ -73,11 +84,10 @@ def test_running_the_capture_job_again_changes_nothing(settings: Settings, redis
     assert run_worker_burst(settings).returncode == 0
     after = snapshot(store)
     assert set(after) == set(before)
-    pages = f"scans/{scan_id}/pages/"
-    assert {k: v for k, v in after.items() if k.startswith(pages)} == {
-        k: v for k, v in before.items() if k.startswith(pages)
-    }
-    assert _scan(settings, scan_id).status == ScanStatus.captured
+    images = [k for k in before if k.endswith(".png")]
+    assert len(images) > 20
+    assert {k: after[k] for k in images} == {k: before[k] for k in images}
+    assert _scan(settings, scan_id).documents == scan.documents
 
 
 def test_enqueueing_the_same_job_twice_queues_it_once(settings: Settings, redis_conn: Redis) -> None:

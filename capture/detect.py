@@ -1,0 +1,177 @@
+"""Find things on a page image: our QR codes, registration marks, ID cards, and whether a page is blank.
+
+Each function takes a page image and returns what it found in that image's pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_DPI = 150.0  # detection runs on a copy at about this resolution: QR modules of ~5 px, marks of ~35 px
+MAX_WORK_SIDE = 2400
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+    corners: np.ndarray  # (4, 2) float: the code's own top-left, top-right, bottom-right, bottom-left
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """Return a single-channel copy of an RGB or grey image."""
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+
+
+def work_scale(image: np.ndarray, dpi: float) -> float:
+    """Return the factor that brings the image to about WORK_DPI (never above 1)."""
+    return min(1.0, WORK_DPI / max(dpi, 1.0), MAX_WORK_SIDE / max(image.shape[:2]))
+
+
+def shrink(image: np.ndarray, scale: float) -> np.ndarray:
+    return (
+        image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    )
+
+
+def find_codes(gray: np.ndarray, scale: float) -> list[Code]:
+    """Return the decoded QR codes on the page, corners in full-resolution pixels."""
+    small = shrink(gray, scale)
+    for size in (small, gray if scale < 1.0 else None):
+        if size is None:
+            continue
+        factor = scale if size is small else 1.0
+        for detector in (cv2.QRCodeDetectorAruco(), cv2.QRCodeDetector()):
+            try:
+                ok, texts, points, _ = detector.detectAndDecodeMulti(size)
+            except cv2.error:
+                continue
+            if ok and points is not None:
+                codes = [
+                    Code(t, np.asarray(p, dtype=np.float64) / factor)
+                    for t, p in zip(texts, points, strict=False)
+                    if t
+                ]
+                if codes:
+                    return codes
+    return []
+
+
+def _square_blobs(binary: np.ndarray, min_side: float, max_side: float) -> list[tuple[float, float, float]]:
+    """Return (x, y, side) of solid, square dark blobs in an inverted binary image."""
+    found = []
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for contour in contours:
+        area = cv2.contourArea(contour)
+        if area < min_side**2 * 0.8 or area > max_side**2 * 1.2:
+            continue
+        (cx, cy), (w, h), _ = cv2.minAreaRect(contour)
+        if min(w, h) <= 0 or not 0.75 <= w / h <= 1.33 or area / (w * h) < 0.85:
+            continue
+        m = cv2.moments(contour)
+        found.append((m["m10"] / m["m00"], m["m01"] / m["m00"], float(np.sqrt(area))))
+    return found
+
+
+def find_mark_near(gray: np.ndarray, center: np.ndarray, side: float) -> np.ndarray | None:
+    """Return the centre of the solid square mark of about side pixels nearest to centre, or None."""
+    radius = int(side * 2.5)
+    cx, cy = int(round(center[0])), int(round(center[1]))
+    x0, y0 = max(0, cx - radius), max(0, cy - radius)
+    window = gray[y0 : cy + radius, x0 : cx + radius]
+    if window.size == 0 or min(window.shape) < side:
+        return None
+    _, binary = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    blobs = _square_blobs(binary, side * 0.65, side * 1.4)
+    if not blobs:
+        return None
+    x, y, _ = min(blobs, key=lambda b: (b[0] + x0 - center[0]) ** 2 + (b[1] + y0 - center[1]) ** 2)
+    point = np.array([x + x0, y + y0])
+    return point if np.linalg.norm(point - center) < radius else None
+
+
+def find_mark_quads(gray: np.ndarray, scale: float, aspect: float) -> list[np.ndarray]:
+    """Return candidate sets of four corner marks (full-resolution centres, clockwise from top-left),
+    the most likely first: the largest solid squares whose rectangle has the template's aspect ratio."""
+    small = shrink(gray, scale)
+    _, binary = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    short = min(small.shape)
+    blobs = sorted(_square_blobs(binary, short * 0.008, short * 0.06), key=lambda b: -b[2])[:10]
+    quads = []
+    for combo in itertools.combinations(blobs, 4):
+        sides = [b[2] for b in combo]
+        if max(sides) > 1.35 * min(sides):
+            continue
+        points = order_clockwise(np.array([(b[0], b[1]) for b in combo]))
+        w = (np.linalg.norm(points[1] - points[0]) + np.linalg.norm(points[2] - points[3])) / 2
+        h = (np.linalg.norm(points[3] - points[0]) + np.linalg.norm(points[2] - points[1])) / 2
+        ratio = min(w, h) / max(w, h)
+        if abs(ratio - min(aspect, 1 / aspect)) > 0.08 or max(w, h) < short * 0.5:
+            continue
+        quads.append((w * h, points / scale))
+    return [q for _, q in sorted(quads, key=lambda q: -q[0])][:3]
+
+
+def order_clockwise(points: np.ndarray) -> np.ndarray:
+    """Return four points ordered clockwise (in image coordinates) starting from the top-left-most."""
+    centre = points.mean(axis=0)
+    angles = np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0])
+    ordered = points[np.argsort(angles)]  # clockwise on screen, since y grows downwards
+    start = int(np.argmin(ordered.sum(axis=1)))
+    return np.roll(ordered, -start, axis=0)
+
+
+def bed_level(image: np.ndarray) -> np.ndarray:
+    """Return the median colour of the outer frame of the image: the scanner bed or the desk."""
+    h, w = image.shape[:2]
+    m = max(2, int(min(h, w) * 0.015))
+    frame = np.concatenate(
+        [image[:m].reshape(-1, *image.shape[2:]), image[-m:].reshape(-1, *image.shape[2:]),
+         image[:, :m].reshape(-1, *image.shape[2:]), image[:, -m:].reshape(-1, *image.shape[2:])]
+    )  # fmt: skip
+    return np.median(frame, axis=0)
+
+
+def find_cards(image: np.ndarray, scale: float) -> list[np.ndarray]:
+    """Return the quadrilaterals (full-resolution, clockwise from top-left) of ID-card-shaped regions
+    that differ from the bed by their tint or brightness."""
+    small = cv2.GaussianBlur(shrink(image, scale), (5, 5), 0)
+    if small.ndim == 3:
+        chroma = small.max(axis=2).astype(np.int16) - small.min(axis=2)
+        bed = bed_level(small).astype(np.int16)
+        distance = np.abs(small.astype(np.int16) - bed).max(axis=2)
+        mask = (chroma > 14) | (distance > 24)
+    else:
+        mask = np.abs(small.astype(np.int16) - int(bed_level(small))) > 18
+    mask = mask.astype(np.uint8) * 255
+    k = max(3, int(min(mask.shape) * 0.008) | 1)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    quads = []
+    short = min(mask.shape)
+    for contour in contours:
+        (_, _), (w, h), _ = cv2.minAreaRect(contour)
+        if min(w, h) <= 0:
+            continue
+        long_side, short_side = max(w, h), min(w, h)
+        area = cv2.contourArea(contour)
+        if not 1.40 <= long_side / short_side <= 1.80 or area / (w * h) < 0.88 or long_side < short * 0.15:
+            continue
+        approx = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
+        if len(approx) == 4 and cv2.isContourConvex(approx):
+            corners = approx.reshape(4, 2).astype(np.float64)
+        else:
+            corners = cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.float64)
+        quads.append(order_clockwise(corners) / scale)
+    return sorted(quads, key=lambda q: (q[:, 1].min(), q[:, 0].min()))
+
+
+def ink_fraction(gray: np.ndarray, scale: float) -> float:
+    """Return the share of the page covered by marks clearly darker than the paper (blank pages: ~0)."""
+    small = cv2.medianBlur(shrink(gray, min(scale, 0.5)), 3)
+    paper = float(np.percentile(small, 90))
+    return float(np.mean(small < paper - 60))

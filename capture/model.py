@@ -1,0 +1,73 @@
+"""What capture produces: documents with their page images and one image per field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+
+class DocType(StrEnum):
+    application_form = "application_form"
+    idcard_front = "idcard_front"
+    idcard_back = "idcard_back"
+    other = "other"
+
+
+Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class FieldImage:
+    """One field (or image region such as a signature) cut from a rectified page."""
+
+    name: str
+    kind: str | None  # the template's field kind; None for an image region
+    page: int  # source page number, 1-based
+    box: tuple[int, int, int, int]  # x, y, w, h in the source page image (bounding box of quad)
+    quad: Quad  # the field's corners in the source page image: top-left, top-right, bottom-right, bottom-left
+    image: np.ndarray  # the crop from the rectified page, with a small margin
+    text: str | None = None  # read from a born-digital PDF's text layer: no OCR needed
+
+    def to_json(self) -> dict:
+        out: dict = {
+            "box": list(self.box),
+            "page": self.page,
+            "quad": [[round(x, 1), round(y, 1)] for x, y in self.quad],
+        }
+        if self.kind:
+            out["kind"] = self.kind
+        if self.text is not None:
+            out["text"] = self.text
+        return out
+
+
+@dataclass
+class Document:
+    """One document found in an upload: a form (one or more pages), an ID card side, or other pages."""
+
+    type: DocType
+    pages: list[int]
+    template: str | None = None  # "type/version"
+    fields: dict[str, FieldImage] = field(default_factory=dict)
+    regions: dict[str, FieldImage] = field(default_factory=dict)
+    images: list[np.ndarray] = field(default_factory=list)  # rectified page (or card) images, in order
+    problems: list[str] = field(default_factory=list)  # the quality gate's reasons; empty when fine
+    application_no: str | None = None  # from the form's QR code
+
+    @property
+    def status(self) -> str:
+        return "exception" if self.problems else "ok"
+
+    def to_json(self) -> dict:
+        out: dict = {"type": str(self.type), "pages": self.pages, "status": self.status}
+        if self.template:
+            out["template"] = self.template
+        if self.application_no:
+            out["application_no"] = self.application_no
+        if self.problems:
+            out["problems"] = self.problems
+        out["fields"] = {name: f.to_json() for name, f in self.fields.items()}
+        out["regions"] = {name: r.to_json() for name, r in self.regions.items()}
+        return out

@@ -1,0 +1,165 @@
+"""capture: pages in, documents out. Reads as the counter's process:
+
+for each page: find its codes -> separator? form? ID cards? blank? other
+forms:  align (QR code + marks, or marks + layout) -> rectify -> quality gate -> crop fields
+cards:  find each card's outline -> which side, which way up -> rectify -> crop fields
+stack:  split into documents at separator sheets and at the first page of each form
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from capture.align import (
+    OUTPUT_DPI,
+    Alignment,
+    align_by_code,
+    align_by_layout,
+    align_card,
+    check_quality,
+    crop_fields,
+    rectify,
+)
+from capture.decode import Page
+from capture.detect import find_cards, find_codes, grey, ink_fraction, work_scale
+from capture.model import DocType, Document
+from capture.render import parse_payload
+from capture.templates import Template, templates
+
+BLANK_INK = 0.0015  # share of dark pixels below which a page is blank (a clean A4 form has ~3 %)
+
+
+@dataclass
+class PageOutcome:
+    """What one source page turned out to be, before pages are grouped into documents."""
+
+    number: int
+    kind: str  # "form", "separator", "cards", "blank", "other"
+    documents: list[Document] = field(default_factory=list)
+    form_page: int = 0  # for forms: which page of the form this is
+
+
+def _forms() -> list[Template]:
+    return [t for t in templates().values() if t.qr is not None]
+
+
+def _card_sides() -> list[Template]:
+    return [t for t in templates().values() if t.type in {DocType.idcard_front, DocType.idcard_back}]
+
+
+def _form_document(page: Page, alignment: Alignment, application_no: str | None) -> Document:
+    template = alignment.template
+    rectified = rectify(page.image, alignment.transform, template.width_mm, template.height_mm, OUTPUT_DPI)
+    problems = check_quality(page.image.shape, alignment, rectified)
+    fields, regions = crop_fields(rectified, alignment, page.number, page.words)
+    return Document(
+        DocType.application_form,
+        [page.number],
+        template.key,
+        fields,
+        regions,
+        [rectified],
+        problems,
+        application_no or None,
+    )
+
+
+def capture_page(page: Page) -> PageOutcome:
+    """Return what the page is and the documents (or the part of a form) on it."""
+    gray = grey(page.image)
+    scale = work_scale(gray, page.dpi)
+    forms = {t.key: t for t in _forms()}
+    for code in find_codes(gray, scale):
+        payload = parse_payload(code.text)
+        if payload is None:
+            continue
+        if payload["type"] == "separator":
+            return PageOutcome(page.number, "separator")
+        template = forms.get(f"{payload['type']}/{payload['version']}")
+        if template is not None:
+            document = _form_document(page, align_by_code(gray, template, code), payload["application_no"])
+            return PageOutcome(page.number, "form", [document], int(payload["page"]))
+    cards = find_cards(page.image, scale)
+    if cards:
+        documents = []
+        for quad in cards:
+            alignment = align_card(page.image, quad, _card_sides())
+            template = alignment.template
+            rectified = rectify(
+                page.image, alignment.transform, template.width_mm, template.height_mm, OUTPUT_DPI
+            )
+            fields, regions = crop_fields(rectified, alignment, page.number)
+            problems = check_quality(page.image.shape, alignment, rectified)
+            documents.append(
+                Document(
+                    DocType(template.type),
+                    [page.number],
+                    template.key,
+                    fields,
+                    regions,
+                    [rectified],
+                    problems,
+                )
+            )
+        return PageOutcome(page.number, "cards", documents)
+    if ink_fraction(gray, scale) < BLANK_INK:
+        return PageOutcome(page.number, "blank")
+    alignment = align_by_layout(gray, scale, list(forms.values()))
+    if alignment is not None:
+        return PageOutcome(page.number, "form", [_form_document(page, alignment, None)], 1)
+    image = page.image
+    return PageOutcome(page.number, "other", [Document(DocType.other, [page.number], images=[image])])
+
+
+def split_documents(outcomes: list[PageOutcome]) -> list[Document]:
+    """Return the documents of a stack: a separator ends one, a form's first page starts one, blank
+    pages are dropped (the original keeps them), and a run of other pages is one document."""
+    documents: list[Document] = []
+    open_doc: Document | None = None
+    for outcome in outcomes:
+        if outcome.kind == "separator":
+            open_doc = None
+        elif outcome.kind == "blank":
+            continue
+        elif outcome.kind == "form":
+            part = outcome.documents[0]
+            continues = (
+                open_doc is not None
+                and open_doc.template == part.template
+                and outcome.form_page == len(open_doc.pages) + 1
+                and outcome.form_page > 1
+            )
+            if continues:
+                assert open_doc is not None
+                open_doc.pages += part.pages
+                open_doc.images += part.images
+                open_doc.fields.update(part.fields)
+                open_doc.regions.update(part.regions)
+                open_doc.problems += part.problems
+            else:
+                documents.append(part)
+                open_doc = part
+        elif outcome.kind == "cards":
+            documents += outcome.documents
+            open_doc = None
+        else:
+            part = outcome.documents[0]
+            if open_doc is not None and open_doc.type == DocType.other:
+                open_doc.pages += part.pages
+                open_doc.images += part.images
+            else:
+                documents.append(part)
+                open_doc = part
+    return documents
+
+
+def capture(pages: list[Page]) -> list[Document]:
+    """Return the documents found on the pages of one upload."""
+    return split_documents([capture_page(page) for page in pages])
+
+
+def field_boxes(document: Document) -> dict[str, np.ndarray]:
+    """Return every field's and region's quad on its source page, for drawing and for tests."""
+    return {name: np.array(f.quad) for name, f in {**document.fields, **document.regions}.items()}
