@@ -62,7 +62,7 @@ def test_png_encoding_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("data", "match"),
     [
-        (b"", "first bytes"),
+        (b"", "empty"),
         (b"\x00", "first bytes"),
         (b"GIF89a....", "first bytes"),
         (b"\xff\xd8\xff\xe0" + b"\x00" * 20, "damaged image/jpeg"),
