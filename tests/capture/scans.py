@@ -1,0 +1,106 @@
+"""Scanner and phone degradations with their ground truth: every function returns the degraded image
+and the 3x3 homography that maps clean-image pixels to degraded-image pixels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _finish(
+    image: np.ndarray, rng: np.random.Generator, blur: float, noise: float, jpeg: int | None, light: bool
+):
+    if blur > 0:
+        image = cv2.GaussianBlur(image, (0, 0), blur)
+    if light:  # a lamp that falls off towards one side
+        h, w = image.shape[:2]
+        ramp = 1 - rng.uniform(0.1, 0.25) * np.linspace(0, 1, w, dtype=np.float32)
+        ramp = ramp[None, :, None] if image.ndim == 3 else ramp[None, :]
+        image = image * ramp
+    image = np.clip(image + rng.normal(0, noise, image.shape), 0, 255).astype(np.uint8)
+    if jpeg:
+        _, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+        image = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+    return image
+
+
+def scan_page(
+    page: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    dpi: float,
+    angle: float,
+    perspective: float = 0.0,
+    blur: float = 0.0,
+    noise: float = 3.0,
+    jpeg: int | None = None,
+    light: bool = False,
+    lid: int = 240,
+    src_dpi: float = 300.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a scan of a clean page at dpi, turned by angle degrees (any angle; the canvas grows to hold
+    it), shifted up to 8 mm, with keystone perspective (a fraction of the width), blur, noise, JPEG, light."""
+    h, w = page.shape[:2]
+    scale = dpi / src_dpi
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    cos, sin = abs(rotation[0, 0]), abs(rotation[0, 1])
+    width, height = int((w * cos + h * sin) * 1.06), int((w * sin + h * cos) * 1.06)
+    shift = rng.uniform(-8, 8, 2) / 25.4 * dpi
+    rotation[:, 2] += np.array([width / 2, height / 2]) - np.array([w / 2, h / 2]) + shift
+    transform = np.vstack([rotation, [0, 0, 1]])
+    if perspective:
+        corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+        moved = corners + rng.uniform(-perspective, perspective, (4, 2)).astype(np.float32) * width
+        transform = cv2.getPerspectiveTransform(corners, moved) @ transform
+    fill = lid if page.ndim == 2 else (lid, lid, lid)
+    out = cv2.warpPerspective(page, transform, (width, height), flags=cv2.INTER_AREA, borderValue=fill)
+    return _finish(out, rng, blur, noise, jpeg, light), transform
+
+
+def place_cards(
+    cards: list[np.ndarray],
+    rng: np.random.Generator,
+    *,
+    dpi: float,
+    bed: int = 244,
+    blur: float = 0.0,
+    noise: float = 3.0,
+    jpeg: int | None = None,
+    src_dpi: float = 300.0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return an A4 flatbed page holding one or two cards, each at any angle (the second below the
+    first), and one transform per card."""
+    width, height = round(210 / 25.4 * dpi), round(297 / 25.4 * dpi)
+    page = np.full((height, width, 3), bed, np.uint8)
+    slots = [(0.5, 0.5)] if len(cards) == 1 else [(0.5, 0.27), (0.5, 0.73)]
+    transforms = []
+    for card, (fx, fy) in zip(cards, slots, strict=True):
+        h, w = card.shape[:2]
+        rotation = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(0, 360)), dpi / src_dpi)
+        centre = np.array([fx * width, fy * height]) + rng.uniform(-0.08, 0.08, 2) * width
+        rotation[:, 2] += centre - np.array([w / 2, h / 2])
+        transform = np.vstack([rotation, [0, 0, 1]])
+        warped = cv2.warpPerspective(card, transform, (width, height), flags=cv2.INTER_AREA)
+        mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), transform, (width, height)) > 127
+        page[mask] = warped[mask]
+        transforms.append(transform)
+    return _finish(page, rng, blur, noise, jpeg, False), transforms
+
+
+def true_box(transform: np.ndarray, box_mm, src_dpi: float = 300.0) -> tuple[float, float, float, float]:
+    """Return where a template box (mm) lands in the degraded image, as x, y, w, h."""
+    corners = np.array(box_mm.corners(), dtype=np.float64) * src_dpi / 25.4
+    quad = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), transform).reshape(-1, 2)
+    return (
+        float(quad[:, 0].min()),
+        float(quad[:, 1].min()),
+        float(np.ptp(quad[:, 0])),
+        float(np.ptp(quad[:, 1])),
+    )
+
+
+def iou(a, b) -> float:
+    """Return the intersection over union of two x, y, w, h boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
