@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # Against decompression bombs: an A4 page at 600 dpi is 35 Mpx.
+    max_page_pixels: int = Field(default=60_000_000, gt=0)
+    max_pages: int = Field(default=500, gt=0)
 
     # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
     retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")

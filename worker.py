@@ -133,12 +133,14 @@ def capture_scan(scan_id: str) -> dict:
     from capture.decode import decode
     from capture.pipeline import capture
 
-    store = context().store
+    ctx = context()
+    store = ctx.store
     scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
     if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
     try:
-        pages = decode(store.get_original(scan.sha256))
+        original = store.get_original(scan.sha256)
+        pages = decode(original, ctx.settings.max_page_pixels, ctx.settings.max_pages)
         documents = capture(pages)
     except DependencyDown:
         raise

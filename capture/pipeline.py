@@ -49,13 +49,16 @@ def _card_sides() -> list[Template]:
     return [t for t in templates().values() if t.type in {DocType.idcard_front, DocType.idcard_back}]
 
 
-def _form_document(page: Page, alignment: Alignment, application_no: str | None) -> Document:
+def _document(page: Page, alignment: Alignment, application_no: str | None = None) -> Document:
+    """Return the document an alignment finds on the page: rectified, judged and cut into fields."""
     template = alignment.template
     rectified = rectify(page.image, alignment.transform, template.width_mm, template.height_mm, OUTPUT_DPI)
+    # A born-digital page's words are in page millimetres: they fit a form's boxes, not a card's.
+    words = page.words if alignment.via != "outline" else None
+    fields, regions = crop_fields(rectified, alignment, page.number, words)
     problems = check_quality(page.image.shape, alignment, rectified)
-    fields, regions = crop_fields(rectified, alignment, page.number, page.words)
     return Document(
-        DocType.application_form,
+        DocType(template.type),
         [page.number],
         template.key,
         fields,
@@ -79,36 +82,17 @@ def capture_page(page: Page) -> PageOutcome:
             return PageOutcome(page.number, "separator")
         template = forms.get(f"{payload['type']}/{payload['version']}")
         if template is not None:
-            document = _form_document(page, align_by_code(gray, template, code), payload["application_no"])
+            document = _document(page, align_by_code(gray, template, code), payload["application_no"])
             return PageOutcome(page.number, "form", [document], int(payload["page"]))
     cards = find_cards(page.image, scale)
     if cards:
-        documents = []
-        for quad in cards:
-            alignment = align_card(page.image, quad, _card_sides())
-            template = alignment.template
-            rectified = rectify(
-                page.image, alignment.transform, template.width_mm, template.height_mm, OUTPUT_DPI
-            )
-            fields, regions = crop_fields(rectified, alignment, page.number)
-            problems = check_quality(page.image.shape, alignment, rectified)
-            documents.append(
-                Document(
-                    DocType(template.type),
-                    [page.number],
-                    template.key,
-                    fields,
-                    regions,
-                    [rectified],
-                    problems,
-                )
-            )
+        documents = [_document(page, align_card(page.image, quad, _card_sides())) for quad in cards]
         return PageOutcome(page.number, "cards", documents)
     if ink_fraction(gray, scale) < BLANK_INK:
         return PageOutcome(page.number, "blank")
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:
-        return PageOutcome(page.number, "form", [_form_document(page, alignment, None)], 1)
+        return PageOutcome(page.number, "form", [_document(page, alignment)], 1)
     image = page.image
     return PageOutcome(page.number, "other", [Document(DocType.other, [page.number], images=[image])])
 
