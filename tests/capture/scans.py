@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 
 
-def _finish(
+def finish(
     image: np.ndarray, rng: np.random.Generator, blur: float, noise: float, jpeg: int | None, light: bool
-):
+) -> np.ndarray:
+    """Return the image blurred, lit unevenly, noised and JPEG-compressed as asked."""
     if blur > 0:
         image = cv2.GaussianBlur(image, (0, 0), blur)
     if light:  # a lamp that falls off towards one side
@@ -54,7 +55,7 @@ def scan_page(
         transform = cv2.getPerspectiveTransform(corners, moved) @ transform
     fill = lid if page.ndim == 2 else (lid, lid, lid)
     out = cv2.warpPerspective(page, transform, (width, height), flags=cv2.INTER_AREA, borderValue=fill)
-    return _finish(out, rng, blur, noise, jpeg, light), transform
+    return finish(out, rng, blur, noise, jpeg, light), transform
 
 
 def place_cards(
@@ -84,7 +85,7 @@ def place_cards(
         mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), transform, (width, height)) > 127
         page[mask] = warped[mask]
         transforms.append(transform)
-    return _finish(page, rng, blur, noise, jpeg, False), transforms
+    return finish(page, rng, blur, noise, jpeg, False), transforms
 
 
 def true_box(transform: np.ndarray, box_mm, src_dpi: float = 300.0) -> tuple[float, float, float, float]:

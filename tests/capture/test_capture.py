@@ -117,3 +117,31 @@ def test_a_page_scanned_far_too_dark_goes_to_an_exception(form_samples) -> None:
     image, _ = scan_page(form_samples[2][1], np.random.default_rng(9), dpi=300, angle=-1.0)
     (document,) = capture([Page(1, (image * 0.35).astype(np.uint8), 300.0)])
     assert any("too dark" in p for p in document.problems)
+
+
+@pytest.mark.parametrize(("desk", "turn"), [(40, 0.0), (90, 180.0), (160, 0.0)])
+def test_a_card_photographed_by_phone_is_found_and_cropped(card_samples, desk: int, turn: float) -> None:
+    """The card fills ~60 % of a 3000 x 2250 photo on a desk: keystone, JPEG, and 72 dpi in its header."""
+    import cv2
+
+    from tests.capture.scans import finish
+
+    rng = np.random.default_rng(desk)
+    values, front, back = card_samples[desk % len(card_samples)]
+    side, card = (latest("idcard_front"), front) if desk != 90 else (latest("idcard_back"), back)
+    width, height = 3000, 2250
+    h, w = card.shape[:2]
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-15, 15) + turn, width * 0.6 / w)
+    rotation[:, 2] += np.array([width / 2, height / 2]) - np.array([w / 2, h / 2])
+    frame = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    keystone = cv2.getPerspectiveTransform(
+        frame, frame + rng.uniform(-0.04, 0.04, (4, 2)).astype(np.float32) * width
+    )
+    transform = keystone @ np.vstack([rotation, [0, 0, 1]])
+    photo = cv2.warpPerspective(
+        card, transform, (width, height), flags=cv2.INTER_AREA, borderValue=(desk, desk - 5, desk - 10)
+    )
+    photo = finish(photo, rng, 0.8, 4, 70, True)
+    (document,) = capture([Page(1, photo, 72.0)])
+    assert document.type == side.type and document.problems == []
+    assert _boxes_match(document, side, transform) == []
