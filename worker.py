@@ -130,26 +130,36 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 @job
 def capture_scan(scan_id: str) -> dict:
     """Return the scan's outcome after capturing it into documents with page and field images."""
-    from capture.decode import decode
-    from capture.pipeline import capture
+    from capture.decode import iter_pages
+    from capture.pipeline import capture_stream
 
     ctx = context()
     store = ctx.store
     scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
     if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
+    pages: list[int] = []
+    doc_ids: list[str] = []
+    problems: list[str] = []
+
+    def counted(stream):
+        for page in stream:
+            pages.append(page.number)
+            yield page
+
     try:
         original = store.get_original(scan.sha256)
-        pages = decode(original, ctx.settings.max_page_pixels, ctx.settings.max_pages)
-        documents = capture(pages)
+        stream = counted(iter_pages(original, ctx.settings.max_page_pixels, ctx.settings.max_pages))
+        # Each document is stored as soon as it is complete, so a long stack never sits in memory whole.
+        for index, document in enumerate(capture_stream(stream), start=1):
+            doc_ids.append(_store_document(store, scan_id, index, document))
+            problems += [f"{document.type} on page {document.pages[0]}: {p}" for p in document.problems]
     except DependencyDown:
         raise
     except Exception as exc:
         message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
         _save_scan(store, scan.model_copy(update={"status": ScanStatus.failed, "error": message}))
         raise
-    doc_ids = [_store_document(store, scan_id, index, d) for index, d in enumerate(documents, start=1)]
-    problems = [f"{d.type} on page {d.pages[0]}: {p}" for d in documents for p in d.problems]
     _save_scan(
         store,
         scan.model_copy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,11 @@ class Page:
 
 def decode(data: bytes, max_pixels: int = MAX_PAGE_PIXELS, max_pages: int = MAX_PAGES) -> list[Page]:
     """Return the pages of a JPEG, PNG, TIFF (multi-page) or PDF upload; raise UnreadableScan otherwise."""
+    return list(iter_pages(data, max_pixels, max_pages))
+
+
+def iter_pages(data: bytes, max_pixels: int = MAX_PAGE_PIXELS, max_pages: int = MAX_PAGES) -> Iterator[Page]:
+    """Yield the pages of an upload one at a time, so a long stack never sits in memory whole."""
     if not data:
         raise UnreadableScan("the file is empty (0 bytes)")
     media = sniff(data[:1024])
@@ -49,8 +55,7 @@ def decode(data: bytes, max_pixels: int = MAX_PAGE_PIXELS, max_pages: int = MAX_
     return _decode_raster(data, media, max_pixels, max_pages)
 
 
-def _decode_raster(data: bytes, media: str, max_pixels: int, max_pages: int) -> list[Page]:
-    pages: list[Page] = []
+def _decode_raster(data: bytes, media: str, max_pixels: int, max_pages: int) -> Iterator[Page]:
     try:
         with Image.open(io.BytesIO(data)) as img:
             for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
@@ -63,15 +68,14 @@ def _decode_raster(data: bytes, media: str, max_pixels: int, max_pages: int) -> 
                     )
                 dpi = _dpi(frame.info.get("dpi"))
                 mode = "L" if frame.mode in {"1", "L", "I;16", "I"} else "RGB"
-                pages.append(Page(number, np.asarray(frame.convert(mode)), dpi))
+                yield Page(number, np.asarray(frame.convert(mode)), dpi)
     except UnreadableScan:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableScan(f"damaged {media}: {exc}") from exc
-    return pages
 
 
-def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> list[Page]:
+def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> Iterator[Page]:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -81,7 +85,6 @@ def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> list[Page]:
     try:
         if len(pdf) > max_pages:
             raise UnreadableScan(f"PDF has {len(pdf)} pages, more than {max_pages}; split the stack")
-        pages = []
         for index in range(len(pdf)):
             page = pdf[index]
             width, height = page.get_size()  # points
@@ -94,8 +97,7 @@ def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> list[Page]:
                 )
             bitmap = page.render(scale=scale, grayscale=False)
             image = np.asarray(bitmap.to_pil().convert("RGB"))
-            pages.append(Page(index + 1, image, float(dpi), words or None))
-        return pages
+            yield Page(index + 1, image, float(dpi), words or None)
     except pdfium.PdfiumError as exc:
         raise UnreadableScan(f"damaged PDF: {exc}") from exc
     finally:

@@ -8,6 +8,7 @@ stack:  split into documents at separator sheets and at the first page of each f
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,51 +98,50 @@ def capture_page(page: Page) -> PageOutcome:
     return PageOutcome(page.number, "other", [Document(DocType.other, [page.number], images=[image])])
 
 
-def split_documents(outcomes: list[PageOutcome]) -> list[Document]:
-    """Return the documents of a stack: a separator ends one, a form's first page starts one, blank
-    pages are dropped (the original keeps them), and a run of other pages is one document."""
-    documents: list[Document] = []
+def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
+    """Yield the documents of a stack, each as soon as it is complete: a separator ends one, a form's
+    first page starts one, blank pages are dropped (the original keeps them), a run of other pages is
+    one document."""
     open_doc: Document | None = None
     for outcome in outcomes:
-        if outcome.kind == "separator":
-            open_doc = None
-        elif outcome.kind == "blank":
+        if outcome.kind == "blank":
             continue
-        elif outcome.kind == "form":
+        if outcome.kind == "form":
             part = outcome.documents[0]
-            continues = (
+            if (
                 open_doc is not None
                 and open_doc.template == part.template
-                and outcome.form_page == len(open_doc.pages) + 1
-                and outcome.form_page > 1
-            )
-            if continues:
-                assert open_doc is not None
+                and outcome.form_page == len(open_doc.pages) + 1 > 1
+            ):
                 open_doc.pages += part.pages
                 open_doc.images += part.images
                 open_doc.fields.update(part.fields)
                 open_doc.regions.update(part.regions)
                 open_doc.problems += part.problems
-            else:
-                documents.append(part)
-                open_doc = part
-        elif outcome.kind == "cards":
-            documents += outcome.documents
+                continue
+        elif outcome.kind == "other" and open_doc is not None and open_doc.type == DocType.other:
+            open_doc.pages += outcome.documents[0].pages
+            open_doc.images += outcome.documents[0].images
+            continue
+        if open_doc is not None:
+            yield open_doc
             open_doc = None
-        else:
-            part = outcome.documents[0]
-            if open_doc is not None and open_doc.type == DocType.other:
-                open_doc.pages += part.pages
-                open_doc.images += part.images
-            else:
-                documents.append(part)
-                open_doc = part
-    return documents
+        if outcome.kind in {"form", "other"}:
+            open_doc = outcome.documents[0]
+        elif outcome.kind == "cards":
+            yield from outcome.documents
+    if open_doc is not None:
+        yield open_doc
 
 
-def capture(pages: list[Page]) -> list[Document]:
+def capture_stream(pages: Iterable[Page]) -> Iterator[Document]:
+    """Yield the documents of an upload as its pages come in: memory holds one document, not the stack."""
+    return split_documents(capture_page(page) for page in pages)
+
+
+def capture(pages: Iterable[Page]) -> list[Document]:
     """Return the documents found on the pages of one upload."""
-    return split_documents([capture_page(page) for page in pages])
+    return list(capture_stream(pages))
 
 
 def field_boxes(document: Document) -> dict[str, np.ndarray]:
