@@ -130,17 +130,30 @@ def bed_level(image: np.ndarray) -> np.ndarray:
 
 def find_cards(image: np.ndarray, scale: float) -> list[np.ndarray]:
     """Return the quadrilaterals (full-resolution, clockwise from top-left) of ID-card-shaped regions
-    that differ from the bed by their tint or brightness."""
+    that differ from the bed by their tint or, failing that, their brightness."""
     small = cv2.GaussianBlur(shrink(image, scale), (5, 5), 0)
+    masks = []
     if small.ndim == 3:
         r, g, b = cv2.split(small)
         chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+        tinted = chroma > 14  # the card's blue-green against a grey bed or desk
         bed = bed_level(small)
         dr, dg, db = (cv2.absdiff(c, float(level)) for c, level in zip((r, g, b), bed, strict=True))
-        mask = (chroma > 14) | (cv2.max(cv2.max(dr, dg), db) > 24)
+        # Tint or brightness gives the sharpest outline (JPEG keeps colour at half resolution); tint
+        # alone is the fallback for a light desk under uneven light, whose bright side differs from its
+        # own median more than the card does and swallows the card's outline.
+        masks += [tinted | (cv2.max(cv2.max(dr, dg), db) > 24), tinted]
     else:
-        mask = np.abs(small.astype(np.int16) - int(bed_level(small))) > 18
-    mask = mask.astype(np.uint8) * 255
+        masks.append(np.abs(small.astype(np.int16) - int(bed_level(small))) > 18)
+    for mask in masks:
+        quads = _card_outlines(mask.astype(np.uint8) * 255)
+        if quads:
+            return [(q + 0.5) / scale - 0.5 for q in quads]
+    return []
+
+
+def _card_outlines(mask: np.ndarray) -> list[np.ndarray]:
+    """Return the card-shaped outlines in a mask, clockwise from top-left, in mask pixels."""
     k = max(3, int(min(mask.shape) * 0.008) | 1)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
@@ -148,12 +161,9 @@ def find_cards(image: np.ndarray, scale: float) -> list[np.ndarray]:
     quads = []
     short = min(mask.shape)
     for contour in contours:
-        (_, _), (w, h), _ = cv2.minAreaRect(contour)
-        if min(w, h) <= 0:
-            continue
-        long_side, short_side = max(w, h), min(w, h)
         area = cv2.contourArea(contour)
-        if not 1.45 <= long_side / short_side <= 1.72 or area / (w * h) < 0.88 or long_side < short * 0.15:
+        hull = cv2.contourArea(cv2.convexHull(contour))
+        if area < (short * 0.1) ** 2 or area / max(hull, 1.0) < 0.92:
             continue
         approx = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
         if len(approx) == 4 and cv2.isContourConvex(approx):
@@ -161,7 +171,13 @@ def find_cards(image: np.ndarray, scale: float) -> list[np.ndarray]:
         else:
             corners = cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.float64)
         corners = _fit_edges(contour.reshape(-1, 2).astype(np.float64), order_clockwise(corners))
-        quads.append((corners + 0.5) / scale - 0.5)
+        # The shape test runs on the fitted quadrilateral: a card photographed at a slant is a
+        # trapezoid, which fills too little of its bounding rectangle for a rectangle test.
+        side = [np.linalg.norm(corners[(i + 1) % 4] - corners[i]) for i in range(4)]
+        width, height = (side[0] + side[2]) / 2, (side[1] + side[3]) / 2
+        ratio = max(width, height) / max(min(width, height), 1.0)
+        if 1.30 <= ratio <= 1.90 and max(width, height) >= short * 0.15:
+            quads.append(corners)
     return sorted(quads, key=lambda q: (q[:, 1].min(), q[:, 0].min()))
 
 

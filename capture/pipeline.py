@@ -29,6 +29,7 @@ from capture.model import DocType, Document
 from capture.render import parse_payload
 from capture.templates import Template, templates
 
+CARD_MIN_SCORE = 0.4
 BLANK_INK = 0.0015  # share of dark pixels below which a page is blank (a clean A4 form has ~3 %)
 
 
@@ -85,9 +86,12 @@ def capture_page(page: Page) -> PageOutcome:
         if template is not None:
             document = _document(page, align_by_code(gray, template, code), payload["application_no"])
             return PageOutcome(page.number, "form", [document], int(payload["page"]))
-    cards = find_cards(page.image, scale)
+    # A card-shaped region is a card only if it looks like one side of the card: a white sheet
+    # photographed on a desk has the shape too (60 specimen cards scored >= 0.84, such sheets ~0.04).
+    cards = [align_card(page.image, q, _card_sides()) for q in find_cards(page.image, scale)]
+    cards = [a for a in cards if a.score >= CARD_MIN_SCORE]
     if cards:
-        documents = [_document(page, align_card(page.image, quad, _card_sides())) for quad in cards]
+        documents = [_document(page, alignment) for alignment in cards]
         return PageOutcome(page.number, "cards", documents)
     if ink_fraction(gray, scale) < BLANK_INK:
         return PageOutcome(page.number, "blank")

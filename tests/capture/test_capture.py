@@ -145,3 +145,11 @@ def test_a_card_photographed_by_phone_is_found_and_cropped(card_samples, desk: i
     (document,) = capture([Page(1, photo, 72.0)])
     assert document.type == side.type and document.problems == []
     assert _boxes_match(document, side, transform) == []
+
+
+def test_a_white_sheet_on_a_dark_desk_is_not_taken_for_a_card() -> None:
+    desk = np.full((1600, 1400, 3), 50, np.uint8)
+    desk[400:1036, 250:1150] = 250  # card-shaped, but no side of the card
+    desk[600:640, 350:900] = 20  # a line of "text"
+    documents = capture([Page(1, desk, 150.0)])
+    assert [d.type for d in documents] == [DocType.other]
