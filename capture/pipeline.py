@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from capture.align import (
     OUTPUT_DPI,
     Alignment,
@@ -146,8 +144,3 @@ def capture_stream(pages: Iterable[Page]) -> Iterator[Document]:
 def capture(pages: Iterable[Page]) -> list[Document]:
     """Return the documents found on the pages of one upload."""
     return list(capture_stream(pages))
-
-
-def field_boxes(document: Document) -> dict[str, np.ndarray]:
-    """Return every field's and region's quad on its source page, for drawing and for tests."""
-    return {name: np.array(f.quad) for name, f in {**document.fields, **document.regions}.items()}

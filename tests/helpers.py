@@ -17,13 +17,6 @@ def sample_png(text: str = "投保单 sample", size: tuple[int, int] = (600, 400
     return out.getvalue()
 
 
-def sample_tiff(pages: int) -> bytes:
-    frames = [Image.new("L", (300, 200), 255 - 20 * i) for i in range(pages)]
-    out = io.BytesIO()
-    frames[0].save(out, format="TIFF", save_all=True, append_images=frames[1:])
-    return out.getvalue()
-
-
 def sample_stack() -> bytes:
     """Return a two-page TIFF: a filled application form and a page holding an ID card front, both 200 dpi."""
     import json
