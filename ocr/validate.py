@@ -1,0 +1,192 @@
+"""normalise and validate: OCR or keyed text in, a canonical value and the reasons it cannot be trusted out.
+
+A value is trusted only when every check of its kind passes; the reasons name what failed, for the
+key-entry operator and for the decision. Rules by field kind (see capture/templates.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+import idnumber
+
+# Confusables OCR produces in digit-only fields. Letters are mapped only where the kind has no letters.
+_DIGIT_CONFUSABLES = str.maketrans(
+    {"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I": "1", "|": "1", "i": "1",
+     "Z": "2", "S": "5", "s": "5", "B": "8", "g": "9", "q": "9"}
+)  # fmt: skip
+_SEPARATORS = re.compile(r"[\s\u3000_—–\-‐,，、'`]+")
+_CJK_NAME = re.compile(r"^[\u4e00-\u9fff\u3400-\u4dbf]+([·•][\u4e00-\u9fff\u3400-\u4dbf]+)*$")
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+LONG_TERM = "长期"  # an ID card valid for life prints 长期 as its end date
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A value after normalisation, and why it cannot be trusted (empty when every check passed)."""
+
+    value: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _clean(text: str) -> str:
+    # NFKC turns full-width digits and letters (１２３, ＡＢ) into ASCII, the ideographic space into a space.
+    return unicodedata.normalize("NFKC", text or "").strip()
+
+
+def _digits(text: str) -> str:
+    return _SEPARATORS.sub("", _clean(text)).translate(_DIGIT_CONFUSABLES)
+
+
+def check_id_number(text: str) -> Checked:
+    value = _SEPARATORS.sub("", _clean(text))
+    # The last character may be X; the 17 before it are digits, so letters there are misread digits.
+    value = value[:17].translate(_DIGIT_CONFUSABLES) + value[17:].upper()
+    if len(value) != 18:
+        return Checked(value, (f"an ID number has 18 characters, this has {len(value)}",))
+    if not idnumber.PATTERN.fullmatch(value):
+        return Checked(value, ("not the pattern of an ID number (17 digits and a digit or X)",))
+    try:
+        born = idnumber.birth_date(value)
+    except ValueError:
+        return Checked(value, (f"{value[6:14]} is not a real birth date",))
+    if born > date.today():
+        return Checked(value, ("the birth date inside is in the future",))
+    if idnumber.check_character(value[:17]) != value[17]:
+        return Checked(value, ("the check character does not match (GB 11643)",))
+    return Checked(value)
+
+
+def check_date(text: str, long_term_allowed: bool = False) -> Checked:
+    value = re.sub(r"\s+", "", _clean(text))
+    if long_term_allowed and value == LONG_TERM:
+        return Checked(LONG_TERM)
+    value = re.sub(r"[^年月日./\-]", lambda m: m.group(0).translate(_DIGIT_CONFUSABLES), value)
+    for pattern in _DATE_PATTERNS:
+        match = pattern.fullmatch(value)
+        if match:
+            try:
+                return Checked(date(*(int(g) for g in match.groups())).isoformat())
+            except ValueError:
+                return Checked(value, (f"{value} is not a real date",))
+    return Checked(value, ("not a date (YYYY-MM-DD or 1987年3月15日)",))
+
+
+def check_amount(text: str) -> Checked:
+    value = _clean(text).replace("元", "").replace("¥", "").replace("￥", "")
+    value = re.sub(r"[\s,，]", "", value).translate(_DIGIT_CONFUSABLES)
+    if not re.fullmatch(r"\d{1,12}(\.\d{1,2})?", value):
+        return Checked(value, ("not an amount (digits with up to two decimals)",))
+    return Checked(f"{int(value.split('.')[0])}.{(value.split('.') + [''])[1].ljust(2, '0')}")
+
+
+def check_integer(text: str) -> Checked:
+    value = _digits(text)
+    if not re.fullmatch(r"\d{1,9}", value):
+        return Checked(value, ("not a whole number",))
+    return Checked(str(int(value)))
+
+
+def check_phone(text: str) -> Checked:
+    value = _digits(text).removeprefix("+86")
+    if not re.fullmatch(r"1[3-9]\d{9}", value):
+        return Checked(value, ("a mobile number has 11 digits starting 13-19",))
+    return Checked(value)
+
+
+def check_sex(text: str) -> Checked:
+    value = _clean(text).replace(" ", "")
+    return Checked(value) if value in {"男", "女"} else Checked(value, ("sex is 男 or 女",))
+
+
+def check_name(text: str) -> Checked:
+    value = re.sub(r"\s+", "", _clean(text)).replace("・", "·").replace(".", "·")
+    if not _CJK_NAME.fullmatch(value) or not 2 <= len(value) <= 20:
+        return Checked(value, ("a name is 2-20 Chinese characters (· between parts of a minority name)",))
+    return Checked(value)
+
+
+def check_code(text: str) -> Checked:
+    value = _SEPARATORS.sub("", _clean(text)).upper()
+    if not re.fullmatch(r"[A-Z0-9]{4,32}", value):
+        return Checked(value, ("a code is 4-32 letters and digits",))
+    return Checked(value)
+
+
+def check_text(text: str) -> Checked:
+    value = re.sub(r"\s+", " ", _clean(text))
+    return Checked(value) if value else Checked(value, ("empty",))
+
+
+def check_address(text: str) -> Checked:
+    value = re.sub(r"\s+", "", _clean(text))
+    if len(value) < 4 or not re.search(r"[\u4e00-\u9fff]", value):
+        return Checked(value, ("an address is at least 4 characters, in Chinese",))
+    return Checked(value)
+
+
+CHECKS = {
+    "id_number": check_id_number,
+    "date": check_date,
+    "amount": check_amount,
+    "integer": check_integer,
+    "phone": check_phone,
+    "sex": check_sex,
+    "name": check_name,
+    "code": check_code,
+    "text": check_text,
+    "address": check_address,
+    "choice": check_text,
+}
+
+
+def validate(kind: str, text: str, field_name: str = "") -> Checked:
+    """Return the normalised value of a field of this kind and the reasons it cannot be trusted."""
+    if kind == "date":
+        return check_date(text, long_term_allowed=field_name == "valid_to")
+    return CHECKS[kind](text)
+
+
+def cross_check(values: dict[str, str]) -> dict[str, list[str]]:
+    """Return, per field, the disagreements between fields of one document: a birth date or sex that
+    does not match the ID number beside it (`applicant_birth_date` with `applicant_id_number`, and on
+    a card `birth_date` and `sex` with `id_number`). Values are normalised ones."""
+    problems: dict[str, list[str]] = {}
+    for name, number in values.items():
+        if not name.endswith("id_number") or not idnumber.is_valid(number or ""):
+            continue
+        prefix = name.removesuffix("id_number")
+        born, sex = values.get(f"{prefix}birth_date"), values.get(f"{prefix}sex")
+        if born and born != idnumber.birth_date(number).isoformat():
+            problems.setdefault(f"{prefix}birth_date", []).append(f"does not match the birth date in {name}")
+        if sex and sex != idnumber.sex(number):
+            problems.setdefault(f"{prefix}sex", []).append(f"does not match the sex digit of {name}")
+    return problems
+
+
+def match_idcard(form: dict[str, str], card: dict[str, str]) -> list[str]:
+    """Return the disagreements between an application form and the ID card front in the same scan."""
+    number = card.get("id_number")
+    if not number or number not in {form.get("applicant_id_number"), form.get("insured_id_number")}:
+        return [
+            f"the ID card in the scan ({number or 'unread'}) is neither the applicant's nor the insured's"
+        ]
+    if (
+        number == form.get("applicant_id_number")
+        and card.get("name")
+        and card["name"] != form.get("applicant_name")
+    ):
+        return ["the name on the ID card differs from the applicant's name"]
+    return []
