@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, a CJK font.
-APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf chromium chromium-driver
 
 .PHONY: run test lint format system venv lock clean
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import secrets
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 from redis import Redis
@@ -21,14 +25,33 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import idnumber
 import worker
 from capture.formats import SUPPORTED, sniff
 from errors import DependencyDown, ImagingError, NotFound, QueueUnavailable
-from models import SCAN_ID_PATTERN, Scan, ScanMode, ScanStatus, new_scan_id, scan_key, utcnow
+from models import (
+    BUSINESS_NO_PATTERN,
+    SCAN_ID_PATTERN,
+    DocumentRecord,
+    Scan,
+    ScanFile,
+    ScanMode,
+    ScanStatus,
+    Stage,
+    document_key,
+    new_scan_id,
+    scan_key,
+    utcnow,
+)
+from ocr import keyentry
 from settings import Role, Settings, load_settings
 from storage import ObjectNotFound, ObjectStore, open_store
 
 log = logging.getLogger("imaging.api")
+MAX_WAIT = 60.0  # seconds an immediate-mode upload may hold its answer
+MAX_FILES = 200  # files in one multipart upload
+TASK_ID_PATTERN = r"^d[0-9]{14}[0-9a-f]{12}[0-9]{3}\.[a-z][a-z0-9_]{0,39}$"
+KEYENTRY_PAGE = Path(__file__).with_name("web") / "keyentry.html"
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key from IMAGING_API_KEYS"
 )
@@ -196,8 +219,98 @@ class ScanAccepted(BaseModel):
     scan_id: str
     status: ScanStatus
     mode: ScanMode
-    sha256: str
+    files: list[ScanFile]
     status_url: str
+
+
+class FieldView(BaseModel):
+    value: str | None = Field(description="the trusted value; null until accepted or keyed")
+    confidence: float | None = Field(description="OCR's lowest word confidence, 0-100")
+    status: str | None = Field(description="accepted (by OCR), key_entry (waiting for people) or keyed")
+    reasons: list[str] = Field(default_factory=list, description="why the field went to key-entry")
+    image_url: str
+
+
+class DocumentView(BaseModel):
+    doc_id: str
+    type: str
+    template: str | None
+    pages: list[int]
+    status: str = Field(description="ok, or exception when the quality gate asks for a rescan")
+    complete: bool = Field(description="every field accepted, by OCR or by key-entry")
+    problems: list[str]
+    application_no: str | None
+    fields: dict[str, FieldView]
+
+
+class ScanView(Scan):
+    documents: list[DocumentView] = Field(default_factory=list)  # type: ignore[assignment]
+    fields_pending: int = Field(0, description="fields still waiting for key-entry")
+
+
+class TaskView(BaseModel):
+    task_id: str
+    field: str
+    label: str
+    kind: str
+    round: str = Field(description="single, blind (double entry, no suggestion shown) or arbitration")
+    suggestion: str | None = Field(description="what OCR read; withheld in blind rounds")
+    values: list[str] = Field(description="arbitration: the two keyers' differing values")
+    reasons: list[str] = Field(description="why OCR's reading was not accepted")
+    image_url: str
+    lease_seconds: int
+    doc_id: str
+    document_type: str
+    scan_id: str
+
+
+class NextTask(BaseModel):
+    task: TaskView | None
+    waiting: int = Field(description="fields waiting for key-entry, this one included")
+
+
+class KeyedIn(BaseModel):
+    value: str = Field(max_length=200)
+
+
+class KeyResult(BaseModel):
+    task_id: str
+    status: str = Field(description="keyed (accepted) or waiting (for a second keyer or an arbiter)")
+    value: str | None = None
+    detail: str | None = None
+
+
+def _task_view(store: ObjectStore, task: keyentry.Task) -> TaskView:
+    doc_type = task.doc_id and DocumentRecord.model_validate_json(store.get(document_key(task.doc_id))).type
+    return TaskView(
+        task_id=task.task_id,
+        field=task.field,
+        label=task.label,
+        kind=task.kind,
+        round=task.round,
+        suggestion=task.suggestion,
+        values=task.values,
+        reasons=task.reasons,
+        image_url=f"/v1/keyentry/{task.task_id}/image",
+        lease_seconds=max(0, round(task.lease_until - time.time())),
+        doc_id=task.doc_id,
+        document_type=doc_type,
+        scan_id=task.scan_id,
+    )
+
+
+MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "mode": {"type": "string", "enum": [m.value for m in ScanMode]},
+        "policy_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
+        "customer_id": {"type": "string", "description": "18-character ID number (GB 11643)"},
+        "claim_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
+        "stage": {"type": "string", "enum": [s.value for s in Stage]},
+    },
+}
 
 
 class FailedJobOut(BaseModel):
@@ -266,12 +379,15 @@ def _routes() -> APIRouter:
         "/v1/scans",
         status_code=202,
         response_model=ScanAccepted,
-        responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
+        responses={200: {"model": ScanView}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
         tags=["scans"],
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in SUPPORTED},
+                "content": {
+                    **{media: {"schema": {"type": "string", "format": "binary"}} for media in SUPPORTED},
+                    "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+                },
             }
         },
     )
@@ -284,32 +400,102 @@ def _routes() -> APIRouter:
         mode: Annotated[ScanMode, Query(description="immediate: the customer waits; batch: back office")] = (
             ScanMode.batch
         ),
-    ) -> ScanAccepted:
-        """Store a scanned file (JPEG, PNG, TIFF or PDF as the raw body) and queue its capture."""
-        data = await request.body()
-        if not data:
-            raise HTTPException(422, "the body is empty: send the scanned file as the request body")
-        media = sniff(data[:1024])
-        if media is None:
-            raise HTTPException(415, f"the body is not a file we read; send one of {', '.join(SUPPORTED)}")
-        return await run_in_threadpool(_accept_scan, store, conn, settings, who, mode, data, media)
+        wait: Annotated[
+            float,
+            Query(ge=0, le=MAX_WAIT, description="immediate mode: hold the answer up to this many seconds"),
+        ] = 0,
+    ) -> JSONResponse:
+        """Store scanned files and queue their capture and OCR.
+
+        Either the raw body is one file (JPEG, PNG, TIFF or PDF), with `mode` in the query; or the body is
+        `multipart/form-data` with one or more `file` parts and the form fields `mode`, `policy_no`,
+        `customer_id`, `claim_no` and `stage`. Every file is stored before the answer. With `?wait=S` in
+        immediate mode the answer waits until the scan is read (200, the full result) or S seconds pass
+        (202, as without wait)."""
+        keys: dict[str, str] = {}
+        if (request.headers.get("content-type") or "").startswith("multipart/form-data"):
+            files, form = await _multipart(request)
+            mode = _form_value(form, "mode", ScanMode, mode)
+            keys = _index_keys(form)
+        else:
+            data = await request.body()
+            if not data:
+                raise HTTPException(422, "the body is empty: send the scanned file as the request body")
+            files = [(data, _media(data, "the body"), None)]
+        accepted = await run_in_threadpool(_accept_scan, store, conn, settings, who, mode, files, keys)
+        if wait and mode == ScanMode.immediate:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                scan = await run_in_threadpool(_load_scan, store, accepted.scan_id)
+                if scan.status in (ScanStatus.captured, ScanStatus.failed):
+                    view = await run_in_threadpool(_scan_view, store, scan)
+                    return JSONResponse(view.model_dump(mode="json"), status_code=200)
+                await asyncio.sleep(0.1)
+        return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
     @router.get(
-        "/v1/scans/{scan_id}", response_model=Scan, responses={404: {"model": ErrorBody}}, tags=["scans"]
+        "/v1/scans/{scan_id}", response_model=ScanView, responses={404: {"model": ErrorBody}}, tags=["scans"]
     )
     def scan_status(
         scan_id: Annotated[str, PathParam(pattern=SCAN_ID_PATTERN)],
         store: Store,
         who: Annotated[Caller, Depends(require(Role.scanner))],
-    ) -> Scan:
-        """A scan's status: queued, processing, captured or failed (with the reason)."""
-        try:
-            scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
-        except ObjectNotFound:
-            raise NotFound(f"no scan {scan_id}") from None
+    ) -> ScanView:
+        """A scan's status (queued, processing, captured or failed, with the reason) and, once captured,
+        its documents with every field's value, confidence and status (accepted, key_entry, keyed)."""
+        scan = _load_scan(store, scan_id)
         if who.role != Role.admin and scan.uploaded_by != who.key_id:
             raise NotFound(f"no scan {scan_id}")  # another scanner's scan: do not confirm it exists
-        return scan
+        return _scan_view(store, scan)
+
+    @router.get("/v1/keyentry/next", response_model=NextTask, tags=["key-entry"])
+    def keyentry_next(
+        conn: RedisConn, store: Store, who: Annotated[Caller, Depends(require(Role.keyer))]
+    ) -> NextTask:
+        """Lease the next field to key to the caller: its image, kind, OCR suggestion (not in a blind
+        round) and document. The lease runs out after `lease_seconds`; the task then returns to the pool."""
+        task = keyentry.lease(conn, who.key_id)
+        waiting = keyentry.waiting(conn)
+        if task is None:
+            return NextTask(task=None, waiting=waiting)
+        return NextTask(task=_task_view(store, task), waiting=waiting)
+
+    @router.post(
+        "/v1/keyentry/{task_id}",
+        response_model=KeyResult,
+        responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+        tags=["key-entry"],
+    )
+    def keyentry_submit(
+        task_id: Annotated[str, PathParam(pattern=TASK_ID_PATTERN)],
+        body: KeyedIn,
+        conn: RedisConn,
+        store: Store,
+        who: Annotated[Caller, Depends(require(Role.keyer))],
+    ) -> KeyResult:
+        """Submit the value for a leased field, validated like OCR output (422 with the reason; the lease
+        is kept). A double-entry field waits for a second blind keyer, and for an arbiter if they differ."""
+        return KeyResult(**keyentry.submit(conn, store, task_id, who.key_id, body.value))
+
+    @router.get(
+        "/v1/keyentry/{task_id}/image",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 409: {"model": ErrorBody}},
+        tags=["key-entry"],
+    )
+    def keyentry_image(
+        task_id: Annotated[str, PathParam(pattern=TASK_ID_PATTERN)],
+        conn: RedisConn,
+        store: Store,
+        who: Annotated[Caller, Depends(require(Role.keyer))],
+    ) -> Response:
+        """The field image of a task leased to the caller."""
+        task = keyentry.held(conn, task_id, who.key_id)
+        return Response(store.get(task.image), media_type="image/png", headers={"Cache-Control": "private"})
+
+    @router.get("/keyentry", response_class=HTMLResponse, include_in_schema=False)
+    def keyentry_page() -> HTMLResponse:
+        return HTMLResponse(KEYENTRY_PAGE.read_text(encoding="utf-8"))
 
     @router.get("/v1/jobs/failed", response_model=list[FailedJobOut], tags=["jobs"])
     def jobs_failed(
@@ -331,39 +517,136 @@ def _routes() -> APIRouter:
     return router
 
 
+def _media(data: bytes, what: str) -> str:
+    media = sniff(data[:1024])
+    if media is None:
+        raise HTTPException(415, f"{what} is not a file we read; send one of {', '.join(SUPPORTED)}")
+    return media
+
+
+async def _multipart(request: Request) -> tuple[list[tuple[bytes, str, str | None]], dict[str, str]]:
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=20)
+    except Exception as exc:  # python-multipart's parse errors and Starlette's limits
+        raise HTTPException(422, f"the multipart body cannot be read: {exc}") from exc
+    files = []
+    for part in form.getlist("file"):
+        if isinstance(part, str):
+            raise HTTPException(422, "`file` must be a file part, not a text field")
+        data = await part.read()
+        if not data:
+            raise HTTPException(422, f"file {part.filename or len(files) + 1} is empty")
+        files.append((data, _media(data, f"file {part.filename or len(files) + 1}"), part.filename))
+    if not files:
+        raise HTTPException(422, "no `file` part: send the scanned files as `file`")
+    return files, {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+def _form_value(form: dict[str, str], name: str, kind, default):
+    if name not in form:
+        return default
+    try:
+        return kind(form[name])
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise HTTPException(422, f"{name} must be one of {allowed}, not {form[name]!r}") from None
+
+
+def _index_keys(form: dict[str, str]) -> dict[str, str]:
+    """Return the upload's index keys after checking each against its pattern (422 naming the bad one)."""
+    keys: dict[str, str] = {}
+    for name in ("policy_no", "claim_no"):
+        value = form.get(name, "").strip().upper()
+        if value and not re.fullmatch(BUSINESS_NO_PATTERN, value):
+            raise HTTPException(422, f"{name} {form[name]!r} is not 4-32 letters, digits and dashes")
+        if value:
+            keys[name] = value
+    customer = form.get("customer_id", "").strip().upper()
+    if customer:
+        if not idnumber.is_valid(customer):
+            raise HTTPException(422, "customer_id is not an 18-character ID number with a valid check digit")
+        keys["customer_id"] = customer
+    if form.get("stage"):
+        keys["stage"] = _form_value(form, "stage", Stage, None).value
+    return keys
+
+
+def _load_scan(store: ObjectStore, scan_id: str) -> Scan:
+    try:
+        return Scan.model_validate_json(store.get(scan_key(scan_id)))
+    except ObjectNotFound:
+        raise NotFound(f"no scan {scan_id}") from None
+
+
+def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
+    documents = []
+    for doc_id in scan.documents:
+        record = DocumentRecord.model_validate_json(store.get(document_key(doc_id)))
+        fields = {
+            name: FieldView(
+                value=f.value,
+                confidence=f.confidence,
+                status=f.status,
+                reasons=f.reasons if f.status == "key_entry" else [],
+                image_url=f"/v1/documents/{doc_id}/fields/{name}",
+            )
+            for name, f in record.fields.items()
+        }
+        documents.append(
+            DocumentView(
+                doc_id=doc_id,
+                type=record.type,
+                template=record.template,
+                pages=record.source_pages,
+                status=record.status,
+                complete=record.complete,
+                problems=record.problems,
+                application_no=record.application_no,
+                fields=fields,
+            )
+        )
+    pending = sum(1 for d in documents for f in d.fields.values() if f.status == "key_entry")
+    return ScanView(**scan.model_dump(exclude={"documents"}), documents=documents, fields_pending=pending)
+
+
 def _accept_scan(
     store: ObjectStore,
     conn: Redis,
     settings: Settings,
     who: Caller,
     mode: ScanMode,
-    data: bytes,
-    media: str,
+    files: list[tuple[bytes, str, str | None]],
+    keys: dict[str, str],
 ) -> ScanAccepted:
     # Refuse before storing anything if the queue is away: we must not accept work we cannot queue.
     try:
         conn.ping()
     except RedisError as exc:
         raise QueueUnavailable(f"the job queue (Redis) is unreachable, try again shortly: {exc}") from exc
-    digest = store.put_original(data, media)
+    stored = [
+        ScanFile(sha256=store.put_original(data, media), content_type=media, size=len(data), name=name)
+        for data, media, name in files
+    ]
     scan = Scan(
         scan_id=new_scan_id(),
         mode=mode,
-        sha256=digest,
-        content_type=media,
-        size=len(data),
+        files=stored,
         uploaded_by=who.key_id,
         uploaded_at=utcnow(),
+        **keys,
     )
     store.put(scan.key, scan.to_json(), "application/json")
     worker.enqueue(
         conn, settings, mode.value, worker.capture_scan, scan.scan_id, job_id=f"capture-{scan.scan_id}"
     )
-    log.info("scan %s stored (%s, %d bytes) and queued on %s", scan.scan_id, media, len(data), mode.value)
+    size = sum(f.size for f in stored)
+    log.info(
+        "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value
+    )
     return ScanAccepted(
         scan_id=scan.scan_id,
         status=scan.status,
         mode=mode,
-        sha256=digest,
+        files=stored,
         status_url=f"/v1/scans/{scan.scan_id}",
     )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCAN_ID_PATTERN = r"^s[0-9]{14}[0-9a-f]{12}$"
 MAIL_ID_PATTERN = r"^m[0-9a-f]{32}$"
+BUSINESS_NO_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,30}[A-Z0-9]$"  # policy, application and claim numbers
 
 
 def utcnow() -> datetime:
@@ -41,17 +42,35 @@ class ScanStatus(StrEnum):
     failed = "failed"
 
 
+class Stage(StrEnum):
+    new_business = "new_business"
+    underwriting = "underwriting"
+    servicing = "servicing"
+    claims = "claims"
+
+
+class ScanFile(BaseModel):
+    """One file of an upload, stored once at ``originals/<sha256>``."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content_type: str
+    size: int
+    name: str | None = None  # the file name the client sent, for people; never part of a key
+
+
 class Scan(BaseModel):
-    """``scans/<scan_id>.json``: one upload, who sent it, and how far it has gone."""
+    """``scans/<scan_id>.json``: one upload (one or more files), who sent it, and how far it has gone."""
 
     model_config = ConfigDict(frozen=True)
 
     schema_: int = Field(1, alias="schema")
     scan_id: str = Field(pattern=SCAN_ID_PATTERN)
     mode: ScanMode
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    content_type: str
-    size: int
+    files: list[ScanFile] = Field(min_length=1)
+    policy_no: str | None = None
+    customer_id: str | None = None
+    claim_no: str | None = None
+    stage: Stage | None = None
     uploaded_by: str
     uploaded_at: datetime
     status: ScanStatus = ScanStatus.queued
@@ -78,6 +97,16 @@ def doc_id_for(scan_id: str, index: int) -> str:
     return f"d{scan_id[1:]}{index:03d}"
 
 
+class KeyedValue(BaseModel):
+    """One value typed by a keyer: who, when, what OCR had said, and in which round."""
+
+    keyer: str
+    at: datetime
+    value: str
+    ocr: str | None
+    round: str  # single | blind | arbitration
+
+
 class FieldRecord(BaseModel):
     """A field or image region of a stored document: where it was found and its image."""
 
@@ -87,6 +116,14 @@ class FieldRecord(BaseModel):
     image: str  # object key of the field image
     kind: str | None = None  # None for an image region (signature, photo)
     text: str | None = None  # from a born-digital PDF's text layer
+    # The decision (ocr/decide.py) and what people keyed: status accepted | key_entry | keyed.
+    value: str | None = None
+    confidence: float | None = None
+    status: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    suggestion: str | None = None  # what OCR read where it was not sure
+    double_entry: bool = False
+    entries: list[KeyedValue] = Field(default_factory=list)
 
 
 class DocumentRecord(BaseModel):
@@ -105,6 +142,7 @@ class DocumentRecord(BaseModel):
     fields: dict[str, FieldRecord] = Field(default_factory=dict)
     regions: dict[str, FieldRecord] = Field(default_factory=dict)
     captured_at: datetime
+    complete: bool = False  # every field accepted, by OCR or by key-entry
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True, indent=1).encode()

@@ -15,7 +15,7 @@ import functools
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from typing import ParamSpec, TypeVar
 
@@ -33,6 +33,7 @@ from models import (
     Mail,
     MailStatus,
     Scan,
+    ScanMode,
     ScanStatus,
     doc_id_for,
     document_key,
@@ -132,6 +133,7 @@ def capture_scan(scan_id: str) -> dict:
     """Return the scan's outcome after capturing it into documents with page and field images."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
+    from ocr.keyentry import add_tasks
 
     ctx = context()
     store = ctx.store
@@ -148,12 +150,22 @@ def capture_scan(scan_id: str) -> dict:
             yield page
 
     try:
-        original = store.get_original(scan.sha256)
-        stream = counted(iter_pages(original, ctx.settings.max_page_pixels, ctx.settings.max_pages))
-        # Each document is stored as soon as it is complete, so a long stack never sits in memory whole.
-        for index, document in enumerate(capture_stream(stream), start=1):
-            doc_ids.append(_store_document(store, scan_id, index, document))
-            problems += [f"{document.type} on page {document.pages[0]}: {p}" for p in document.problems]
+        for file in scan.files:
+            offset = len(pages)
+            original = store.get_original(file.sha256)
+            stream = counted(
+                replace(page, number=offset + page.number)
+                for page in iter_pages(
+                    original, ctx.settings.max_page_pixels, ctx.settings.max_pages - offset
+                )
+            )
+            # Each document is stored as soon as it is read, so a long stack never sits in memory whole.
+            for document in capture_stream(stream):
+                decisions = read_document(document)
+                doc_ids.append(_store_document(store, scan_id, len(doc_ids) + 1, document, decisions))
+                problems += [f"{document.type} on page {document.pages[0]}: {p}" for p in document.problems]
+                record = DocumentRecord.model_validate_json(store.get(document_key(doc_ids[-1])))
+                add_tasks(_redis(ctx), record, scan.mode == ScanMode.immediate, _labels(document))
     except DependencyDown:
         raise
     except Exception as exc:
@@ -174,12 +186,61 @@ def capture_scan(scan_id: str) -> dict:
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
 
 
-def _store_document(store: ObjectStore, scan_id: str, index: int, document) -> str:
+def _redis(ctx: Context) -> Redis:
+    current = get_current_job()
+    return current.connection if current is not None else connect(ctx.settings.redis_url)
+
+
+def read_document(document) -> dict:
+    """Return the OCR decision for each field of a captured document (none for a page of no form)."""
+    from capture.templates import by_key
+    from ocr.decide import Decision, Status, decide_document
+    from ocr.tesseract import read_fields
+
+    if not document.template or not document.fields:
+        return {}
+    template = by_key(document.template)
+    names = [n for n, f in document.fields.items() if f.text is None]
+    configs = [_ocr_config(template.field(n)) for n in names]
+    reads = read_fields([(document.fields[n].ocr_image, c) for n, c in zip(names, configs, strict=True)])
+    fields = {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}
+    decisions = decide_document(fields)
+    for name, f in document.fields.items():  # a born-digital PDF's text layer: validated, no OCR
+        if f.text is not None:
+            from ocr.validate import validate
+
+            checked = validate(str(template.field(name).kind), f.text, name)
+            decisions[name] = (
+                Decision(checked.value, 100.0, Status.accepted)
+                if checked.ok
+                else Decision(None, 100.0, Status.key_entry, list(checked.problems), checked.value)
+            )
+    return decisions
+
+
+def _ocr_config(spec):
+    from ocr.tesseract import OcrConfig
+
+    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
+
+
+def _labels(document) -> dict[str, str]:
+    from capture.templates import by_key
+
+    if not document.template:
+        return {}
+    return {f.name: f.label for f in by_key(document.template).fields}
+
+
+def _store_document(store: ObjectStore, scan_id: str, index: int, document, decisions: dict) -> str:
     """Return the doc id after writing the document's images and record (same keys on every run)."""
     from capture.decode import encode_png
+    from capture.templates import by_key
 
     doc_id = doc_id_for(scan_id, index)
     base = f"documents/{doc_id}"
+    template = by_key(document.template) if document.template else None
+    double = {f.name for f in template.fields if f.double_entry} if template else set()
     pages = []
     for number, image in enumerate(document.images, start=1):
         pages.append(f"{base}/pages/{number}.png")
@@ -188,6 +249,7 @@ def _store_document(store: ObjectStore, scan_id: str, index: int, document) -> s
     def field_record(item) -> FieldRecord:
         key = f"{base}/fields/{item.name}.png"
         store.put(key, encode_png(item.image), "image/png", {"doc_id": doc_id, "field": item.name})
+        decision = decisions.get(item.name)
         return FieldRecord(
             box=list(item.box),
             quad=[list(p) for p in item.quad],
@@ -195,6 +257,18 @@ def _store_document(store: ObjectStore, scan_id: str, index: int, document) -> s
             image=key,
             kind=item.kind,
             text=item.text,
+            **(
+                {
+                    "value": decision.value,
+                    "confidence": round(decision.confidence, 1),
+                    "status": decision.status,
+                    "reasons": decision.reasons,
+                    "suggestion": decision.suggestion,
+                    "double_entry": item.name in double,
+                }
+                if decision
+                else {}
+            ),
         )
 
     record = DocumentRecord(
@@ -211,6 +285,7 @@ def _store_document(store: ObjectStore, scan_id: str, index: int, document) -> s
         regions={name: field_record(r) for name, r in document.regions.items()},
         captured_at=utcnow(),
     )
+    record.complete = all(f.status == "accepted" for f in record.fields.values())
     store.put(
         document_key(doc_id), record.to_json(), "application/json", {"scan_id": scan_id, "type": record.type}
     )
@@ -288,8 +363,10 @@ def preload() -> None:
     """Import the heavy libraries once in the worker process, before RQ forks a child per job."""
     import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
     from capture.templates import templates
+    from ocr.tesseract import preload as load_tesseract
 
     templates()
+    load_tesseract()  # chi_sim and eng, inherited by every forked job
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:

@@ -29,6 +29,14 @@ class FieldImage:
     quad: Quad  # the field's corners in the source page image: top-left, top-right, bottom-right, bottom-left
     image: np.ndarray  # the crop from the rectified page, with a small margin
     text: str | None = None  # read from a born-digital PDF's text layer: no OCR needed
+    inset: int = 0  # px to take off each side of `image` for OCR: the margin and the printed box line
+
+    @property
+    def ocr_image(self) -> np.ndarray:
+        """Return the part of the field image OCR reads: inside the printed box, its border cut away."""
+        i = self.inset
+        h, w = self.image.shape[:2]
+        return self.image[i : h - i, i : w - i] if i and h > 2 * i and w > 2 * i else self.image
 
     def to_json(self) -> dict:
         out: dict = {

@@ -149,3 +149,8 @@ def latest(template_type: str) -> Template:
     """Return the highest version of a template type."""
     candidates = [t for t in templates().values() if t.type == template_type]
     return max(candidates, key=lambda t: (len(t.version), t.version))
+
+
+def by_key(key: str) -> Template:
+    """Return the template a document was captured with ("type/version")."""
+    return templates()[key]

@@ -27,6 +27,16 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 LONG_TERM = "长期"  # an ID card valid for life prints 长期 as its end date
+# The 56 nationalities an ID card's 民族 line can hold (GB 3304).
+ETHNICITIES = frozenset(
+    (
+        "汉", "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗",
+        "瑶", "白", "土家", "哈尼", "哈萨克", "傣", "黎", "傈僳", "佤", "畲", "高山", "拉祜",
+        "水", "东乡", "纳西", "景颇", "柯尔克孜", "土", "达斡尔", "仫佬", "羌", "布朗", "撒拉", "毛南",
+        "仡佬", "锡伯", "阿昌", "普米", "塔吉克", "怒", "乌孜别克", "俄罗斯", "鄂温克", "德昂", "保安",
+        "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴", "基诺",
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,12 @@ def validate(kind: str, text: str, field_name: str = "") -> Checked:
     """Return the normalised value of a field of this kind and the reasons it cannot be trusted."""
     if kind == "date":
         return check_date(text, long_term_allowed=field_name == "valid_to")
-    return CHECKS[kind](text)
+    checked = CHECKS[kind](text)
+    if field_name == "ethnicity" and checked.ok and checked.value.removesuffix("族") not in ETHNICITIES:
+        return Checked(checked.value, ("not one of the 56 nationalities",))
+    if field_name == "ethnicity":
+        return Checked(checked.value.removesuffix("族"), checked.problems)
+    return checked
 
 
 def cross_check(values: dict[str, str]) -> dict[str, list[str]]:

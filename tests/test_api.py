@@ -59,10 +59,10 @@ def test_an_upload_is_stored_and_queued_on_its_mode(
     body = response.json()
     assert body["status"] == "queued" and body["mode"] == "immediate"
     store = open_store(settings)
-    assert store.get_original(body["sha256"]) == data
+    assert store.get_original(body["files"][0]["sha256"]) == data
     assert Queue("immediate", connection=redis_conn).job_ids == [f"capture-{body['scan_id']}"]
     status = client.get(body["status_url"], headers={"X-API-Key": SCANNER_KEY})
-    assert status.status_code == 200 and status.json()["content_type"] == "image/png"
+    assert status.status_code == 200 and status.json()["files"][0]["content_type"] == "image/png"
 
 
 @pytest.mark.parametrize(

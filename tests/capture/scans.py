@@ -105,3 +105,46 @@ def iou(a, b) -> float:
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+
+
+def handwrite(
+    page: np.ndarray, box_mm, text: str, rng: np.random.Generator, dpi: float = 300.0
+) -> np.ndarray:
+    """Return the clean page with text written into the box by an unsteady hand: each character its own
+    size, slant and height, thicker or thinner strokes, the line wandering (a stand-in for handwriting)."""
+    from PIL import Image, ImageDraw
+
+    from capture.render import _pil_font
+
+    k = dpi / 25.4
+    x, y, h = box_mm.x * k, box_mm.y * k, box_mm.h * k
+    out = Image.fromarray(page).convert("L")
+    cursor = x + rng.uniform(1.5, 4) * k
+    for char in text:
+        size = int(h * rng.uniform(0.45, 0.7))
+        glyph = Image.new("L", (size * 2, size * 2), 0)
+        ImageDraw.Draw(glyph).text((size // 2, size // 3), char, fill=255, font=_pil_font(size))
+        glyph = glyph.transform(
+            glyph.size, Image.AFFINE, (1, rng.uniform(-0.35, 0.35), 0, rng.uniform(-0.1, 0.1), 1, 0)
+        ).rotate(rng.uniform(-12, 12), resample=Image.BILINEAR)
+        ink = np.asarray(glyph)
+        ink = cv2.dilate(ink, np.ones((2, 2), np.uint8)) if rng.random() < 0.5 else ink
+        top = int(y + h * 0.5 - size * 1.0 + rng.uniform(-0.12, 0.12) * h)
+        out.paste(0, (int(cursor), top), Image.fromarray(ink))
+        cursor += size * rng.uniform(0.55, 1.05) if char.isascii() else size * rng.uniform(0.9, 1.3)
+    return np.asarray(out)
+
+
+def smudge(page: np.ndarray, box_mm, rng: np.random.Generator, dpi: float = 300.0) -> np.ndarray:
+    """Return the page with a grey smear across part of the box's text (a wet thumb, a coffee ring)."""
+    k = dpi / 25.4
+    out = page.astype(np.float32)
+    mask = np.zeros(page.shape[:2], np.float32)
+    cx = (box_mm.x + box_mm.w * rng.uniform(0.1, 0.5)) * k
+    cy = (box_mm.y + box_mm.h * rng.uniform(0.3, 0.7)) * k
+    axes = (int(box_mm.w * k * rng.uniform(0.12, 0.3)), int(box_mm.h * k * rng.uniform(0.3, 0.6)))
+    cv2.ellipse(mask, (int(cx), int(cy)), axes, float(rng.uniform(-30, 30)), 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 6)
+    darkness = rng.uniform(0.45, 0.8)
+    out = out * (1 - darkness * mask[..., None] if out.ndim == 3 else 1 - darkness * mask)
+    return np.clip(out, 0, 255).astype(np.uint8)

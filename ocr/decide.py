@@ -1,0 +1,90 @@
+"""decide: a field's OCR reads in, a value out, accepted by machine only where it can show it is right.
+
+A field is accepted automatically when all of these hold, and goes to key-entry with the reasons
+otherwise:
+1. both reads (the field at two text sizes, see ocr/tesseract.py) give the same normalised value;
+2. every validator of the field's kind passes (check digit, real date, pattern, closed list);
+3. the lower word confidence of the two reads clears the kind's threshold;
+4. the document's cross-checks pass (birth date and sex against the ID number beside them).
+
+Thresholds are per kind, calibrated by `bench/ocr_bench.py --calibrate` on generated, degraded forms and
+cards: for each kind the lowest threshold at which the accepted values were all right in the
+calibration set, rounded up; kinds with a check digit or a closed list carry their own proof and need
+less from the confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ocr.tesseract import OcrText
+from ocr.validate import cross_check, validate
+
+# Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
+# the lowest threshold at which no wrong value was accepted, plus a margin of 10 where the kind has no
+# proof of its own (check digit, closed list, cross-check). That run's lowest safe values: address 20,
+# amount 25, code 0, date 0, id_number 0, integer 0, name 50, phone 0, sex 0, text 5.
+THRESHOLDS: dict[str, float] = {
+    "id_number": 0.0,  # the GB 11643 check digit catches any single misread digit
+    "sex": 0.0,  # closed list of two, and cross-checked with the ID number's sex digit
+    "phone": 0.0,  # 11 digits starting 13-19, and two reads agree
+    "date": 10.0,  # a real date, and two reads agree
+    "code": 10.0,
+    "integer": 10.0,
+    "text": 20.0,
+    "address": 30.0,
+    "amount": 35.0,
+    "name": 60.0,
+    "choice": 60.0,
+}
+
+
+class Status:
+    accepted = "accepted"  # by OCR, every check passed
+    key_entry = "key_entry"  # waiting for people
+    keyed = "keyed"  # typed by people and accepted
+
+
+@dataclass
+class Decision:
+    value: str | None
+    confidence: float
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    suggestion: str | None = None  # what OCR read, offered to the keyer
+
+    def to_json(self) -> dict:
+        out: dict = {"value": self.value, "confidence": round(self.confidence, 1), "status": self.status}
+        if self.reasons:
+            out["reasons"] = self.reasons
+        if self.suggestion is not None:
+            out["suggestion"] = self.suggestion
+        return out
+
+
+def decide_field(kind: str, name: str, reads: tuple[OcrText, ...]) -> Decision:
+    """Return the decision for one field from its reads (no reads: the field is blank)."""
+    if not reads:
+        return Decision(None, 0.0, Status.key_entry, ["nothing written in the field"], None)
+    checked = [validate(kind, r.text, name) for r in reads]
+    confidence = min(r.confidence for r in reads)
+    first = checked[0]
+    reasons = list(first.problems)
+    if any(c.value != first.value for c in checked[1:]):
+        reasons.append("two readings disagree: " + " / ".join(repr(c.value) for c in checked))
+    threshold = THRESHOLDS.get(kind, 60.0)
+    if confidence < threshold:
+        reasons.append(f"OCR confidence {confidence:.0f} below {threshold:.0f}")
+    if reasons:
+        return Decision(None, confidence, Status.key_entry, reasons, first.value or None)
+    return Decision(first.value, confidence, Status.accepted)
+
+
+def decide_document(fields: dict[str, tuple[str, tuple[OcrText, ...]]]) -> dict[str, Decision]:
+    """Return a decision per field of one document (name: (kind, reads)), cross-checks applied."""
+    decisions = {name: decide_field(kind, name, reads) for name, (kind, reads) in fields.items()}
+    accepted = {n: d.value for n, d in decisions.items() if d.status == Status.accepted and d.value}
+    for name, problems in cross_check(accepted).items():
+        d = decisions[name]
+        decisions[name] = Decision(None, d.confidence, Status.key_entry, problems, d.value)
+    return decisions

@@ -1,0 +1,217 @@
+"""Key-entry: the fields OCR could not prove, typed by people from the field image.
+
+Tasks live in Redis, beside the job queues; results go into the document record in the object store.
+
+- ``ke:pool``   sorted set of waiting task ids, immediate-mode scans first, then oldest first;
+- ``ke:lease``  sorted set of leased task ids, scored by when the lease runs out;
+- ``ke:task:<task_id>``  hash: the task (document, field, kind, round, who has keyed it, their values).
+
+A lease is taken by one Lua script, so two keyers never get the same task, and a lease that ran out
+returns to the pool first. A field marked ``double_entry`` is keyed blind by two different keyers;
+equal values are accepted, different ones go to a third keyer, who arbitrates. The task id is
+``<doc_id>.<field>``, so capturing a scan again adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from redis import Redis
+
+from errors import BadInput, ImagingError, NotFound
+from models import DocumentRecord, KeyedValue, document_key, utcnow
+from ocr.decide import Status
+from ocr.validate import validate
+from storage import ObjectStore
+
+POOL, LEASES, PREFIX = "ke:pool", "ke:lease", "ke:task:"
+LEASE_SECONDS = 120
+DONE_TTL = 7 * 24 * 3600
+IMMEDIATE_BONUS = 10**13  # milliseconds: immediate-mode tasks sort before any batch task
+
+
+class LeaseLost(ImagingError):
+    """The task is not leased to this keyer (the lease ran out, or someone else holds it)."""
+
+    http_status = 409
+    error = "lease_lost"
+
+
+# Returns the next task id this keyer may take, after returning expired leases to the pool.
+_LEASE = """
+local now, keyer, until = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], tonumber(redis.call('HGET', ARGV[4] .. id, 'priority')), id)
+end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 499)) do
+  local keyers = redis.call('HGET', ARGV[4] .. id, 'keyers') or ','
+  if not string.find(keyers, ',' .. keyer .. ',', 1, true) then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZADD', KEYS[2], until, id)
+    redis.call('HSET', ARGV[4] .. id, 'lessee', keyer)
+    return id
+  end
+end
+return false
+"""
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    doc_id: str
+    scan_id: str
+    field: str
+    kind: str
+    label: str
+    round: str  # single | blind | arbitration
+    suggestion: str | None  # OCR's reading; withheld in blind rounds
+    image: str  # object key of the field image
+    lease_until: float
+    reasons: list[str]
+    values: list[str]  # the two disagreeing values, for the arbiter only
+
+
+def task_id_for(doc_id: str, field: str) -> str:
+    return f"{doc_id}.{field}"
+
+
+def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool, labels: dict[str, str]) -> int:
+    """Queue a task for each field of the document waiting for key-entry; return how many were new."""
+    created = 0
+    base = int(time.time() * 1000) - (IMMEDIATE_BONUS if immediate else 0)
+    for name, f in record.fields.items():
+        if f.status != Status.key_entry:
+            continue
+        task_id = task_id_for(record.doc_id, name)
+        key = PREFIX + task_id
+        if not conn.hsetnx(key, "doc_id", record.doc_id):
+            continue  # queued on an earlier run of the job
+        conn.hset(
+            key,
+            mapping={
+                "scan_id": record.scan_id,
+                "field": name,
+                "kind": f.kind or "text",
+                "label": labels.get(name, name),
+                "round": "blind" if f.double_entry else "single",
+                "suggestion": f.suggestion or "",
+                "reasons": json.dumps(f.reasons, ensure_ascii=False),
+                "image": f.image,
+                "priority": base,
+                "keyers": ",",
+                "entries": "[]",
+                "state": "waiting",
+            },
+        )
+        conn.zadd(POOL, {task_id: base}, nx=True)
+        created += 1
+    return created
+
+
+def waiting(conn: Redis) -> int:
+    """Return the number of tasks waiting or leased."""
+    return conn.zcard(POOL) + conn.zcard(LEASES)
+
+
+def lease(conn: Redis, keyer: str, seconds: int = LEASE_SECONDS) -> Task | None:
+    """Return the next task for this keyer, leased to them for `seconds`; None when nothing waits."""
+    now = time.time()
+    task_id = conn.eval(_LEASE, 2, POOL, LEASES, now, keyer, now + seconds, PREFIX)
+    if not task_id:
+        return None
+    return _task(conn, task_id.decode() if isinstance(task_id, bytes) else task_id, now + seconds)
+
+
+def _task(conn: Redis, task_id: str, until: float) -> Task:
+    raw = {k.decode(): v.decode() for k, v in conn.hgetall(PREFIX + task_id).items()}
+    entries = json.loads(raw["entries"])
+    arbitration = raw["round"] == "arbitration"
+    return Task(
+        task_id=task_id,
+        doc_id=raw["doc_id"],
+        scan_id=raw["scan_id"],
+        field=raw["field"],
+        kind=raw["kind"],
+        label=raw["label"],
+        round=raw["round"],
+        suggestion=(raw["suggestion"] or None) if raw["round"] != "blind" else None,
+        image=raw["image"],
+        lease_until=until,
+        reasons=json.loads(raw["reasons"]),
+        values=[e["value"] for e in entries] if arbitration else [],
+    )
+
+
+def held(conn: Redis, task_id: str, keyer: str) -> Task:
+    """Return the task if this keyer holds a live lease on it."""
+    raw = conn.hmget(PREFIX + task_id, "lessee", "state")
+    if raw[1] is None:
+        raise NotFound(f"no key-entry task {task_id}")
+    if raw[1].decode() == "done":
+        raise LeaseLost(f"task {task_id} is already keyed")
+    until = conn.zscore(LEASES, task_id)
+    if raw[0] is None or raw[0].decode() != keyer or until is None or until < time.time():
+        raise LeaseLost(f"your lease on {task_id} has run out; take the next task")
+    return _task(conn, task_id, until)
+
+
+def submit(conn: Redis, store: ObjectStore, task_id: str, keyer: str, text: str) -> dict:
+    """Record a keyed value; return the task's outcome: accepted, or waiting for a second or third keyer.
+    An invalid value raises BadInput with the validator's reasons, and the lease stays with the keyer."""
+    task = held(conn, task_id, keyer)
+    checked = validate(task.kind, text, task.field)
+    if not checked.ok:
+        raise BadInput(f"{task.label}: {'; '.join(checked.problems)}")
+    key = PREFIX + task_id
+    entries = json.loads(conn.hget(key, "entries"))
+    ocr = conn.hget(key, "suggestion").decode() or None  # recorded even where the keyer did not see it
+    entries.append(
+        KeyedValue(keyer=keyer, at=utcnow(), value=checked.value, ocr=ocr, round=task.round).model_dump(
+            mode="json"
+        )
+    )
+    progress = {
+        "entries": json.dumps(entries, ensure_ascii=False),
+        "keyers": _keyers(conn, key) + keyer + ",",
+    }
+    if task.round == "blind" and len(entries) == 1:
+        return _requeue(conn, task_id, progress, "blind", "waiting for a second keyer")
+    if task.round == "blind" and entries[0]["value"] != entries[1]["value"]:
+        return _requeue(
+            conn, task_id, progress, "arbitration", "the two keyers differ: waiting for an arbiter"
+        )
+    # The record is written before the task is marked done: if the store fails, the keyer sends again.
+    _finish(conn, store, task, checked.value, entries)
+    conn.hset(key, mapping={**progress, "state": "done", "lessee": ""})
+    conn.expire(key, DONE_TTL)
+    conn.zrem(LEASES, task_id)
+    return {"task_id": task_id, "status": Status.keyed, "value": checked.value}
+
+
+def _keyers(conn: Redis, key: str) -> str:
+    return (conn.hget(key, "keyers") or b",").decode()
+
+
+def _requeue(conn: Redis, task_id: str, progress: dict, round_: str, message: str) -> dict:
+    key = PREFIX + task_id
+    conn.hset(key, mapping={**progress, "round": round_, "lessee": ""})
+    conn.zrem(LEASES, task_id)
+    conn.zadd(POOL, {task_id: float(conn.hget(key, "priority"))})
+    return {"task_id": task_id, "status": "waiting", "detail": message}
+
+
+def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: list[dict]) -> None:
+    """Write the accepted value and every keyed entry into the document record, under its lock."""
+    with conn.lock(f"lock:doc:{task.doc_id}", timeout=30, blocking_timeout=15):
+        record = DocumentRecord.model_validate_json(store.get(document_key(task.doc_id)))
+        field = record.fields[task.field]
+        field.value, field.status = value, Status.keyed
+        field.entries = [KeyedValue.model_validate(e) for e in entries]
+        record.complete = all(f.status in (Status.accepted, Status.keyed) for f in record.fields.values())
+        store.put(
+            document_key(task.doc_id), record.to_json(), "application/json", {"scan_id": record.scan_id}
+        )
