@@ -21,8 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCANNER_KEY = "scanner-key-" + "s" * 20
 SCANNER2_KEY = "scanner-key-" + "t" * 20
 KEYER_KEY = "keyer-key-" + "k" * 20
+KEYER2_KEY = "keyer-key-" + "l" * 20
+KEYER3_KEY = "keyer-key-" + "m" * 20
 ADMIN_KEY = "admin-key-" + "a" * 20
-API_KEYS = f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{ADMIN_KEY}:admin"
+API_KEYS = (
+    f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
+    f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin"
+)
 
 
 @pytest.fixture(autouse=True)

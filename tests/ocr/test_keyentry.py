@@ -1,0 +1,174 @@
+"""Key-entry through the API, on the real Redis and S3 servers: leases, validation, blind double entry,
+arbitration, and the document record that results."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from capture.decode import encode_png
+from models import DocumentRecord, FieldRecord, document_key, utcnow
+from ocr import keyentry
+from settings import Settings
+from storage import open_store
+from tests.conftest import ADMIN_KEY, KEYER2_KEY, KEYER3_KEY, KEYER_KEY, SCANNER_KEY
+
+DOC = "d20261123101500abcdefabcdef001"
+SCAN = "s20261123101500abcdefabcdef"
+
+
+@pytest.fixture
+def client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def document(settings: Settings, redis_conn) -> DocumentRecord:
+    """A stored form with one field accepted by OCR, one for single entry and one for double entry."""
+    store = open_store(settings)
+    image = encode_png(__import__("numpy").full((60, 300), 255, "uint8"))
+
+    def field(name, kind, status, value=None, suggestion=None, double=False):
+        key = f"documents/{DOC}/fields/{name}.png"
+        store.put(key, image, "image/png")
+        return FieldRecord(
+            box=[0, 0, 300, 60],
+            quad=[[0, 0], [300, 0], [300, 60], [0, 60]],
+            page=1,
+            image=key,
+            kind=kind,
+            value=value,
+            confidence=40.0,
+            status=status,
+            reasons=["OCR confidence 40 below 60"] if status == "key_entry" else [],
+            suggestion=suggestion,
+            double_entry=double,
+        )
+
+    record = DocumentRecord(
+        doc_id=DOC,
+        scan_id=SCAN,
+        type="application_form",
+        template="application_form/1",
+        source_pages=[1],
+        pages=[],
+        status="ok",
+        fields={
+            "applicant_phone": field("applicant_phone", "phone", "accepted", "13812345678"),
+            "applicant_name": field("applicant_name", "name", "key_entry", suggestion="张三半"),
+            "applicant_id_number": field(
+                "applicant_id_number", "id_number", "key_entry", suggestion="110105198703150018", double=True
+            ),
+        },
+        captured_at=utcnow(),
+    )
+    store.put(document_key(DOC), record.to_json(), "application/json")
+    labels = {"applicant_name": "姓名", "applicant_id_number": "证件号码"}
+    assert keyentry.add_tasks(redis_conn, record, immediate=False, labels=labels) == 2
+    assert keyentry.add_tasks(redis_conn, record, immediate=False, labels=labels) == 0  # a rerun adds nothing
+    return record
+
+
+def _next(client: TestClient, key: str) -> dict:
+    response = client.get("/v1/keyentry/next", headers={"X-API-Key": key})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _key(client: TestClient, key: str, task_id: str, value: str):
+    return client.post(f"/v1/keyentry/{task_id}", json={"value": value}, headers={"X-API-Key": key})
+
+
+def test_fields_are_keyed_single_and_blind_double_until_the_document_is_complete(
+    client: TestClient, document: DocumentRecord, settings: Settings
+) -> None:
+    first = _next(client, KEYER_KEY)
+    assert first["waiting"] == 2
+    tasks = {first["task"]["field"]: first["task"]}
+    second = _next(client, KEYER2_KEY)  # a lease is exclusive: the other keyer gets the other field
+    tasks[second["task"]["field"]] = second["task"]
+    assert set(tasks) == {"applicant_name", "applicant_id_number"}
+    name, number = tasks["applicant_name"], tasks["applicant_id_number"]
+    assert name["round"] == "single" and name["suggestion"] == "张三半" and name["label"] == "姓名"
+    assert number["round"] == "blind" and number["suggestion"] is None  # blind: OCR's reading withheld
+    holder = {first["task"]["field"]: KEYER_KEY, second["task"]["field"]: KEYER2_KEY}
+    image = client.get(name["image_url"], headers={"X-API-Key": holder["applicant_name"]})
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+
+    # A value that fails its kind's validation is refused with the reason; the lease stays.
+    bad = _key(client, holder["applicant_id_number"], number["task_id"], "110105198703150018")
+    assert bad.status_code == 422 and "check character" in bad.json()["detail"]
+    ok = _key(client, holder["applicant_name"], name["task_id"], "张三丰")
+    assert ok.json() == {"task_id": name["task_id"], "status": "keyed", "value": "张三丰", "detail": None}
+    first_blind = _key(client, holder["applicant_id_number"], number["task_id"], "110105198703150013")
+    assert first_blind.json()["status"] == "waiting"
+
+    # The second blind keyer must be someone else: the first keyer is offered nothing.
+    assert _next(client, holder["applicant_id_number"])["task"] is None
+    other = KEYER_KEY if holder["applicant_id_number"] == KEYER2_KEY else KEYER2_KEY
+    again = _next(client, other)["task"]
+    assert again["task_id"] == number["task_id"] and again["suggestion"] is None
+    done = _key(client, other, number["task_id"], "110105 19870315 0013")
+    assert done.json()["status"] == "keyed" and done.json()["value"] == "110105198703150013"
+
+    record = DocumentRecord.model_validate_json(open_store(settings).get(document_key(DOC)))
+    assert record.complete
+    field = record.fields["applicant_id_number"]
+    assert field.status == "keyed" and field.value == "110105198703150013"
+    assert [e.round for e in field.entries] == ["blind", "blind"]
+    assert len({e.keyer for e in field.entries}) == 2
+    assert {e.ocr for e in field.entries} == {"110105198703150018"}  # what OCR had said, kept
+    assert record.fields["applicant_phone"].status == "accepted"
+    assert _next(client, KEYER3_KEY) == {"task": None, "waiting": 0}
+    # The task is done: keying it again is a conflict, not a second value.
+    assert _key(client, other, number["task_id"], "110105198703150013").status_code == 409
+
+
+def test_two_blind_keyers_who_differ_are_settled_by_a_third(
+    client: TestClient, document: DocumentRecord, settings: Settings, redis_conn
+) -> None:
+    task_id = keyentry.task_id_for(DOC, "applicant_id_number")
+    redis_conn.zrem(keyentry.POOL, keyentry.task_id_for(DOC, "applicant_name"))  # only this field
+    assert _next(client, KEYER_KEY)["task"]["task_id"] == task_id
+    assert _key(client, KEYER_KEY, task_id, "110105198703150013").json()["status"] == "waiting"
+    assert _next(client, KEYER2_KEY)["task"]["task_id"] == task_id
+    differ = _key(client, KEYER2_KEY, task_id, "110105198703150021")
+    assert differ.json()["status"] == "waiting" and "arbiter" in differ.json()["detail"]
+    assert _next(client, KEYER_KEY)["task"] is None and _next(client, KEYER2_KEY)["task"] is None
+    arbiter = _next(client, KEYER3_KEY)["task"]
+    assert arbiter["round"] == "arbitration"
+    assert arbiter["values"] == ["110105198703150013", "110105198703150021"]
+    assert _key(client, KEYER3_KEY, task_id, "110105198703150013").json()["status"] == "keyed"
+    field = DocumentRecord.model_validate_json(open_store(settings).get(document_key(DOC))).fields[
+        "applicant_id_number"
+    ]
+    assert field.value == "110105198703150013"
+    assert [e.round for e in field.entries] == ["blind", "blind", "arbitration"]
+
+
+def test_an_abandoned_lease_returns_to_the_pool_and_the_late_keyer_is_refused(
+    client: TestClient, document: DocumentRecord, redis_conn
+) -> None:
+    redis_conn.zrem(keyentry.POOL, keyentry.task_id_for(DOC, "applicant_id_number"))
+    task = keyentry.lease(redis_conn, "walked-away", seconds=1)
+    assert task is not None and _next(client, KEYER_KEY)["task"] is None
+    time.sleep(1.2)
+    retaken = _next(client, KEYER_KEY)["task"]
+    assert retaken["task_id"] == task.task_id
+    late = client.post(
+        f"/v1/keyentry/{task.task_id}", json={"value": "张三丰"}, headers={"X-API-Key": KEYER2_KEY}
+    )
+    assert late.status_code == 409 and late.json()["error"] == "lease_lost"
+    # The image of a field is shown only to the keyer who holds it.
+    assert client.get(retaken["image_url"], headers={"X-API-Key": KEYER2_KEY}).status_code == 409
+
+
+def test_key_entry_needs_the_keyer_role(client: TestClient, document: DocumentRecord) -> None:
+    assert client.get("/v1/keyentry/next", headers={"X-API-Key": SCANNER_KEY}).status_code == 403
+    assert client.get("/v1/keyentry/next").status_code == 401
+    assert client.get("/v1/keyentry/next", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+    bad_id = client.post("/v1/keyentry/..%2Fetc", json={"value": "x"}, headers={"X-API-Key": KEYER_KEY})
+    assert bad_id.status_code in (404, 422)
