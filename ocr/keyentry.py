@@ -41,7 +41,7 @@ class LeaseLost(ImagingError):
 
 # Returns the next task id this keyer may take, after returning expired leases to the pool.
 _LEASE = """
-local now, keyer, until = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local now, keyer, deadline = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZADD', KEYS[1], tonumber(redis.call('HGET', ARGV[4] .. id, 'priority')), id)
@@ -50,7 +50,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 499)) do
   local keyers = redis.call('HGET', ARGV[4] .. id, 'keyers') or ','
   if not string.find(keyers, ',' .. keyer .. ',', 1, true) then
     redis.call('ZREM', KEYS[1], id)
-    redis.call('ZADD', KEYS[2], until, id)
+    redis.call('ZADD', KEYS[2], deadline, id)
     redis.call('HSET', ARGV[4] .. id, 'lessee', keyer)
     return id
   end
