@@ -9,67 +9,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from capture.decode import encode_png
-from models import DocumentRecord, FieldRecord, document_key, utcnow
+from models import DocumentRecord, document_key
 from ocr import keyentry
 from settings import Settings
 from storage import open_store
 from tests.conftest import ADMIN_KEY, KEYER2_KEY, KEYER3_KEY, KEYER_KEY, SCANNER_KEY
-
-DOC = "d20261123101500abcdefabcdef001"
-SCAN = "s20261123101500abcdefabcdef"
+from tests.ocr.conftest import DOC
 
 
 @pytest.fixture
 def client(settings: Settings) -> TestClient:
     return TestClient(create_app(settings), raise_server_exceptions=False)
-
-
-@pytest.fixture
-def document(settings: Settings, redis_conn) -> DocumentRecord:
-    """A stored form with one field accepted by OCR, one for single entry and one for double entry."""
-    store = open_store(settings)
-    image = encode_png(__import__("numpy").full((60, 300), 255, "uint8"))
-
-    def field(name, kind, status, value=None, suggestion=None, double=False):
-        key = f"documents/{DOC}/fields/{name}.png"
-        store.put(key, image, "image/png")
-        return FieldRecord(
-            box=[0, 0, 300, 60],
-            quad=[[0, 0], [300, 0], [300, 60], [0, 60]],
-            page=1,
-            image=key,
-            kind=kind,
-            value=value,
-            confidence=40.0,
-            status=status,
-            reasons=["OCR confidence 40 below 60"] if status == "key_entry" else [],
-            suggestion=suggestion,
-            double_entry=double,
-        )
-
-    record = DocumentRecord(
-        doc_id=DOC,
-        scan_id=SCAN,
-        type="application_form",
-        template="application_form/1",
-        source_pages=[1],
-        pages=[],
-        status="ok",
-        fields={
-            "applicant_phone": field("applicant_phone", "phone", "accepted", "13812345678"),
-            "applicant_name": field("applicant_name", "name", "key_entry", suggestion="张三半"),
-            "applicant_id_number": field(
-                "applicant_id_number", "id_number", "key_entry", suggestion="110105198703150018", double=True
-            ),
-        },
-        captured_at=utcnow(),
-    )
-    store.put(document_key(DOC), record.to_json(), "application/json")
-    labels = {"applicant_name": "姓名", "applicant_id_number": "证件号码"}
-    assert keyentry.add_tasks(redis_conn, record, immediate=False, labels=labels) == 2
-    assert keyentry.add_tasks(redis_conn, record, immediate=False, labels=labels) == 0  # a rerun adds nothing
-    return record
 
 
 def _next(client: TestClient, key: str) -> dict:

@@ -1,0 +1,106 @@
+"""The key-entry page in a real headless Chromium (Debian's chromium and chromium-driver), against the
+API running as a real server process: keyboard only, Enter submits and loads the next field."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from models import DocumentRecord, document_key
+from settings import Settings
+from storage import open_store
+from supervisor import free_port
+from tests.conftest import KEYER_KEY, ROOT, settings_env
+from tests.ocr.conftest import DOC
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="needs Debian's chromium and chromium-driver (make system installs them)",
+)
+
+
+@pytest.fixture
+def server(settings: Settings):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        env=settings_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_a_keyer_keys_a_document_with_the_keyboard_alone(
+    server: str, browser, document: DocumentRecord, settings: Settings
+) -> None:
+    wait = WebDriverWait(browser, 15)
+    browser.get(server + "/keyentry")
+    key = wait.until(ec.visibility_of_element_located((By.ID, "key")))
+    key.send_keys(KEYER_KEY, Keys.ENTER)
+
+    value = wait.until(ec.visibility_of_element_located((By.ID, "value")))
+    seen = {}
+    for _ in range(2):
+        wait.until(lambda d: d.find_element(By.ID, "label").text)
+        label = browser.find_element(By.ID, "label").text
+        assert browser.switch_to.active_element == value  # focus is in the input: no mouse needed
+        image_loaded = browser.execute_script(
+            "const i = document.getElementById('image'); return i.complete && i.naturalWidth;"
+        )
+        assert image_loaded == 300
+        seen[label] = (value.get_attribute("value"), browser.find_element(By.ID, "waiting").text)
+        if label.startswith("姓名"):
+            assert value.get_attribute("value") == "张三半"  # prefilled with OCR's suggestion
+            value.send_keys(Keys.ESCAPE)
+            value.send_keys("张三丰", Keys.ENTER)
+        else:
+            assert value.get_attribute("value") == ""  # blind double entry: no suggestion
+            value.send_keys("110105198703150018", Keys.ENTER)  # a wrong check digit first
+            wait.until(lambda d: "check character" in d.find_element(By.ID, "error").text)
+            value.clear()
+            value.send_keys("110105198703150013", Keys.ENTER)
+        wait.until(
+            lambda d, before=label: d.find_element(By.ID, "label").text != before or not value.is_displayed()
+        )
+    assert sorted(seen) == ["姓名 (name)", "证件号码 (id_number)"]
+    assert {w for _, w in seen.values()} <= {"1", "2"}
+    # The blind field waits for a second keyer; this keyer has nothing left.
+    wait.until(ec.visibility_of_element_located((By.ID, "empty")))
+    record = DocumentRecord.model_validate_json(open_store(settings).get(document_key(DOC)))
+    assert record.fields["applicant_name"].value == "张三丰"
+    assert record.fields["applicant_id_number"].status == "key_entry"
+    assert [e.value for e in record.fields["applicant_name"].entries] == ["张三丰"]
