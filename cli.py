@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -195,6 +196,7 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
     from capture.pipeline import capture
     from capture.render import encode_image
     from errors import BadInput
+    from worker import read_document
 
     failed = 0
     for name in files:
@@ -210,13 +212,23 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
             )
             continue
         documents = capture(pages)
+        decisions = [read_document(d) for d in documents]
         if as_json:
-            record = {"file": name, "documents": [d.to_json() for d in documents]}
-            click.echo(json.dumps(record, ensure_ascii=False))
+            out = []
+            for d, decided in zip(documents, decisions, strict=True):
+                record = d.to_json()
+                for field, decision in decided.items():
+                    record["fields"][field].update(decision.to_json())
+                out.append(record)
+            click.echo(json.dumps({"file": name, "documents": out}, ensure_ascii=False))
         else:
-            for d in documents:
+            for d, decided in zip(documents, decisions, strict=True):
                 status = d.status if not d.problems else f"{d.status}: {'; '.join(d.problems)}"
                 click.echo(f"{name}: {d.type} pages {d.pages} {len(d.fields)} fields ({status})")
+                for field, decision in decided.items():
+                    shown = decision.value if decision.value is not None else f"[{decision.suggestion or ''}]"
+                    why = f"  <- {'; '.join(decision.reasons)}" if decision.reasons else ""
+                    click.echo(f"  {field:24} {decision.status:9} {decision.confidence:5.1f}  {shown}{why}")
         if debug_dir:
             Path(debug_dir).mkdir(parents=True, exist_ok=True)
             for page in pages:
@@ -224,6 +236,66 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
                 (Path(debug_dir) / f"{Path(name).stem}-page{page.number}.png").write_bytes(
                     encode_image(picture, 72)
                 )
+    if failed:
+        sys.exit(int(ExitCode.bad_input))
+
+
+@imaging.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--mode", type=click.Choice(["immediate", "batch"]), default="batch", show_default=True)
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The service's address.")
+@click.option(
+    "--key", envvar="IMAGING_API_KEY", required=True, help="A scanner API key (or IMAGING_API_KEY)."
+)
+@click.option("--policy-no")
+@click.option("--customer-id")
+@click.option("--claim-no")
+@click.option("--stage", type=click.Choice(["new_business", "underwriting", "servicing", "claims"]))
+@click.option(
+    "--wait", type=float, default=0, help="Immediate mode: wait up to this many seconds for the result."
+)
+def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, wait) -> None:
+    """Upload scanned files, or every scan in the given folders, one scan per file, with a progress bar."""
+    import json
+
+    import httpx
+
+    from errors import DependencyDown
+
+    suffixes = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".pdf"}
+    files = []
+    for path in map(Path, paths):
+        files += (
+            sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes) if path.is_dir() else [path]
+        )
+    if not files:
+        raise click.UsageError(f"no scans ({', '.join(sorted(suffixes))}) in {', '.join(paths)}")
+    form = {k: v for k, v in {"mode": mode, "policy_no": policy_no, "customer_id": customer_id,
+                              "claim_no": claim_no, "stage": stage}.items() if v}  # fmt: skip
+    failed = 0
+    params = {"wait": wait} if wait else {}
+    client = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60 + wait)
+    bar = click.progressbar(files, label=f"uploading {len(files)} files", file=sys.stderr)
+    with client, bar:
+        for path in bar:
+            try:
+                response = client.post(
+                    "/v1/scans", params=params, data=form, files={"file": (path.name, path.read_bytes())}
+                )
+            except httpx.HTTPError as exc:
+                raise DependencyDown(f"cannot reach {url}: {exc}") from exc
+            body = (
+                response.json()
+                if response.headers.get("content-type", "").startswith("application/json")
+                else {}
+            )
+            if response.status_code >= 400:
+                failed += 1
+                click.echo(f"\n{path}: {response.status_code} {body.get('detail', response.text)}", err=True)
+                if response.status_code in (401, 403, 503):
+                    break
+                continue
+            click.echo(json.dumps({"file": str(path), **body}, ensure_ascii=False))
     if failed:
         sys.exit(int(ExitCode.bad_input))
 

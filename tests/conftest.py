@@ -6,6 +6,8 @@ import os
 import secrets
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from redis import Redis
 from settings import Settings
 from storage import LocalStore, ObjectStore
 from storage.s3 import S3Store
+from supervisor import free_port
 from tests.servers import MailServer, RedisServer, S3Server, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,3 +138,27 @@ def run_cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.
 def run_worker_burst(settings: Settings) -> subprocess.CompletedProcess:
     """Run a real `imaging worker --burst` process until the queues are empty."""
     return run_cli(settings, "worker", "--burst")
+
+
+@pytest.fixture
+def api_server(settings: Settings):
+    """The API as a real server process (`imaging api`) on a free port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        env=settings_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(10)

@@ -64,9 +64,25 @@ def test_samples_render_and_capture_reports_one_json_line_per_file(tmp_path: Pat
     assert form["application_no"] == "TB2026000042" and form["status"] == "ok"
     assert set(form["fields"]) >= {"applicant_name", "applicant_id_number", "sum_insured", "payment_years"}
     assert len(form["fields"]["applicant_name"]["box"]) == 4
-    assert (
-        lines[1]["documents"][0]["fields"]["applicant_name"]["text"] == "欧阳明月"
-    )  # born-digital text layer
+    born_digital = lines[1]["documents"][0]["fields"]
+    assert born_digital["applicant_name"]["text"] == "欧阳明月"  # the PDF's text layer, no OCR
+    assert born_digital["applicant_name"]["value"] == "欧阳明月"
+    assert born_digital["applicant_name"]["status"] == "accepted"
+    # Every field says what OCR made of it; what is not proven goes to key-entry with its reasons.
+    for field in form["fields"].values():
+        assert field["status"] in ("accepted", "key_entry") and 0 <= field["confidence"] <= 100
+        assert (field["status"] == "key_entry") == bool(field.get("reasons"))
+    assert form["fields"]["applicant_id_number"]["value"] == "110105198703150013"
+    assert form["fields"]["sum_insured"]["status"] == "key_entry"  # blank on this form
+    assert form["fields"]["sum_insured"]["reasons"] == ["nothing written in the field"]
+    front = lines[2]["documents"][0]["fields"]
+    # This specimen's number has a wrong check digit: read right, and still not accepted.
+    assert front["id_number"]["status"] == "key_entry" and front["id_number"]["value"] is None
+    assert front["id_number"]["suggestion"] == "310104199012010028"
+    assert "check character" in front["id_number"]["reasons"][0]
+    assert front["sex"]["value"] == "女" and front["sex"]["status"] == "accepted"
+    back = lines[3]["documents"][0]["fields"]
+    assert back["valid_to"]["suggestion" if back["valid_to"]["value"] is None else "value"] == "长期"
     assert "damaged image/png" in lines[5]["error"]
     assert sorted(p.name for p in (tmp_path / "debug").iterdir()) == [
         "back-page1.png", "form-page1.png", "front-page1.png", "sep-page1.png",

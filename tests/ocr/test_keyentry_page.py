@@ -4,10 +4,6 @@ API running as a real server process: keyboard only, Enter submits and loads the
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from selenium import webdriver
@@ -20,37 +16,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from models import DocumentRecord, document_key
 from settings import Settings
 from storage import open_store
-from supervisor import free_port
-from tests.conftest import KEYER_KEY, ROOT, settings_env
+from tests.conftest import KEYER_KEY
 from tests.ocr.conftest import DOC
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("chromium") and shutil.which("chromedriver")),
     reason="needs Debian's chromium and chromium-driver (make system installs them)",
 )
-
-
-@pytest.fixture
-def server(settings: Settings):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env=settings_env(settings),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.fixture
@@ -65,10 +37,10 @@ def browser():
 
 
 def test_a_keyer_keys_a_document_with_the_keyboard_alone(
-    server: str, browser, document: DocumentRecord, settings: Settings
+    api_server: str, browser, document: DocumentRecord, settings: Settings
 ) -> None:
     wait = WebDriverWait(browser, 15)
-    browser.get(server + "/keyentry")
+    browser.get(api_server + "/keyentry")
     key = wait.until(ec.visibility_of_element_located((By.ID, "key")))
     key.send_keys(KEYER_KEY, Keys.ENTER)
 

@@ -135,3 +135,29 @@ def test_a_multipart_upload_without_files_or_with_an_unknown_file_is_refused(set
     assert none.status_code == 422 and "file" in none.json()["detail"]
     text = client.post("/v1/scans", files=[("file", ("notes.png", b"not an image at all"))], headers=headers)
     assert text.status_code == 415 and "notes.png" in text.json()["detail"]
+
+
+def test_imaging_scan_uploads_a_folder_and_names_the_file_it_could_not_send(
+    settings: Settings, api_server: str, tmp_path: Path
+) -> None:
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "stack"
+    (folder / "day2").mkdir(parents=True)
+    (folder / "a.png").write_bytes(_png(np.full((400, 600), 255, np.uint8), 300))
+    (folder / "day2" / "b.png").write_bytes(_png(np.full((400, 600), 200, np.uint8), 300))
+    (folder / "day2" / "c.png").write_bytes(b"this is no picture")
+    (folder / "notes.txt").write_text("not a scan")
+    result = run_cli(
+        settings, "scan", str(folder), "--url", api_server, "--key", SCANNER_KEY, "--policy-no", "P2026000777"
+    )
+    assert result.returncode == 2, result.stderr
+    sent = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(s["file"]).name for s in sent] == ["a.png", "b.png"]
+    assert "c.png: 415" in result.stderr
+    from models import Scan, scan_key
+    from storage import open_store
+
+    store = open_store(settings)
+    scans = [Scan.model_validate_json(store.get(scan_key(s["scan_id"]))) for s in sent]
+    assert {s.policy_no for s in scans} == {"P2026000777"} and {s.mode for s in scans} == {"batch"}
