@@ -204,7 +204,7 @@ def read_document(document) -> dict:
     configs = [_ocr_config(template.field(n)) for n in names]
     reads = read_fields([(document.fields[n].ocr_image, c) for n, c in zip(names, configs, strict=True)])
     fields = {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}
-    decisions = decide_document(fields)
+    decisions = decide_document(fields, {n: document.fields[n].ocr_image for n in names})
     for name, f in document.fields.items():  # a born-digital PDF's text layer: validated, no OCR
         if f.text is not None:
             from ocr.validate import validate

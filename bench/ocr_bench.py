@@ -105,7 +105,10 @@ def run(n: int, seed: int):
             ocr_seconds += time.perf_counter() - started
             fields_read += len(names)
             kinds = {n: str(template.field(n).kind) for n in names}
-            decisions = decide_document({n: (kinds[n], r) for n, r in zip(names, reads, strict=True)})
+            decisions = decide_document(
+                {n: (kinds[n], r) for n, r in zip(names, reads, strict=True)},
+                {n: doc.fields[n].ocr_image for n in names},
+            )
             for name, r in zip(names, reads, strict=True):
                 right = validate(kinds[name], truth[name], name).value
                 rows.append((kinds[name], name, condition[name], right, r, decisions[name]))

@@ -5,7 +5,9 @@ otherwise:
 1. both reads (the field at two text sizes, see ocr/tesseract.py) give the same normalised value;
 2. every validator of the field's kind passes (check digit, real date, pattern, closed list);
 3. the lower word confidence of the two reads clears the kind's threshold;
-4. the document's cross-checks pass (birth date and sex against the ID number beside them).
+4. the field looks machine-printed with the text read (ocr/printed.py): handwriting and smudges never
+   go through on OCR alone;
+5. the document's cross-checks pass (birth date and sex against the ID number beside them).
 
 Thresholds are per kind, calibrated by `bench/ocr_bench.py --calibrate` on generated, degraded forms and
 cards: for each kind the lowest threshold at which the accepted values were all right in the
@@ -17,6 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from ocr.printed import print_score
 from ocr.tesseract import OcrText
 from ocr.validate import cross_check, validate
 
@@ -37,6 +42,10 @@ THRESHOLDS: dict[str, float] = {
     "name": 60.0,
     "choice": 60.0,
 }
+
+
+# ocr/printed.py: printed fields scored 0.78-0.97, handwritten and smudged ones below 0.3.
+PRINT_MIN = 0.6
 
 
 class Status:
@@ -62,8 +71,11 @@ class Decision:
         return out
 
 
-def decide_field(kind: str, name: str, reads: tuple[OcrText, ...]) -> Decision:
-    """Return the decision for one field from its reads (no reads: the field is blank)."""
+def decide_field(
+    kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None = None
+) -> Decision:
+    """Return the decision for one field from its reads (no reads: the field is blank) and, when given,
+    the image they were read from (to check that it is printed)."""
     if not reads:
         return Decision(None, 0.0, Status.key_entry, ["nothing written in the field"], None)
     checked = [validate(kind, r.text, name) for r in reads]
@@ -75,14 +87,27 @@ def decide_field(kind: str, name: str, reads: tuple[OcrText, ...]) -> Decision:
     threshold = THRESHOLDS.get(kind, 60.0)
     if confidence < threshold:
         reasons.append(f"OCR confidence {confidence:.0f} below {threshold:.0f}")
+    # One line of text can be drawn again and compared; a card's two-line address is always printed.
+    if not reasons and image is not None and "\n" not in reads[0].text:
+        score = print_score(image, reads[0].text)
+        if score < PRINT_MIN:
+            reasons.append(
+                f"does not look printed (match {score:.2f} < {PRINT_MIN}): handwritten or smudged?"
+            )
     if reasons:
         return Decision(None, confidence, Status.key_entry, reasons, first.value or None)
     return Decision(first.value, confidence, Status.accepted)
 
 
-def decide_document(fields: dict[str, tuple[str, tuple[OcrText, ...]]]) -> dict[str, Decision]:
-    """Return a decision per field of one document (name: (kind, reads)), cross-checks applied."""
-    decisions = {name: decide_field(kind, name, reads) for name, (kind, reads) in fields.items()}
+def decide_document(
+    fields: dict[str, tuple[str, tuple[OcrText, ...]]], images: dict[str, np.ndarray] | None = None
+) -> dict[str, Decision]:
+    """Return a decision per field of one document (name: (kind, reads)), cross-checks applied; with
+    the field images (name: image read), each accepted field is also checked to be printed."""
+    images = images or {}
+    decisions = {
+        name: decide_field(kind, name, reads, images.get(name)) for name, (kind, reads) in fields.items()
+    }
     accepted = {n: d.value for n, d in decisions.items() if d.status == Status.accepted and d.value}
     for name, problems in cross_check(accepted).items():
         d = decisions[name]

@@ -1,0 +1,55 @@
+"""print_score and the decision: a field that does not look printed never goes through on OCR alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from capture.decode import Page
+from capture.pipeline import capture
+from capture.render import render_form
+from capture.templates import latest
+from ocr.decide import PRINT_MIN, Status, decide_field
+from ocr.printed import print_score
+from ocr.tesseract import OcrText
+from tests.capture.scans import handwrite, scan_page, smudge
+
+FORM = latest("application_form")
+VALUES = {
+    "applicant_name": "张三丰",
+    "applicant_phone": "13812345678",
+    "applicant_id_number": "110105198703150013",
+}
+
+
+def _fields(page: np.ndarray, seed: int) -> dict:
+    scan, _ = scan_page(page, np.random.default_rng(seed), dpi=300, angle=1.5, noise=3, jpeg=85)
+    (doc,) = capture([Page(1, scan, 300.0)])
+    return doc.fields
+
+
+def test_printed_fields_match_their_text_and_handwritten_or_smudged_ones_do_not() -> None:
+    printed = _fields(render_form(FORM, VALUES, 300), 1)
+    rng = np.random.default_rng(2)
+    page = render_form(FORM, {}, 300)
+    for name, value in VALUES.items():
+        page = handwrite(page, FORM.field(name).box, value, rng)
+    written = _fields(page, 3)
+    smeared = _fields(smudge(render_form(FORM, VALUES, 300), FORM.field("applicant_phone").box, rng), 4)
+    for name, value in VALUES.items():
+        assert print_score(printed[name].ocr_image, value) > PRINT_MIN + 0.15, name
+        assert print_score(written[name].ocr_image, value) < PRINT_MIN, name
+        # A read of the wrong text does not match printed ink either.
+        assert print_score(printed[name].ocr_image, value[::-1]) < print_score(printed[name].ocr_image, value)
+    assert print_score(smeared["applicant_phone"].ocr_image, VALUES["applicant_phone"]) < PRINT_MIN
+    assert print_score(np.full((80, 400), 255, np.uint8), "123") == 0.0
+
+
+def test_a_handwritten_field_read_right_and_sure_still_goes_to_key_entry() -> None:
+    rng = np.random.default_rng(5)
+    page = handwrite(render_form(FORM, {}, 300), FORM.field("applicant_phone").box, "13812345678", rng)
+    image = _fields(page, 6)["applicant_phone"].ocr_image
+    reads = (OcrText("13812345678", 95.0), OcrText("13812345678", 93.0))
+    assert decide_field("phone", "applicant_phone", reads).status == Status.accepted  # without the image
+    decision = decide_field("phone", "applicant_phone", reads, image)
+    assert decision.status == Status.key_entry and "does not look printed" in decision.reasons[0]
+    assert decision.suggestion == "13812345678"
