@@ -117,7 +117,7 @@ def run(n: int, seed: int):
 
 def report(rows) -> None:
     by_kind: dict[str, Counter] = defaultdict(Counter)
-    wrong = []
+    wrong, through = [], []
     for kind, name, condition, truth, _, d in rows:
         c = by_kind[kind if condition == "printed" else condition]
         c["fields"] += 1
@@ -125,6 +125,8 @@ def report(rows) -> None:
         if d.status == Status.accepted:
             c["accepted"] += 1
             c["accepted right"] += d.value == truth
+            if condition != "printed":
+                through.append((name, condition, d.value, d.confidence))
             if d.value != truth:
                 wrong.append((name, condition, d.value, truth, d.confidence))
     print("| kind | fields | read right | accepted | accepted and right | precision |")
@@ -145,6 +147,7 @@ def report(rows) -> None:
         f"{total['accepted right'] / max(total['accepted'], 1):.2%} |"
     )
     print("\nwrong values accepted:", wrong or "none")
+    print("handwritten or smudged fields accepted:", through or "none")
 
 
 def calibrate(rows) -> None:
