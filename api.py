@@ -280,8 +280,7 @@ class KeyResult(BaseModel):
     detail: str | None = None
 
 
-def _task_view(store: ObjectStore, task: keyentry.Task) -> TaskView:
-    doc_type = task.doc_id and DocumentRecord.model_validate_json(store.get(document_key(task.doc_id))).type
+def _task_view(task: keyentry.Task) -> TaskView:
     return TaskView(
         task_id=task.task_id,
         field=task.field,
@@ -294,7 +293,7 @@ def _task_view(store: ObjectStore, task: keyentry.Task) -> TaskView:
         image_url=f"/v1/keyentry/{task.task_id}/image",
         lease_seconds=max(0, round(task.lease_until - time.time())),
         doc_id=task.doc_id,
-        document_type=doc_type,
+        document_type=task.doc_type,
         scan_id=task.scan_id,
     )
 
@@ -449,16 +448,14 @@ def _routes() -> APIRouter:
         return _scan_view(store, scan)
 
     @router.get("/v1/keyentry/next", response_model=NextTask, tags=["key-entry"])
-    def keyentry_next(
-        conn: RedisConn, store: Store, who: Annotated[Caller, Depends(require(Role.keyer))]
-    ) -> NextTask:
+    def keyentry_next(conn: RedisConn, who: Annotated[Caller, Depends(require(Role.keyer))]) -> NextTask:
         """Lease the next field to key to the caller: its image, kind, OCR suggestion (not in a blind
         round) and document. The lease runs out after `lease_seconds`; the task then returns to the pool."""
         task = keyentry.lease(conn, who.key_id)
         waiting = keyentry.waiting(conn)
         if task is None:
             return NextTask(task=None, waiting=waiting)
-        return NextTask(task=_task_view(store, task), waiting=waiting)
+        return NextTask(task=_task_view(task), waiting=waiting)
 
     @router.post(
         "/v1/keyentry/{task_id}",

@@ -133,6 +133,7 @@ def capture_scan(scan_id: str) -> dict:
     """Return the scan's outcome after capturing it into documents with page and field images."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
+    from ocr.decide import read_document
     from ocr.keyentry import add_tasks
 
     ctx = context()
@@ -161,11 +162,10 @@ def capture_scan(scan_id: str) -> dict:
             )
             # Each document is stored as soon as it is read, so a long stack never sits in memory whole.
             for document in capture_stream(stream):
-                decisions = read_document(document)
-                doc_ids.append(_store_document(store, scan_id, len(doc_ids) + 1, document, decisions))
+                record = _store_document(store, scan_id, len(doc_ids) + 1, document, read_document(document))
+                doc_ids.append(record.doc_id)
                 problems += [f"{document.type} on page {document.pages[0]}: {p}" for p in document.problems]
-                record = DocumentRecord.model_validate_json(store.get(document_key(doc_ids[-1])))
-                add_tasks(_redis(ctx), record, scan.mode == ScanMode.immediate, _labels(document))
+                add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
     except DependencyDown:
         raise
     except Exception as exc:
@@ -191,49 +191,10 @@ def _redis(ctx: Context) -> Redis:
     return current.connection if current is not None else connect(ctx.settings.redis_url)
 
 
-def read_document(document) -> dict:
-    """Return the OCR decision for each field of a captured document (none for a page of no form)."""
-    from capture.templates import by_key
-    from ocr.decide import Decision, Status, decide_document
-    from ocr.tesseract import read_fields
-
-    if not document.template or not document.fields:
-        return {}
-    template = by_key(document.template)
-    names = [n for n, f in document.fields.items() if f.text is None]
-    configs = [_ocr_config(template.field(n)) for n in names]
-    reads = read_fields([(document.fields[n].ocr_image, c) for n, c in zip(names, configs, strict=True)])
-    fields = {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}
-    decisions = decide_document(fields, {n: document.fields[n].ocr_image for n in names})
-    for name, f in document.fields.items():  # a born-digital PDF's text layer: validated, no OCR
-        if f.text is not None:
-            from ocr.validate import validate
-
-            checked = validate(str(template.field(name).kind), f.text, name)
-            decisions[name] = (
-                Decision(checked.value, 100.0, Status.accepted)
-                if checked.ok
-                else Decision(None, 100.0, Status.key_entry, list(checked.problems), checked.value)
-            )
-    return decisions
-
-
-def _ocr_config(spec):
-    from ocr.tesseract import OcrConfig
-
-    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
-
-
-def _labels(document) -> dict[str, str]:
-    from capture.templates import by_key
-
-    if not document.template:
-        return {}
-    return {f.name: f.label for f in by_key(document.template).fields}
-
-
-def _store_document(store: ObjectStore, scan_id: str, index: int, document, decisions: dict) -> str:
-    """Return the doc id after writing the document's images and record (same keys on every run)."""
+def _store_document(
+    store: ObjectStore, scan_id: str, index: int, document, decisions: dict
+) -> DocumentRecord:
+    """Return the document's record after writing its images and the record (same keys on every run)."""
     from capture.decode import encode_png
     from capture.templates import by_key
 
@@ -289,7 +250,7 @@ def _store_document(store: ObjectStore, scan_id: str, index: int, document, deci
     store.put(
         document_key(doc_id), record.to_json(), "application/json", {"scan_id": scan_id, "type": record.type}
     )
-    return doc_id
+    return record
 
 
 @job

@@ -31,7 +31,7 @@ from capture.pipeline import capture  # noqa: E402
 from capture.render import render_form, render_idcard  # noqa: E402
 from capture.specimens import card_values, form_values  # noqa: E402
 from capture.templates import latest  # noqa: E402
-from ocr.decide import THRESHOLDS, Status, decide_document  # noqa: E402
+from ocr.decide import THRESHOLDS, Status, decide_document, ocr_config  # noqa: E402
 from ocr.tesseract import OcrConfig, read_fields  # noqa: E402
 from ocr.validate import validate  # noqa: E402
 from tests.capture.scans import handwrite, place_cards, scan_page, smudge  # noqa: E402
@@ -87,8 +87,7 @@ def samples(n: int, seed: int):
 
 
 def config(template, name: str) -> OcrConfig:
-    spec = template.field(name)
-    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
+    return ocr_config(template.field(name))
 
 
 def run(n: int, seed: int):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocr.printed import print_score
-from ocr.tesseract import OcrText
+from ocr.tesseract import OcrConfig, OcrText, read_fields
 from ocr.validate import cross_check, validate
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
@@ -112,4 +112,35 @@ def decide_document(
     for name, problems in cross_check(accepted).items():
         d = decisions[name]
         decisions[name] = Decision(None, d.confidence, Status.key_entry, problems, d.value)
+    return decisions
+
+
+def ocr_config(spec) -> OcrConfig:
+    """Return how tesseract reads a template field (capture/templates.py FieldSpec)."""
+    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
+
+
+def read_document(document) -> dict[str, Decision]:
+    """Return the decision for each field of a captured document (none for a page of no template).
+    Fields from a born-digital PDF's text layer are validated, not read."""
+    from capture.templates import by_key
+
+    if not document.template or not document.fields:
+        return {}
+    template = by_key(document.template)
+    names = [n for n, f in document.fields.items() if f.text is None]
+    configs = [ocr_config(template.field(n)) for n in names]
+    images = {n: document.fields[n].ocr_image for n in names}
+    reads = read_fields([(images[n], c) for n, c in zip(names, configs, strict=True)])
+    decisions = decide_document(
+        {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}, images
+    )
+    for name, f in document.fields.items():
+        if f.text is not None:
+            checked = validate(str(template.field(name).kind), f.text, name)
+            decisions[name] = (
+                Decision(checked.value, 100.0, Status.accepted)
+                if checked.ok
+                else Decision(None, 100.0, Status.key_entry, list(checked.problems), checked.value)
+            )
     return decisions

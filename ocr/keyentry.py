@@ -63,6 +63,7 @@ return false
 class Task:
     task_id: str
     doc_id: str
+    doc_type: str
     scan_id: str
     field: str
     kind: str
@@ -79,8 +80,11 @@ def task_id_for(doc_id: str, field: str) -> str:
     return f"{doc_id}.{field}"
 
 
-def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool, labels: dict[str, str]) -> int:
+def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
     """Queue a task for each field of the document waiting for key-entry; return how many were new."""
+    from capture.templates import by_key
+
+    labels = {f.name: f.label for f in by_key(record.template).fields} if record.template else {}
     created = 0
     base = int(time.time() * 1000) - (IMMEDIATE_BONUS if immediate else 0)
     for name, f in record.fields.items():
@@ -94,6 +98,7 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool, labels: dict
             key,
             mapping={
                 "scan_id": record.scan_id,
+                "doc_type": record.type,
                 "field": name,
                 "kind": f.kind or "text",
                 "label": labels.get(name, name),
@@ -133,6 +138,7 @@ def _task(conn: Redis, task_id: str, until: float) -> Task:
     return Task(
         task_id=task_id,
         doc_id=raw["doc_id"],
+        doc_type=raw["doc_type"],
         scan_id=raw["scan_id"],
         field=raw["field"],
         kind=raw["kind"],

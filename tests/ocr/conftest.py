@@ -56,7 +56,6 @@ def document(settings: Settings, redis_conn) -> DocumentRecord:
         captured_at=utcnow(),
     )
     store.put(document_key(DOC), record.to_json(), "application/json")
-    labels = {"applicant_name": "姓名", "applicant_id_number": "证件号码"}
-    assert keyentry.add_tasks(redis_conn, record, immediate=False, labels=labels) == 2
-    assert keyentry.add_tasks(redis_conn, record, immediate=False, labels=labels) == 0  # a rerun adds nothing
+    assert keyentry.add_tasks(redis_conn, record, immediate=False) == 2
+    assert keyentry.add_tasks(redis_conn, record, immediate=False) == 0  # a rerun adds nothing
     return record
