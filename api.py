@@ -353,6 +353,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ImagingError, _imaging_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(_routes())
+    from retrieval import router as retrieval_routes  # it builds on this module's dependencies
+
+    app.include_router(retrieval_routes())
     return app
 
 
@@ -575,20 +578,25 @@ def _load_scan(store: ObjectStore, scan_id: str) -> Scan:
         raise NotFound(f"no scan {scan_id}") from None
 
 
+def field_views(record: DocumentRecord) -> dict[str, FieldView]:
+    """Return each field's value, confidence, status and image URL, as the API shows them."""
+    return {
+        name: FieldView(
+            value=f.value,
+            confidence=f.confidence,
+            status=f.status,
+            reasons=f.reasons if f.status == "key_entry" else [],
+            image_url=f"/v1/documents/{record.doc_id}/fields/{name}",
+        )
+        for name, f in record.fields.items()
+    }
+
+
 def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
     documents = []
     for doc_id in scan.documents:
         record = DocumentRecord.model_validate_json(store.get(document_key(doc_id)))
-        fields = {
-            name: FieldView(
-                value=f.value,
-                confidence=f.confidence,
-                status=f.status,
-                reasons=f.reasons if f.status == "key_entry" else [],
-                image_url=f"/v1/documents/{doc_id}/fields/{name}",
-            )
-            for name, f in record.fields.items()
-        }
+        fields = field_views(record)
         documents.append(
             DocumentView(
                 doc_id=doc_id,

@@ -41,3 +41,10 @@ def make(region: str, born: date, sequence: int) -> str:
     """Return a valid ID number for a region code, birth date and 3-digit sequence."""
     first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
     return first17 + check_character(first17)
+
+
+def mask(number: str) -> str:
+    """Return the number with its birth date and sequence hidden (110105********0013), for logs."""
+    if len(number) <= 10:
+        return "*" * len(number)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]

@@ -136,6 +136,7 @@ class DocumentRecord(BaseModel):
     template: str | None = None
     source_pages: list[int]
     pages: list[str]  # object keys of the rectified page (or card) images
+    thumbnail: str | None = None  # object key of a small image of the first page
     status: str  # ok | exception
     problems: list[str] = Field(default_factory=list)
     application_no: str | None = None
@@ -143,6 +144,13 @@ class DocumentRecord(BaseModel):
     regions: dict[str, FieldRecord] = Field(default_factory=dict)
     captured_at: datetime
     complete: bool = False  # every field accepted, by OCR or by key-entry
+    # indexing/: the business stage, the numbers it is entered under ({"policy": [...], "customer": [...],
+    # "claim": [...]}), the index entry keys written for it, and the ID card on file it links to.
+    stage: str | None = None
+    keys: dict[str, list[str]] = Field(default_factory=dict)
+    index: list[str] = Field(default_factory=list)
+    on_file: str | None = None
+    image_sha256: str | None = None  # of the first page image: the same card scanned again is found
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True, indent=1).encode()

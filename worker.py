@@ -12,6 +12,7 @@ failure is permanent and goes straight to RQ's failed registry, where ``imaging 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -160,12 +161,19 @@ def capture_scan(scan_id: str) -> dict:
                     original, ctx.settings.max_page_pixels, ctx.settings.max_pages - offset
                 )
             )
-            # Each document is stored as soon as it is read, so a long stack never sits in memory whole.
-            for document in capture_stream(stream):
-                record = _store_document(store, scan_id, len(doc_ids) + 1, document, read_document(document))
-                doc_ids.append(record.doc_id)
-                problems += [f"{document.type} on page {document.pages[0]}: {p}" for p in document.problems]
-                add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
+            # Each document is stored as soon as it is read, so a long stack never sits in memory whole;
+            # the ID cards of one page come together, fronts first, so a back knows its customer.
+            for group in _cards_together(capture_stream(stream)):
+                fronts: list[str] = []
+                for document in group:
+                    record = _store_document(
+                        store, scan, len(doc_ids) + 1, document, read_document(document), fronts
+                    )
+                    doc_ids.append(record.doc_id)
+                    where = f"{document.type} on page {document.pages[0]}"
+                    problems += [f"{where}: {p}" for p in document.problems]
+                    if not record.on_file:
+                        add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
     except DependencyDown:
         raise
     except Exception as exc:
@@ -191,21 +199,58 @@ def _redis(ctx: Context) -> Redis:
     return current.connection if current is not None else connect(ctx.settings.redis_url)
 
 
-def _store_document(
-    store: ObjectStore, scan_id: str, index: int, document, decisions: dict
-) -> DocumentRecord:
-    """Return the document's record after writing its images and the record (same keys on every run)."""
-    from capture.decode import encode_png
-    from capture.templates import by_key
+def _cards_together(documents):
+    """Yield the documents in lists: the ID cards found on one page together, fronts first; others alone."""
+    held: list = []
+    for document in documents:
+        if held and (not _is_card(document) or document.pages != held[0].pages):
+            yield sorted(held, key=lambda d: d.type != "idcard_front")
+            held = []
+        if _is_card(document):
+            held.append(document)
+        else:
+            yield [document]
+    if held:
+        yield sorted(held, key=lambda d: d.type != "idcard_front")
 
-    doc_id = doc_id_for(scan_id, index)
+
+def _is_card(document) -> bool:
+    return str(document.type) in ("idcard_front", "idcard_back")
+
+
+def _store_document(
+    store: ObjectStore, scan: Scan, index: int, document, decisions: dict, fronts: list[str]
+) -> DocumentRecord:
+    """Return the document's record after writing its images, its index entries and the record (the same
+    keys on every run). An ID card side already on file is linked to, not stored again. ``fronts`` holds
+    the customers of the fronts on the same page, and gains this one if it is a front."""
+    from capture.decode import encode_png, thumbnail_png
+    from capture.templates import by_key
+    from indexing.index import card_on_file, default_stage, document_keys, enter
+
+    doc_id = doc_id_for(scan.scan_id, index)
     base = f"documents/{doc_id}"
     template = by_key(document.template) if document.template else None
     double = {f.name for f in template.fields if f.double_entry} if template else set()
-    pages = []
-    for number, image in enumerate(document.images, start=1):
-        pages.append(f"{base}/pages/{number}.png")
-        store.put(pages[-1], encode_png(image), "image/png", {"doc_id": doc_id})
+    doc_type = str(document.type)
+    images = [encode_png(image) for image in document.images]
+    sha = hashlib.sha256(images[0]).hexdigest() if images and _is_card(document) else None
+    customer = None
+    if doc_type == "idcard_front":
+        front = decisions.get("id_number")
+        customer = front.value if front is not None and front.status == "accepted" else None
+        fronts.append(customer or "")
+    elif doc_type == "idcard_back" and len(fronts) == 1 and fronts[0]:
+        customer = fronts[0]  # the one front on the same page
+    on_file = card_on_file(store, doc_id, doc_type, decisions, customer, sha)
+    pages, thumbnail = [], on_file.thumbnail if on_file else None
+    if on_file is None:
+        for number, png in enumerate(images, start=1):
+            pages.append(f"{base}/pages/{number}.png")
+            store.put(pages[-1], png, "image/png", {"doc_id": doc_id})
+        if document.images:
+            thumbnail = f"{base}/thumbnail.png"
+            store.put(thumbnail, thumbnail_png(document.images[0]), "image/png", {"doc_id": doc_id})
 
     def field_record(item) -> FieldRecord:
         key = f"{base}/fields/{item.name}.png"
@@ -234,22 +279,27 @@ def _store_document(
 
     record = DocumentRecord(
         doc_id=doc_id,
-        scan_id=scan_id,
-        type=str(document.type),
+        scan_id=scan.scan_id,
+        type=doc_type,
         template=document.template,
         source_pages=document.pages,
-        pages=pages,
+        pages=on_file.pages if on_file else pages,
+        thumbnail=thumbnail,
         status=document.status,
         problems=document.problems,
         application_no=document.application_no,
-        fields={name: field_record(f) for name, f in document.fields.items()},
-        regions={name: field_record(r) for name, r in document.regions.items()},
+        fields=on_file.fields if on_file else {n: field_record(f) for n, f in document.fields.items()},
+        regions=on_file.regions if on_file else {n: field_record(r) for n, r in document.regions.items()},
         captured_at=utcnow(),
+        stage=default_stage(scan),
+        on_file=on_file.doc_id if on_file else None,
+        image_sha256=sha,
     )
-    record.complete = all(f.status == "accepted" for f in record.fields.values())
-    store.put(
-        document_key(doc_id), record.to_json(), "application/json", {"scan_id": scan_id, "type": record.type}
-    )
+    record.complete = all(f.status in ("accepted", "keyed") for f in record.fields.values())
+    record.keys = document_keys(record, scan, customer if doc_type == "idcard_back" else None)
+    record = enter(store, record)
+    meta = {"scan_id": scan.scan_id, "type": doc_type}
+    store.put(document_key(doc_id), record.to_json(), "application/json", meta)
     return record
 
 

@@ -151,6 +151,15 @@ def _dpi(value: object) -> float:
     return dpi if 50 <= dpi <= 2400 else 300.0
 
 
+def thumbnail_png(image: np.ndarray, width: int = 320) -> bytes:
+    """Return a small PNG of the image, ``width`` pixels wide, for result lists."""
+    small = Image.fromarray(image)
+    small.thumbnail((width, width * 4), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=False, compress_level=6)
+    return out.getvalue()
+
+
 def encode_png(image: np.ndarray, dpi: float = 300.0) -> bytes:
     """Return the image as PNG bytes; the same image always gives the same bytes."""
     out = io.BytesIO()

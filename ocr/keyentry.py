@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from errors import BadInput, ImagingError, NotFound
+from indexing.index import CUSTOMER_FIELDS, POLICY_FIELDS, reenter
 from models import DocumentRecord, KeyedValue, document_key, utcnow
 from ocr.decide import Status
 from ocr.validate import validate
@@ -218,6 +219,9 @@ def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: li
         field.value, field.status = value, Status.keyed
         field.entries = [KeyedValue.model_validate(e) for e in entries]
         record.complete = all(f.status in (Status.accepted, Status.keyed) for f in record.fields.values())
-        store.put(
-            document_key(task.doc_id), record.to_json(), "application/json", {"scan_id": record.scan_id}
-        )
+        records = [record]
+        if task.field in (*POLICY_FIELDS, *CUSTOMER_FIELDS):  # a number to be found under: move the entries
+            records = reenter(store, record)
+        for changed in records:
+            meta = {"scan_id": changed.scan_id, "type": changed.type}
+            store.put(document_key(changed.doc_id), changed.to_json(), "application/json", meta)

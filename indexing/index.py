@@ -1,0 +1,319 @@
+"""The index: which policy, customer and claim numbers each document belongs under, kept in the object store.
+
+One small object per (number, document), its key carrying everything a listing needs::
+
+    index/policy/<policy or application no>/<doc_id>=<type>=<stage>
+    index/customer/<ID number>/<doc_id>=<type>=<stage>
+    index/claim/<claim no>/<doc_id>=<type>=<stage>
+    index/image/<sha256 of the card image>/<doc_id>=<type>=<stage>    (ID cards, to find a card on file)
+
+so one prefix listing answers "everything for policy P" with type, stage and time (the doc id begins
+with the upload's UTC timestamp), and costs what the answer holds, not what the store holds. The body
+is a little JSON naming the same things, for people reading the bucket. The keys a document is entered
+under are kept in its record (``keys``, ``index``): re-entering it after a keyed correction deletes
+the entries it no longer belongs under, and entering it twice writes the same bytes under the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import idnumber
+from models import BUSINESS_NO_PATTERN, DocumentRecord, Scan, Stage, document_key, scan_key
+from storage import ObjectNotFound, ObjectStore
+
+KINDS = ("policy", "customer", "claim")
+CARD_TYPES = ("idcard_front", "idcard_back")
+TRUSTED = ("accepted", "keyed")
+_DOC_TYPES = ("application_form", "idcard_front", "idcard_back", "signature", "claim_evidence", "other")
+_ENTRY = re.compile(
+    r"^index/(policy|customer|claim|image)/([^/]+)/(d[0-9]{14}[0-9a-f]{12}[0-9]{3})=([a-z_]+)=([a-z_]+)$"
+)
+# Fields whose trusted value puts the document under a number.
+POLICY_FIELDS = ("application_no",)
+CUSTOMER_FIELDS = ("applicant_id_number", "insured_id_number", "id_number")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    value: str
+    doc_id: str
+    type: str
+    stage: str
+
+    @property
+    def key(self) -> str:
+        return f"index/{self.kind}/{self.value}/{self.doc_id}={self.type}={self.stage}"
+
+    @property
+    def uploaded_at(self) -> datetime:
+        """When the scan holding the document was uploaded (the doc id begins with it)."""
+        return datetime.strptime(self.doc_id[1:15], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+    def body(self, scan_id: str) -> bytes:
+        fields = {"doc_id": self.doc_id, "type": self.type, "stage": self.stage, "scan_id": scan_id}
+        return json.dumps({self.kind: self.value, **fields}, ensure_ascii=False).encode()
+
+
+def parse_entry(key: str) -> Entry | None:
+    """Return the entry an index key stands for, or None if the key is not an index entry."""
+    m = _ENTRY.match(key)
+    return Entry(*m.groups()) if m else None
+
+
+def valid_number(kind: str, value: str) -> bool:
+    """Whether value may stand under index/<kind>/: a business number or an ID number with its check digit."""
+    if kind == "customer":
+        return idnumber.is_valid(value)
+    if kind == "image":
+        return bool(re.fullmatch(r"[0-9a-f]{64}", value))
+    return bool(re.fullmatch(BUSINESS_NO_PATTERN, value))
+
+
+def default_stage(scan: Scan) -> str:
+    """The upload's stage, or claims when it names a claim, else new business."""
+    if scan.stage:
+        return scan.stage.value
+    return Stage.claims.value if scan.claim_no else Stage.new_business.value
+
+
+def document_keys(record: DocumentRecord, scan: Scan, companion: str | None = None) -> dict[str, list[str]]:
+    """Return the numbers a document belongs under: the upload's, its own trusted (accepted or keyed)
+    policy and ID numbers, and for an ID card's back the customer of its front (``companion``)."""
+    keys: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for kind, value in (("policy", scan.policy_no), ("customer", scan.customer_id), ("claim", scan.claim_no)):
+        if value:
+            keys[kind].add(value)
+    if record.application_no:
+        keys["policy"].add(record.application_no.upper())
+    for kind, names in (("policy", POLICY_FIELDS), ("customer", CUSTOMER_FIELDS)):
+        for name in names:
+            f = record.fields.get(name)
+            if f is not None and f.status in TRUSTED and f.value:
+                keys[kind].add(f.value.upper())
+    if companion:
+        keys["customer"].add(companion)
+    valid = {kind: sorted(v for v in values if valid_number(kind, v)) for kind, values in keys.items()}
+    return {kind: values for kind, values in valid.items() if values}
+
+
+def entries_for(record: DocumentRecord) -> list[Entry]:
+    """Return the entries a document's record says it belongs under."""
+    stage = record.stage or Stage.new_business.value
+    doc_type = record.type if record.type in _DOC_TYPES else "other"
+    found = [
+        Entry(kind, value, record.doc_id, doc_type, stage)
+        for kind in KINDS
+        for value in record.keys.get(kind, [])
+        if valid_number(kind, value)
+    ]
+    if record.type in CARD_TYPES and record.image_sha256 and not record.on_file:
+        found.append(Entry("image", record.image_sha256, record.doc_id, doc_type, stage))
+    return found
+
+
+def enter(store: ObjectStore, record: DocumentRecord) -> DocumentRecord:
+    """Write the record's index entries and remove the ones it no longer belongs under; return the record
+    with ``index`` listing the entry keys now written. The caller stores the record."""
+    wanted = {e.key: e for e in entries_for(record)}
+    for key in record.index:
+        if key not in wanted:
+            store.delete(key)
+    for key, entry in wanted.items():
+        store.put(key, entry.body(record.scan_id), "application/json")
+    return record.model_copy(update={"index": sorted(wanted)})
+
+
+def reenter(store: ObjectStore, record: DocumentRecord) -> list[DocumentRecord]:
+    """Return the records to store after a keyed value changed what a document belongs under: the
+    document itself, and for an ID card front whose number is now known, the back beside it."""
+    scan = load_scan(store, record.scan_id)
+    if scan is None:
+        return [enter(store, record)]
+    keys = document_keys(record, scan)
+    if record.type == "idcard_back":
+        keys = _merge(keys, {"customer": record.keys.get("customer", [])})
+    changed = [enter(store, record.model_copy(update={"keys": keys}))]
+    customer = _trusted(record.fields, "id_number")
+    if record.type == "idcard_front" and customer:
+        beside = [r for r in map(lambda d: load_record(store, d), scan.documents) if r is not None]
+        beside = [r for r in beside if r.source_pages == record.source_pages and r.doc_id != record.doc_id]
+        if not any(r.type == "idcard_front" for r in beside):  # the only front on its page
+            for back in (r for r in beside if r.type == "idcard_back" and not r.on_file):
+                keys = _merge(back.keys, {"customer": [customer]})
+                changed.append(enter(store, back.model_copy(update={"keys": keys})))
+    return changed
+
+
+def lookup(store: ObjectStore, kind: str, value: str) -> list[Entry]:
+    """Return every entry under one number, newest first (one prefix listing)."""
+    if kind not in (*KINDS, "image") or not valid_number(kind, value):
+        return []
+    found = (parse_entry(info.key) for info in store.list(f"index/{kind}/{value}/"))
+    return sorted((e for e in found if e is not None), key=lambda e: e.doc_id, reverse=True)
+
+
+def load_record(store: ObjectStore, doc_id: str) -> DocumentRecord | None:
+    try:
+        return DocumentRecord.model_validate_json(store.get(document_key(doc_id)))
+    except ObjectNotFound:
+        return None
+
+
+def load_scan(store: ObjectStore, scan_id: str) -> Scan | None:
+    try:
+        return Scan.model_validate_json(store.get(scan_key(scan_id)))
+    except ObjectNotFound:
+        return None
+
+
+# ---- ID cards on file ---------------------------------------------------------------------------
+
+
+def _trusted(fields: dict, name: str) -> str | None:
+    f = fields.get(name)
+    if f is None:
+        return None
+    status, value = (f.status, f.value) if hasattr(f, "status") else (f.get("status"), f.get("value"))
+    return value if status in TRUSTED and value else None
+
+
+def still_valid(valid_to: str | None, today: date | None = None) -> bool:
+    """Whether a card with this expiry (YYYY-MM-DD, or 长期 for no expiry) is valid today; unknown is not."""
+    if not valid_to:
+        return False
+    if valid_to == "长期":
+        return True
+    try:
+        return date.fromisoformat(valid_to) >= (today or datetime.now(UTC).date())
+    except ValueError:
+        return False
+
+
+def current_cards(store: ObjectStore, customer: str, exclude: str = "") -> dict[str, DocumentRecord]:
+    """Return the customer's newest ID card sides stored as images of their own (not links), by type."""
+    cards: dict[str, DocumentRecord] = {}
+    for entry in lookup(store, "customer", customer):
+        if entry.type in CARD_TYPES and entry.type not in cards and entry.doc_id != exclude:
+            record = load_record(store, entry.doc_id)
+            if record is not None and not record.on_file:
+                cards[entry.type] = record
+        if len(cards) == len(CARD_TYPES):
+            break
+    return cards
+
+
+def card_on_file(
+    store: ObjectStore,
+    doc_id: str,
+    doc_type: str,
+    values: dict,
+    customer: str | None,
+    image_sha256: str | None,
+) -> DocumentRecord | None:
+    """Return the card on file a newly scanned ID card side is, or None to store it as new.
+
+    The same image bytes are the same card. Otherwise the side must belong to the same customer (the
+    front's trusted ID number, or for a back the customer of its front), the card on file must still be
+    valid (its back's expiry not passed) and what both sides say must agree: the name on a front, the
+    validity dates on a back. ``values`` are the new side's fields as the decision left them."""
+    if doc_type not in CARD_TYPES:
+        return None
+    if image_sha256:
+        for entry in lookup(store, "image", image_sha256):
+            if entry.type != doc_type or entry.doc_id == doc_id:
+                continue
+            record = load_record(store, entry.doc_id)
+            if record is not None and not record.on_file:
+                return record
+    if not customer:
+        return None
+    cards = current_cards(store, customer, exclude=doc_id)
+    on_file, back = cards.get(doc_type), cards.get("idcard_back")
+    if on_file is None or back is None or not still_valid(_trusted(back.fields, "valid_to")):
+        return None
+    if doc_type == "idcard_front":
+        same = _trusted(values, "id_number") == customer and _trusted(values, "name") in (
+            None,
+            _trusted(on_file.fields, "name"),
+        )
+    else:
+        same = all(
+            _trusted(values, name) is not None and _trusted(values, name) == _trusted(on_file.fields, name)
+            for name in ("valid_from", "valid_to")
+        )
+    return on_file if same else None
+
+
+# ---- checking the index against the documents ---------------------------------------------------
+
+
+@dataclass
+class CheckReport:
+    documents: int = 0
+    entries: int = 0
+    missing: list[str] | None = None  # entries a document needs that are not stored
+    stray: list[str] | None = None  # stored entries no document needs
+    stale_records: list[str] | None = None  # records whose ``keys`` or ``index`` differ from their fields
+    repaired: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.stray or self.stale_records)
+
+
+def _records(store: ObjectStore) -> Iterator[DocumentRecord]:
+    for info in store.list("documents/"):
+        if info.key.endswith("/record.json"):
+            record = load_record(store, info.key.split("/")[1])
+            if record is not None:
+                yield record
+
+
+def check(store: ObjectStore, repair: bool = False) -> CheckReport:
+    """Compare every document's record with the index entries stored; with repair, mend the drift:
+    write the missing entries, delete the stray ones, and bring each record's keys up to its fields."""
+    report = CheckReport(missing=[], stray=[], stale_records=[])
+    wanted: set[str] = set()
+    scans: dict[str, Scan | None] = {}
+    for record in _records(store):
+        report.documents += 1
+        if record.scan_id not in scans:
+            scans[record.scan_id] = load_scan(store, record.scan_id)
+        scan = scans[record.scan_id]
+        keys = record.keys
+        if scan is not None:
+            keys = document_keys(record, scan)
+            if record.type == "idcard_back":  # its customer came from the front beside it: keep it
+                keys = _merge(keys, {"customer": record.keys.get("customer", [])})
+        fixed = record.model_copy(update={"keys": keys})
+        fixed_index = sorted(e.key for e in entries_for(fixed))
+        wanted.update(fixed_index)
+        if keys != record.keys or fixed_index != record.index:
+            report.stale_records.append(record.doc_id)
+            if repair:
+                fixed = enter(store, fixed)
+                store.put(document_key(record.doc_id), fixed.to_json(), "application/json")
+    stored = {info.key for info in store.list("index/")}
+    report.entries = len(stored)
+    report.missing = sorted(wanted - stored)
+    report.stray = sorted(stored - wanted)
+    if repair:
+        for key in report.stray:
+            store.delete(key)
+        for key in report.missing:
+            entry = parse_entry(key)
+            record = load_record(store, entry.doc_id) if entry else None
+            if entry and record:
+                store.put(key, entry.body(record.scan_id), "application/json")
+        report.repaired = True
+    return report
+
+
+def _merge(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {k: sorted(set(a.get(k, [])) | set(b.get(k, []))) for k in KINDS if a.get(k) or b.get(k)}

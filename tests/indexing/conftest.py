@@ -1,0 +1,62 @@
+"""Documents built straight into a store, for index and retrieval tests that need no capture."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from capture.decode import encode_png
+from indexing.index import enter
+from models import DocumentRecord, FieldRecord, document_key, utcnow
+from storage import ObjectStore
+
+APPLICANT = "110105198703150013"
+INSURED = "110105201001010010"
+OTHER = "31010419900101037X"
+
+
+def doc_id(n: int, stamp: str = "20261123101500") -> str:
+    return f"d{stamp}abcdefabcdef{n:03d}"
+
+
+def put_document(
+    store: ObjectStore,
+    n: int,
+    doc_type: str,
+    stage: str,
+    keys: dict[str, list[str]],
+    fields: dict[str, str] | None = None,
+    stamp: str = "20261123101500",
+    regions: tuple[str, ...] = (),
+) -> DocumentRecord:
+    """Store a document with one page, the given trusted field values and its index entries."""
+    did = doc_id(n, stamp)
+    image = encode_png(np.full((40, 60), 200 + n % 50, np.uint8))
+    page = f"documents/{did}/pages/1.png"
+    store.put(page, image, "image/png")
+    thumb = f"documents/{did}/thumbnail.png"
+    store.put(thumb, image, "image/png")
+
+    def part(name: str, value: str | None) -> FieldRecord:
+        key = f"documents/{did}/fields/{name}.png"
+        store.put(key, image, "image/png")
+        status = "accepted" if value is not None else None
+        return FieldRecord(box=[0, 0, 6, 4], quad=[[0, 0]] * 4, page=1, image=key, value=value, status=status)
+
+    record = DocumentRecord(
+        doc_id=did,
+        scan_id="s" + did[1:27],
+        type=doc_type,
+        source_pages=[1],
+        pages=[page],
+        thumbnail=thumb,
+        status="ok",
+        fields={name: part(name, value) for name, value in (fields or {}).items()},
+        regions={name: part(name, None) for name in regions},
+        captured_at=utcnow(),
+        stage=stage,
+        keys=keys,
+        complete=True,
+    )
+    record = enter(store, record)
+    store.put(document_key(did), record.to_json(), "application/json")
+    return record

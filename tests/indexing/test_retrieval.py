@@ -1,0 +1,183 @@
+"""The retrieval API on a real S3 server and Redis: lookups, images with ETags, who sees what, access log."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from settings import Settings
+from storage import open_store
+from tests.conftest import ADMIN_KEY, CLAIMS_KEY, KEYER_KEY, SCANNER_KEY, SERVICING_KEY, UNDERWRITER_KEY
+from tests.indexing.conftest import APPLICANT, INSURED, OTHER, doc_id, put_document
+
+POLICY = "TB2026001234"
+CLAIM = "LP2026000077"
+
+
+@pytest.fixture
+def case(settings: Settings) -> dict[str, str]:
+    """A policy with its application form, the applicant's ID card, a servicing request and a claim."""
+    store = open_store(settings)
+    people = {"policy": [POLICY], "customer": [APPLICANT, INSURED]}
+    card = {"policy": [POLICY], "customer": [APPLICANT]}
+    docs = {
+        "form": put_document(
+            store,
+            1,
+            "application_form",
+            "new_business",
+            people,
+            {"applicant_id_number": APPLICANT},
+            regions=("applicant_signature",),
+        ),
+        "front": put_document(store, 2, "idcard_front", "new_business", card, {"id_number": APPLICANT}),
+        "back": put_document(store, 3, "idcard_back", "new_business", card, {"valid_to": "2035-03-15"}),
+        "request": put_document(store, 4, "other", "servicing", {"policy": [POLICY]}, stamp="20261201090000"),
+        "claim": put_document(
+            store, 5, "other", "claims", {"claim": [CLAIM], "customer": [INSURED]}, stamp="20261202090000"
+        ),
+        "stranger": put_document(store, 6, "idcard_front", "new_business", {"customer": [OTHER]}),
+    }
+    return {name: record.doc_id for name, record in docs.items()}
+
+
+@pytest.fixture
+def client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+def _get(client: TestClient, key: str, url: str, **headers: str):
+    return client.get(url, headers={"X-API-Key": key, **headers})
+
+
+def _found(client: TestClient, key: str, query: str) -> list[str]:
+    response = _get(client, key, f"/v1/documents?{query}")
+    assert response.status_code == 200, response.text
+    return [d["doc_id"] for d in response.json()["documents"]]
+
+
+def test_each_role_finds_the_documents_of_its_stage_under_a_policy(client, case) -> None:
+    everything = [case["request"], case["back"], case["front"], case["form"]]
+    assert _found(client, ADMIN_KEY, f"policy_no={POLICY}") == everything
+    assert _found(client, UNDERWRITER_KEY, f"policy_no={POLICY}") == [
+        case["back"],
+        case["front"],
+        case["form"],
+    ]
+    # Servicing sees its request and the ID card of the customer on the policy, not the application form.
+    assert _found(client, SERVICING_KEY, f"policy_no={POLICY}") == [
+        case["request"],
+        case["back"],
+        case["front"],
+    ]
+    assert _found(client, CLAIMS_KEY, f"policy_no={POLICY}") == []
+    assert _found(client, CLAIMS_KEY, f"claim_no={CLAIM}") == [case["claim"]]
+    for key in (SCANNER_KEY, KEYER_KEY):
+        assert _get(client, key, f"/v1/documents?policy_no={POLICY}").status_code == 403
+
+
+def test_a_lookup_names_the_customers_and_filters_and_pages(client, case) -> None:
+    body = _get(client, ADMIN_KEY, f"/v1/documents?policy_no={POLICY.lower()}").json()
+    assert (body["kind"], body["number"], body["total"]) == ("policy", POLICY, 4)
+    assert body["customers"] == sorted([APPLICANT, INSURED])
+    first = body["documents"][-1]
+    assert first["page_urls"] == [f"/v1/documents/{case['form']}/pages/1"]
+    assert _found(client, ADMIN_KEY, f"policy_no={POLICY}&type=idcard_front") == [case["front"]]
+    assert _found(client, ADMIN_KEY, f"policy_no={POLICY}&stage=servicing") == [case["request"]]
+    assert _found(client, ADMIN_KEY, f"policy_no={POLICY}&since=2026-12-01") == [case["request"]]
+    assert _found(client, ADMIN_KEY, f"policy_no={POLICY}&until=2026-11-30") == [
+        case["back"],
+        case["front"],
+        case["form"],
+    ]
+    seen, cursor = [], ""
+    while True:
+        page = _get(client, ADMIN_KEY, f"/v1/documents?policy_no={POLICY}&limit=3{cursor}").json()
+        seen += [d["doc_id"] for d in page["documents"]]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert seen == [case["request"], case["back"], case["front"], case["form"]]
+
+
+def test_bad_numbers_are_refused_before_they_reach_a_key(client, case) -> None:
+    for query in (
+        "policy_no=../../scans",
+        "policy_no=TB%2F1",
+        f"customer_id={APPLICANT[:-1]}2",
+        "",
+        f"policy_no={POLICY}&claim_no={CLAIM}",
+        f"policy_no={POLICY}&cursor=../x",
+    ):
+        response = _get(client, ADMIN_KEY, f"/v1/documents?{query}")
+        assert response.status_code == 422, (query, response.text)
+        assert response.json()["error"] == "invalid_request"
+    assert _get(client, ADMIN_KEY, "/v1/documents/..%2Fscans/pages/1").status_code in (404, 422)
+    assert _get(client, ADMIN_KEY, f"/v1/customers/{APPLICANT[:-1]}2/idcard").status_code == 422
+
+
+def test_images_carry_an_etag_and_every_read_is_logged(client, case) -> None:
+    url = f"/v1/documents/{case['front']}/pages/1"
+    first = _get(client, UNDERWRITER_KEY, url)
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+    assert first.headers["content-type"] == "image/png"
+    assert "private" in first.headers["cache-control"]
+    again = _get(client, UNDERWRITER_KEY, url, **{"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    field = _get(client, UNDERWRITER_KEY, f"/v1/documents/{case['front']}/fields/id_number")
+    assert field.status_code == 200
+    assert _get(client, UNDERWRITER_KEY, f"/v1/documents/{case['front']}/pages/2").status_code == 404
+    assert _get(client, UNDERWRITER_KEY, f"/v1/documents/{case['front']}/fields/photo").status_code == 404
+    log = _get(client, ADMIN_KEY, f"/v1/access?doc_id={case['front']}").json()
+    assert [(r["role"], r["part"]) for r in log] == [
+        ("underwriter", "id_number"),
+        ("underwriter", "page 1"),
+        ("underwriter", "page 1"),
+    ]
+    assert all(r["who"].startswith("k") and r["doc_id"] == case["front"] for r in log)
+    assert _get(client, UNDERWRITER_KEY, "/v1/access").status_code == 403
+
+
+def test_a_document_a_role_may_not_see_is_absent_to_it(client, case) -> None:
+    form = case["form"]
+    for url in (f"/v1/documents/{form}", f"/v1/documents/{form}/pages/1", f"/v1/documents/{form}/thumbnail"):
+        assert _get(client, SERVICING_KEY, url).status_code == 404
+        assert _get(client, UNDERWRITER_KEY, url).status_code == 200
+    assert _get(client, UNDERWRITER_KEY, f"/v1/documents/{case['request']}").status_code == 404
+    assert _get(client, SERVICING_KEY, f"/v1/documents/{case['request']}").status_code == 200
+    log = _get(client, ADMIN_KEY, f"/v1/access?doc_id={form}").json()
+    assert {r["role"] for r in log} == {"underwriter"}  # refused reads serve and log nothing
+
+
+def test_servicing_and_claims_see_the_id_card_and_signature_of_their_customers_only(client, case) -> None:
+    card = _get(client, SERVICING_KEY, f"/v1/customers/{APPLICANT}/idcard")
+    assert card.status_code == 200, card.text
+    body = card.json()
+    assert (body["front"]["doc_id"], body["back"]["doc_id"]) == (case["front"], case["back"])
+    assert (body["valid_to"], body["valid"]) == ("2035-03-15", True)
+    signature = _get(client, SERVICING_KEY, f"/v1/customers/{APPLICANT}/signature").json()
+    assert signature["image_url"] == f"/v1/documents/{case['form']}/fields/applicant_signature"
+    assert _get(client, SERVICING_KEY, signature["image_url"]).status_code == 200
+    # ... but not the rest of the application form.
+    assert (
+        _get(client, SERVICING_KEY, f"/v1/documents/{case['form']}/fields/applicant_id_number").status_code
+        == 404
+    )
+    # A customer on no policy: nothing for servicing; a customer on no claim: nothing for claims.
+    assert _get(client, SERVICING_KEY, f"/v1/customers/{OTHER}/idcard").status_code == 404
+    assert _get(client, ADMIN_KEY, f"/v1/customers/{OTHER}/idcard").status_code == 200
+    assert _get(client, CLAIMS_KEY, f"/v1/customers/{APPLICANT}/idcard").status_code == 404
+    assert _get(client, CLAIMS_KEY, f"/v1/customers/{INSURED}/signature").status_code == 404
+    assert _get(client, SCANNER_KEY, f"/v1/customers/{APPLICANT}/idcard").status_code == 403
+
+
+def test_document_metadata_lists_fields_keys_and_regions(client, case) -> None:
+    body = _get(client, ADMIN_KEY, f"/v1/documents/{case['form']}").json()
+    assert body["keys"] == {"policy": [POLICY], "customer": [APPLICANT, INSURED]}
+    assert body["fields"]["applicant_id_number"]["value"] == APPLICANT
+    assert body["regions"] == {
+        "applicant_signature": f"/v1/documents/{case['form']}/fields/applicant_signature"
+    }
+    assert body["uploaded_at"].startswith("2026-11-23T10:15:00")
+    assert _get(client, ADMIN_KEY, f"/v1/documents/{doc_id(99)}").status_code == 404
