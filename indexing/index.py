@@ -82,13 +82,23 @@ def default_stage(scan: Scan) -> str:
     return Stage.claims.value if scan.claim_no else Stage.new_business.value
 
 
-def document_keys(record: DocumentRecord, scan: Scan, companion: str | None = None) -> dict[str, list[str]]:
+def document_keys(
+    record: DocumentRecord, scan: Scan | None, companion: str | None = None
+) -> dict[str, list[str]]:
     """Return the numbers a document belongs under: the upload's, its own trusted (accepted or keyed)
-    policy and ID numbers, and for an ID card's back the customer of its front (``companion``)."""
-    keys: dict[str, set[str]] = {kind: set() for kind in KINDS}
-    for kind, value in (("policy", scan.policy_no), ("customer", scan.customer_id), ("claim", scan.claim_no)):
-        if value:
-            keys[kind].add(value)
+    policy and ID numbers, and for an ID card's back the customer of its front (``companion``).
+    Without the scan record, the numbers the record already holds stand for the upload's."""
+    keys: dict[str, set[str]] = {
+        kind: set(record.keys.get(kind, [])) if scan is None else set() for kind in KINDS
+    }
+    if scan is not None:
+        for kind, value in (
+            ("policy", scan.policy_no),
+            ("customer", scan.customer_id),
+            ("claim", scan.claim_no),
+        ):
+            if value:
+                keys[kind].add(value)
     if record.application_no:
         keys["policy"].add(record.application_no.upper())
     for kind, names in (("policy", POLICY_FIELDS), ("customer", CUSTOMER_FIELDS)):
@@ -133,14 +143,12 @@ def reenter(store: ObjectStore, record: DocumentRecord) -> list[DocumentRecord]:
     """Return the records to store after a keyed value changed what a document belongs under: the
     document itself, and for an ID card front whose number is now known, the back beside it."""
     scan = load_scan(store, record.scan_id)
-    if scan is None:
-        return [enter(store, record)]
     keys = document_keys(record, scan)
     if record.type == "idcard_back":
         keys = _merge(keys, {"customer": record.keys.get("customer", [])})
     changed = [enter(store, record.model_copy(update={"keys": keys}))]
     customer = _trusted(record.fields, "id_number")
-    if record.type == "idcard_front" and customer:
+    if record.type == "idcard_front" and customer and scan is not None:
         beside = [r for r in map(lambda d: load_record(store, d), scan.documents) if r is not None]
         beside = [r for r in beside if r.source_pages == record.source_pages and r.doc_id != record.doc_id]
         if not any(r.type == "idcard_front" for r in beside):  # the only front on its page
@@ -286,11 +294,9 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
         if record.scan_id not in scans:
             scans[record.scan_id] = load_scan(store, record.scan_id)
         scan = scans[record.scan_id]
-        keys = record.keys
-        if scan is not None:
-            keys = document_keys(record, scan)
-            if record.type == "idcard_back":  # its customer came from the front beside it: keep it
-                keys = _merge(keys, {"customer": record.keys.get("customer", [])})
+        keys = document_keys(record, scan)
+        if record.type == "idcard_back":  # its customer came from the front beside it: keep it
+            keys = _merge(keys, {"customer": record.keys.get("customer", [])})
         fixed = record.model_copy(update={"keys": keys})
         fixed_index = sorted(e.key for e in entries_for(fixed))
         wanted.update(fixed_index)
