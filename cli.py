@@ -95,6 +95,48 @@ def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
 
 
 @imaging.group()
+def index() -> None:
+    """The index of documents by policy, customer and claim number."""
+
+
+@index.command("check")
+@click.option(
+    "--repair", is_flag=True, help="Write missing entries, delete stray ones, update stale records."
+)
+def index_check(repair: bool) -> None:
+    """Compare every document with the index entries stored; report (exit 1 on drift) or mend the drift."""
+    from indexing.index import check
+    from storage import open_store
+
+    report = check(open_store(load_settings()), repair=repair)
+    for label, keys in (
+        ("missing", report.missing),
+        ("stray", report.stray),
+        ("stale record", report.stale_records),
+    ):
+        for key in keys or []:
+            click.echo(f"{label}\t{_masked(key)}")
+    verb = "repaired" if repair else "found"
+    click.echo(
+        f"{report.documents} documents, {report.entries} entries: {len(report.missing or [])} missing, "
+        f"{len(report.stray or [])} stray, {len(report.stale_records or [])} stale records {verb}",
+        err=True,
+    )
+    if not report.clean and not repair:
+        sys.exit(int(ExitCode.error))
+
+
+def _masked(key: str) -> str:
+    """An index key with the ID number in it masked, for terminals and logs."""
+    import idnumber
+
+    parts = key.split("/")
+    if len(parts) > 2 and parts[1] == "customer":
+        parts[2] = idnumber.mask(parts[2])
+    return "/".join(parts)
+
+
+@imaging.group()
 def samples() -> None:
     """Generated specimens for tests, benchmarks and template tuning."""
 

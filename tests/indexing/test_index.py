@@ -155,3 +155,25 @@ def test_card_validity() -> None:
     assert not still_valid("2026-11-22", date(2026, 11, 23))
     assert not still_valid(None)
     assert not still_valid("soon")
+
+
+def test_the_index_check_command_reports_drift_and_repairs_it(settings) -> None:
+    from storage import open_store
+    from tests.conftest import run_cli
+
+    store = open_store(settings)
+    record = put_document(
+        store, 1, "idcard_front", "new_business", {"customer": [APPLICANT], "policy": [POLICY]}
+    )
+    lost = next(k for k in record.index if "/customer/" in k)
+    store.delete(lost)
+    found = run_cli(settings, "index", "check")
+    assert found.returncode == 1, found.stderr
+    assert f"missing\tindex/customer/110105********0013/{record.doc_id}" in found.stdout
+    assert APPLICANT not in found.stdout + found.stderr
+    assert "1 documents, 1 entries: 1 missing, 0 stray" in found.stderr
+    repaired = run_cli(settings, "index", "check", "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert store.exists(lost)
+    clean = run_cli(settings, "index", "check")
+    assert clean.returncode == 0 and clean.stdout == "", clean.stdout
