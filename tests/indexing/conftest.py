@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from capture.decode import encode_png
 from indexing.index import enter
 from models import DocumentRecord, FieldRecord, document_key, utcnow
-from storage import ObjectStore
+from settings import Settings
+from storage import ObjectStore, open_store
 
 APPLICANT = "110105198703150013"
 INSURED = "110105201001010010"
+POLICY = "TB2026001234"
+CLAIM = "LP2026000077"
 OTHER = "31010419900101037X"
 
 
@@ -60,3 +64,30 @@ def put_document(
     record = enter(store, record)
     store.put(document_key(did), record.to_json(), "application/json")
     return record
+
+
+@pytest.fixture
+def case(settings: Settings) -> dict[str, str]:
+    """A policy with its application form, the applicant's ID card, a servicing request and a claim."""
+    store = open_store(settings)
+    people = {"policy": [POLICY], "customer": [APPLICANT, INSURED]}
+    card = {"policy": [POLICY], "customer": [APPLICANT]}
+    docs = {
+        "form": put_document(
+            store,
+            1,
+            "application_form",
+            "new_business",
+            people,
+            {"applicant_id_number": APPLICANT},
+            regions=("applicant_signature",),
+        ),
+        "front": put_document(store, 2, "idcard_front", "new_business", card, {"id_number": APPLICANT}),
+        "back": put_document(store, 3, "idcard_back", "new_business", card, {"valid_to": "2035-03-15"}),
+        "request": put_document(store, 4, "other", "servicing", {"policy": [POLICY]}, stamp="20261201090000"),
+        "claim": put_document(
+            store, 5, "other", "claims", {"claim": [CLAIM], "customer": [INSURED]}, stamp="20261202090000"
+        ),
+        "stranger": put_document(store, 6, "idcard_front", "new_business", {"customer": [OTHER]}),
+    }
+    return {name: record.doc_id for name, record in docs.items()}

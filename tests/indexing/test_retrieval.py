@@ -7,39 +7,8 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from settings import Settings
-from storage import open_store
 from tests.conftest import ADMIN_KEY, CLAIMS_KEY, KEYER_KEY, SCANNER_KEY, SERVICING_KEY, UNDERWRITER_KEY
-from tests.indexing.conftest import APPLICANT, INSURED, OTHER, doc_id, put_document
-
-POLICY = "TB2026001234"
-CLAIM = "LP2026000077"
-
-
-@pytest.fixture
-def case(settings: Settings) -> dict[str, str]:
-    """A policy with its application form, the applicant's ID card, a servicing request and a claim."""
-    store = open_store(settings)
-    people = {"policy": [POLICY], "customer": [APPLICANT, INSURED]}
-    card = {"policy": [POLICY], "customer": [APPLICANT]}
-    docs = {
-        "form": put_document(
-            store,
-            1,
-            "application_form",
-            "new_business",
-            people,
-            {"applicant_id_number": APPLICANT},
-            regions=("applicant_signature",),
-        ),
-        "front": put_document(store, 2, "idcard_front", "new_business", card, {"id_number": APPLICANT}),
-        "back": put_document(store, 3, "idcard_back", "new_business", card, {"valid_to": "2035-03-15"}),
-        "request": put_document(store, 4, "other", "servicing", {"policy": [POLICY]}, stamp="20261201090000"),
-        "claim": put_document(
-            store, 5, "other", "claims", {"claim": [CLAIM], "customer": [INSURED]}, stamp="20261202090000"
-        ),
-        "stranger": put_document(store, 6, "idcard_front", "new_business", {"customer": [OTHER]}),
-    }
-    return {name: record.doc_id for name, record in docs.items()}
+from tests.indexing.conftest import APPLICANT, CLAIM, INSURED, OTHER, POLICY, doc_id
 
 
 @pytest.fixture

@@ -3,11 +3,6 @@ API running as a real server process: keyboard only, Enter submits and loads the
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -16,24 +11,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from models import DocumentRecord, document_key
 from settings import Settings
 from storage import open_store
-from tests.conftest import KEYER_KEY
+from tests.conftest import KEYER_KEY, needs_chromium
 from tests.ocr.conftest import DOC
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("chromedriver")),
-    reason="needs Debian's chromium and chromium-driver (make system installs them)",
-)
-
-
-@pytest.fixture
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
+pytestmark = needs_chromium
 
 
 def test_a_keyer_keys_a_document_with_the_keyboard_alone(
