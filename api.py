@@ -240,6 +240,7 @@ class DocumentView(BaseModel):
     complete: bool = Field(description="every field accepted, by OCR or by key-entry")
     problems: list[str]
     application_no: str | None
+    on_file: str | None = Field(None, description="an ID card side already on file: the document it links to")
     fields: dict[str, FieldView]
 
 
@@ -607,6 +608,7 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
                 complete=record.complete,
                 problems=record.problems,
                 application_no=record.application_no,
+                on_file=record.on_file,
                 fields=fields,
             )
         )

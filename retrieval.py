@@ -26,7 +26,7 @@ import idnumber
 from api import Caller, ErrorBody, FieldView, RedisConn, Store, field_views, require
 from errors import NotFound, QueueUnavailable
 from indexing.access import READERS, may_see, visible_entries
-from indexing.index import TRUSTED, Entry, current_cards, load_record, lookup, still_valid
+from indexing.index import TRUSTED, current_cards, load_record, lookup, still_valid, uploaded_at
 from models import BUSINESS_NO_PATTERN, DocumentRecord, Stage
 from settings import Role
 from storage import ObjectNotFound, ObjectStore
@@ -111,7 +111,7 @@ def _summary(record: DocumentRecord) -> DocumentSummary:
         doc_id=record.doc_id,
         type=record.type,
         stage=record.stage,
-        uploaded_at=Entry("policy", "", record.doc_id, record.type, "").uploaded_at,
+        uploaded_at=uploaded_at(record.doc_id),
         scan_id=record.scan_id,
         pages=len(record.pages),
         complete=record.complete,

@@ -52,12 +52,16 @@ class Entry:
 
     @property
     def uploaded_at(self) -> datetime:
-        """When the scan holding the document was uploaded (the doc id begins with it)."""
-        return datetime.strptime(self.doc_id[1:15], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        return uploaded_at(self.doc_id)
 
     def body(self, scan_id: str) -> bytes:
         fields = {"doc_id": self.doc_id, "type": self.type, "stage": self.stage, "scan_id": scan_id}
         return json.dumps({self.kind: self.value, **fields}, ensure_ascii=False).encode()
+
+
+def uploaded_at(doc_id: str) -> datetime:
+    """Return when the scan holding the document was uploaded (the doc id begins with it, UTC)."""
+    return datetime.strptime(doc_id[1:15], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def parse_entry(key: str) -> Entry | None:

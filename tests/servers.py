@@ -131,6 +131,8 @@ class S3Server:
                 f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
                 f"-filer.port={ports['filer']}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-master.volumeSizeLimitMB=64", "-volume.max=0",
+                # Off: their fixed default ports (8181, 9101) clash when two SeaweedFS servers run at once.
+                "-s3.port.iceberg=0", "-s3.port.lance=0",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

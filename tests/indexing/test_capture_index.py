@@ -98,6 +98,8 @@ def test_a_case_is_filed_under_its_numbers_and_a_card_on_file_is_not_stored_agai
             assert record.pages == (front if record.type == "idcard_front" else back).pages
             stored = [i.key for i in store.list(f"documents/{record.doc_id}/")]
             assert stored == [document_key(record.doc_id)], "a linked card stores only its record"
+    view = client.get(f"/v1/scans/{again}", headers={"X-API-Key": SCANNER_KEY}).json()
+    assert [d["on_file"] for d in view["documents"]] == [front.doc_id, back.doc_id], "the scan says so"
     customer = lookup(store, "customer", APPLICANT)
     assert {e.type for e in customer} == {"application_form", "idcard_front", "idcard_back"}
 
