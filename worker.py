@@ -233,6 +233,8 @@ def _store_document(
     template = by_key(document.template) if document.template else None
     double = {f.name for f in template.fields if f.double_entry} if template else set()
     doc_type = str(document.type)
+    if doc_type == "other" and default_stage(scan) == "claims":
+        doc_type = "claim_evidence"  # pages sent for a claim that are no form or card: its evidence
     images = [encode_png(image) for image in document.images]
     sha = hashlib.sha256(images[0]).hexdigest() if images and _is_card(document) else None
     customer = None

@@ -51,6 +51,19 @@ def _upload(client: TestClient, data: bytes, **form: str) -> str:
     return response.json()["scan_id"]
 
 
+def _invoice() -> np.ndarray:
+    """An A4 page of no template: rows of text-like ink, as a hospital invoice sent for a claim."""
+    page = np.full((3508, 2480), 255, np.uint8)
+    rng = np.random.default_rng(3)
+    for row in range(300, 3200, 90):
+        x = 250
+        while x < 2100:
+            width = int(rng.integers(20, 60))
+            page[row : row + 40, x : x + width] = 30
+            x += width + int(rng.integers(15, 40))
+    return page
+
+
 @pytest.fixture(scope="module")
 def cards_page() -> bytes:
     return _jpeg(_cards(1))
@@ -66,12 +79,16 @@ def test_a_case_is_filed_under_its_numbers_and_a_card_on_file_is_not_stored_agai
     cards = _upload(client, cards_page)
     again = _upload(client, cards_page)  # the same file again: the same card images
     moved = _upload(client, _jpeg(_cards(2)))  # the same card placed anew: other bytes, same card
+    evidence = _upload(client, _jpeg(_invoice()), claim_no="LP2026000001")
     assert run_worker_burst(settings).returncode == 0
 
     def records(scan_id: str) -> list[DocumentRecord]:
         scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
         return [DocumentRecord.model_validate_json(store.get(document_key(d))) for d in scan.documents]
 
+    (invoice,) = records(evidence)
+    assert (invoice.type, invoice.stage) == ("claim_evidence", "claims")
+    assert invoice.keys == {"claim": ["LP2026000001"]}
     (application,) = records(first)
     assert application.stage == "underwriting"
     assert application.keys == {
@@ -80,7 +97,7 @@ def test_a_case_is_filed_under_its_numbers_and_a_card_on_file_is_not_stored_agai
         "claim": ["LP2026000001"],
     }
     assert [e.doc_id for e in lookup(store, "policy", POLICY)] == [application.doc_id]
-    assert [e.doc_id for e in lookup(store, "claim", "LP2026000001")] == [application.doc_id]
+    assert [e.doc_id for e in lookup(store, "claim", "LP2026000001")] == [invoice.doc_id, application.doc_id]
 
     front, back = records(cards)
     assert (front.type, back.type) == ("idcard_front", "idcard_back")
