@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     max_page_pixels: int = Field(default=60_000_000, gt=0)
     max_pages: int = Field(default=500, gt=0)
 
+    # E-policy signing: a PKCS#12 file (default <data dir>/keys/signer.p12 from `imaging keys init`) with
+    # its passphrase from a setting or a file; or a PKCS#11 token (an HSM) when IMAGING_PKCS11_MODULE is set.
+    signing_pkcs12: Path | None = None
+    signing_passphrase: SecretStr | None = None
+    signing_passphrase_file: Path | None = None
+    pkcs11_module: Path | None = None
+    pkcs11_token: str | None = None
+    pkcs11_key_label: str | None = None
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_cert: Path | None = None  # the signing certificate (PEM or DER); its chain beside it in trust_roots
+    tsa_url: str | None = None  # RFC 3161 time-stamping service: PAdES B-T when set, B-B otherwise
+    trust_roots: Path | None = None  # PEM roots the verifier trusts (default <data dir>/keys/ca.pem)
+    public_url: str = ""  # how customers reach the service, for links and QR codes (default http://host:port)
+
     # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
     retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")
     job_timeout: int = Field(default=600, gt=0)
@@ -103,6 +117,32 @@ class Settings(BaseSettings):
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def pkcs12_path(self) -> Path:
+        return self.signing_pkcs12 or self.keys_dir / "signer.p12"
+
+    @property
+    def trust_roots_path(self) -> Path:
+        return self.trust_roots or self.keys_dir / "ca.pem"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def pkcs12_passphrase(self) -> bytes | None:
+        """Return the PKCS#12 passphrase from the setting, else from its file (default beside the key)."""
+        if self.signing_passphrase is not None:
+            return self.signing_passphrase.get_secret_value().encode()
+        path = self.signing_passphrase_file or self.keys_dir / "signer.pass"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            return None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -48,7 +48,8 @@ def font_file() -> tuple[Path, int]:
 
 
 @cache
-def _register_font() -> str:
+def cjk_font() -> str:
+    """Return the name of the CJK TrueType font, registered with reportlab (embedded as a subset)."""
     path, index = font_file()
     pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=index))
     return FONT_NAME
@@ -93,7 +94,7 @@ def _draw_qr(c: Canvas, payload: str, box: Box, page_h: float) -> None:
 
 def render_form_pdf(template: Template, values: dict[str, str] | None = None) -> bytes:
     """Return the application form as a PDF: blank, or filled with values (a born-digital application)."""
-    font = _register_font()
+    font = cjk_font()
     values = values or {}
     out = io.BytesIO()
     w, h = template.width_mm, template.height_mm
@@ -149,7 +150,7 @@ def render_form_pdf(template: Template, values: dict[str, str] | None = None) ->
 
 def render_separator_pdf() -> bytes:
     """Return the batch separator sheet: bold bars, the word 分隔页 and the separator code, four times."""
-    font = _register_font()
+    font = cjk_font()
     w, h = A4_MM
     out = io.BytesIO()
     c = Canvas(out, pagesize=(w * mm, h * mm), invariant=1, pageCompression=1)

@@ -1,0 +1,175 @@
+"""Render, encrypt and sign an e-policy; judge it with pyHanko and with poppler's pdfsig, qpdf and pdffonts.
+Keys from a PKCS#12 file made by `imaging keys init`, and from a SoftHSM2 token through PKCS#11."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from esign.epolicy import EPolicyRequest, sample_request
+from esign.keys import KeysExist, init_test_keys
+from esign.render import render
+from esign.sign import load_pkcs12, seal, signer_from_settings
+from esign.verify import WrongPassword, load_roots, verify
+from settings import Settings
+
+PASSWORD = "150013"  # the last six characters of the holder's ID number
+
+
+@dataclass(frozen=True)
+class Keys:
+    directory: Path
+    ca: Path
+    pkcs12: Path
+    passphrase: bytes
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    directory = tmp_path_factory.mktemp("keys")
+    paths = init_test_keys(directory)
+    return Keys(directory, paths["ca"], paths["pkcs12"], paths["passphrase"].read_bytes())
+
+
+@pytest.fixture(scope="module")
+def copies(keys: Keys):
+    pdf = render(sample_request(), 1, "https://epolicy.example.com/verify/P2026110000123")
+    return seal(pdf, load_pkcs12(keys.pkcs12, keys.passphrase), PASSWORD, "owner-only-secret")
+
+
+def _pdfsig(data: bytes, tmp_path: Path, password: str | None = None) -> str:
+    path = tmp_path / "checked.pdf"
+    path.write_bytes(data)
+    args = ["pdfsig", *(["-upw", password] if password else []), str(path)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60).stdout
+
+
+def test_keys_init_makes_a_marked_test_ca_and_never_overwrites(tmp_path: Path) -> None:
+    paths = init_test_keys(tmp_path / "k")
+    assert oct(paths["pkcs12"].stat().st_mode & 0o777) == "0o600"
+    assert oct(paths["passphrase"].stat().st_mode & 0o777) == "0o600"
+    key, cert, chain = pkcs12.load_key_and_certificates(
+        paths["pkcs12"].read_bytes(), paths["passphrase"].read_bytes()
+    )
+    assert "TEST ONLY" in cert.subject.rfc4514_string() and len(chain) == 1
+    with pytest.raises(KeysExist):
+        init_test_keys(tmp_path / "k")
+    assert init_test_keys(tmp_path / "k", force=True)["ca"].read_bytes() != chain[0].public_bytes(
+        serialization.Encoding.PEM
+    )
+
+
+def test_the_same_data_renders_the_same_pdf_with_its_chinese_font_embedded(tmp_path: Path) -> None:
+    policy = sample_request()
+    first = render(policy, 1, "https://x/verify/1")
+    assert render(EPolicyRequest.model_validate(policy.model_dump()), 1, "https://x/verify/1") == first
+    assert render(policy, 2, "https://x/verify/1") != first
+    (tmp_path / "p.pdf").write_bytes(first)
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "p.pdf")], capture_output=True, text=True).stdout
+    truetype = [line for line in fonts.splitlines() if "TrueType" in line or "CID" in line]
+    assert truetype and all(line.split()[-5] == "yes" for line in truetype), fonts  # the emb column
+    text = subprocess.run(["pdftotext", str(tmp_path / "p.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "张三丰" in text and "康宁终身重大疾病保险" in text and "110105********0013" in text
+
+
+def test_the_customer_copy_is_aes256_encrypted_and_its_signature_holds(
+    copies, keys: Keys, tmp_path: Path
+) -> None:
+    path = tmp_path / "customer.pdf"
+    path.write_bytes(copies.customer)
+    assert subprocess.run(["qpdf", "--requires-password", str(path)]).returncode == 0
+    shown = subprocess.run(
+        ["qpdf", "--show-encryption", f"--password={PASSWORD}", str(path)], capture_output=True, text=True
+    ).stdout
+    assert "R = 6" in shown and "print high resolution: allowed" in shown
+    assert "modify other: not allowed" in shown
+    report = _pdfsig(copies.customer, tmp_path, PASSWORD)
+    assert "Signature is Valid." in report and "Total document signed" in report, report
+    checked = verify(copies.customer, load_roots(keys.ca), PASSWORD)
+    assert checked.ok and checked.encrypted, checked
+    (signature,) = checked.signatures
+    assert signature.certified and signature.docmdp_ok and signature.modification_level == "NONE"
+    assert "TEST ONLY" in signature.signer
+    with pytest.raises(WrongPassword):
+        verify(copies.customer, load_roots(keys.ca), "000000")
+
+
+def test_the_archive_copy_is_signed_and_not_encrypted(copies, keys: Keys, tmp_path: Path) -> None:
+    report = _pdfsig(copies.archive, tmp_path)
+    assert "Signature is Valid." in report and "Total document signed" in report, report
+    checked = verify(copies.archive, load_roots(keys.ca))
+    assert checked.ok and not checked.encrypted
+    untrusted = verify(copies.archive, [])
+    assert not untrusted.ok and "not trusted" in untrusted.signatures[0].problems[0]
+
+
+@pytest.mark.parametrize("copy", ["customer", "archive"])
+def test_one_byte_changed_fails_both_validators(copies, keys: Keys, tmp_path: Path, copy: str) -> None:
+    data = bytearray(getattr(copies, copy))
+    data[len(data) // 3] ^= 0x01  # inside the first signed range
+    password = PASSWORD if copy == "customer" else None
+    report = _pdfsig(bytes(data), tmp_path, password)
+    assert "Signature is Valid." not in report
+    try:
+        checked = verify(bytes(data), load_roots(keys.ca), password)
+    except Exception as exc:  # a byte in an encrypted stream may break the file's structure instead
+        assert type(exc).__name__ in ("BadInput", "WrongPassword"), exc
+    else:
+        assert not checked.ok
+
+
+def test_signing_through_pkcs11_in_softhsm2(
+    keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = Path("/usr/lib/softhsm/libsofthsm2.so")
+    if not module.exists():
+        pytest.skip("needs softhsm2 (make system installs it)")
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    key, cert, _ = pkcs12.load_key_and_certificates(keys.pkcs12.read_bytes(), keys.passphrase)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    for args in (
+        ["--init-token", "--free", "--label", "imaging", "--pin", "1234", "--so-pin", "5678"],
+        [
+            "--import",
+            str(tmp_path / "key.pem"),
+            "--token",
+            "imaging",
+            "--label",
+            "signer",
+            "--id",
+            "01",
+            "--pin",
+            "1234",
+        ],
+    ):
+        done = subprocess.run(["softhsm2-util", *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    settings = Settings(
+        data_dir=tmp_path,
+        pkcs11_module=module,
+        pkcs11_token="imaging",
+        pkcs11_key_label="signer",
+        pkcs11_pin="1234",
+        pkcs11_cert=tmp_path / "cert.pem",
+        trust_roots=keys.ca,
+    )
+    signer = signer_from_settings(settings)
+    copies = seal(render(sample_request(), 1, "https://x/v"), signer, PASSWORD, "owner-secret")
+    assert verify(copies.customer, load_roots(keys.ca), PASSWORD).ok
+    report = _pdfsig(copies.archive, tmp_path)
+    assert "Signature is Valid." in report and "Total document signed" in report, report
