@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     pkcs11_token: str | None = None
     pkcs11_key_label: str | None = None
     pkcs11_pin: SecretStr | None = None
-    pkcs11_cert: Path | None = None  # the signing certificate (PEM or DER); its chain beside it in trust_roots
+    pkcs11_cert: Path | None = None  # the signing certificate (PEM or DER); its chain in trust_roots
     tsa_url: str | None = None  # RFC 3161 time-stamping service: PAdES B-T when set, B-B otherwise
     trust_roots: Path | None = None  # PEM roots the verifier trusts (default <data dir>/keys/ca.pem)
     public_url: str = ""  # how customers reach the service, for links and QR codes (default http://host:port)
