@@ -137,6 +137,53 @@ def _masked(key: str) -> str:
 
 
 @imaging.group()
+def keys() -> None:
+    """E-policy signing keys."""
+
+
+@keys.command("init")
+@click.option("--force", is_flag=True, help="Replace keys that are already there.")
+def keys_init(force: bool) -> None:
+    """Create a clearly marked TEST CA and signing certificate under <data dir>/keys (not for production)."""
+    from esign.keys import init_test_keys
+
+    paths = init_test_keys(load_settings().keys_dir, force=force)
+    for name, path in paths.items():
+        click.echo(f"{name}\t{path}")
+    click.echo("TEST keys made, not for production: the verifier trusts their ca.pem", err=True)
+
+
+@imaging.command("verify")
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@click.option("--password", default=None, help="The password of an encrypted PDF.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_pdf(pdf: str, password: str | None, as_json: bool) -> None:
+    """Check a PDF's signatures: intact, certified with no disallowed change, signer, time, trust.
+    Exit 0 if every signature holds, 1 if not."""
+    import json
+
+    from esign.verify import load_roots, verify
+
+    settings = load_settings()
+    result = verify(Path(pdf).read_bytes(), load_roots(settings.trust_roots_path), password)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), default=str, ensure_ascii=False, indent=1))
+    else:
+        for s in result.signatures:
+            click.echo(f"signature {s.field}: {'VALID' if s.ok else 'INVALID'}")
+            click.echo(f"  signer: {s.signer}")
+            click.echo(f"  intact: {s.intact}  valid: {s.valid}  trusted: {s.trusted}")
+            click.echo(f"  certified: {s.certified}  changes after signing: {s.modification_level}")
+            click.echo(f"  signing time: {s.signing_time}  timestamp: {s.timestamp or 'none'}")
+            for problem in s.problems:
+                click.echo(f"  problem: {problem}")
+        for problem in result.problems:
+            click.echo(f"problem: {problem}")
+        click.echo("the PDF's signatures hold" if result.ok else "the PDF's signatures do NOT hold", err=True)
+    sys.exit(0 if result.ok else int(ExitCode.error))
+
+
+@imaging.group()
 def samples() -> None:
     """Generated specimens for tests, benchmarks and template tuning."""
 
@@ -205,6 +252,18 @@ def samples_idcard(values_path: str | None, side: str, out: str, dpi: int) -> No
     except ValueError as exc:
         raise BadInput(f"bad card value: {exc} (dates are YYYY-MM-DD)") from None
     _write_image(image, dpi, out)
+
+
+@samples.command("epolicy")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), required=True, help="Where to write the JSON request."
+)
+def samples_epolicy(out: str) -> None:
+    """Write a complete example e-policy request (POST /v1/epolicies)."""
+    from esign.epolicy import sample_request
+
+    Path(out).write_text(sample_request().model_dump_json(indent=2) + "\n", encoding="utf-8")
+    click.echo(out)
 
 
 @samples.command("separator")

@@ -173,3 +173,31 @@ def test_signing_through_pkcs11_in_softhsm2(
     assert verify(copies.customer, load_roots(keys.ca), PASSWORD).ok
     report = _pdfsig(copies.archive, tmp_path)
     assert "Signature is Valid." in report and "Total document signed" in report, report
+
+
+def test_the_commands_make_keys_write_a_sample_and_verify_a_pdf(copies, tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    settings = Settings(data_dir=tmp_path / "var")
+    made = run_cli(settings, "keys", "init")
+    assert made.returncode == 0, made.stderr
+    assert "TEST" in made.stderr and (tmp_path / "var" / "keys" / "signer.p12").exists()
+    again = run_cli(settings, "keys", "init")
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+    sample = run_cli(settings, "samples", "epolicy", "--out", str(tmp_path / "p.json"))
+    assert sample.returncode == 0
+    assert EPolicyRequest.model_validate(json.loads((tmp_path / "p.json").read_text())) == sample_request()
+    # The copies were signed with another test CA: valid, but not trusted by this data dir's roots.
+    (tmp_path / "c.pdf").write_bytes(copies.customer)
+    untrusted = run_cli(settings, "verify", str(tmp_path / "c.pdf"), "--password", PASSWORD)
+    assert untrusted.returncode == 1 and "not trusted" in untrusted.stdout, untrusted.stdout
+    assert "intact: True" in untrusted.stdout and "Traceback" not in untrusted.stderr
+    locked = run_cli(settings, "verify", str(tmp_path / "c.pdf"))
+    assert locked.returncode == 2 and "give its password" in locked.stderr
+    (tmp_path / "a.pdf").write_bytes(copies.archive)
+    trusted = Settings(data_dir=tmp_path / "var", trust_roots=next(tmp_path.parent.glob("keys*/ca.pem")))
+    checked = run_cli(trusted, "verify", str(tmp_path / "a.pdf"), "--json")
+    assert checked.returncode == 0, checked.stdout
+    assert json.loads(checked.stdout)["signatures"][0]["certified"] is True
