@@ -354,9 +354,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ImagingError, _imaging_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(_routes())
-    from retrieval import router as retrieval_routes  # it builds on this module's dependencies
+    from epolicies import router as epolicy_routes  # these build on this module's dependencies
+    from retrieval import router as retrieval_routes
 
     app.include_router(retrieval_routes())
+    app.include_router(epolicy_routes())
     return app
 
 

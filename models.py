@@ -171,6 +171,7 @@ class Mail(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    policy_no: str | None = None  # an e-policy's mail: its delivery is written into the policy record
     schema_: int = Field(1, alias="schema")
     mail_id: str = Field(pattern=MAIL_ID_PATTERN)
     to: list[str]
@@ -191,3 +192,66 @@ def mail_key(mail_id: str) -> str:
 
 def mail_body_key(mail_id: str) -> str:
     return f"mail/{mail_id}.eml"
+
+
+class EPolicyStatus(StrEnum):
+    rendering = "rendering"  # queued or being rendered and signed
+    signed = "signed"  # stored, the mail not yet delivered
+    sent = "sent"  # the mail went out
+    delivery_failed = "delivery_failed"  # the mail could not be delivered (see reason)
+
+
+class EPolicyVersion(BaseModel):
+    version: int
+    digest: str  # SHA-256 of the request data (esign/epolicy.py): the same data is the same version
+    requested_at: datetime
+    status: EPolicyStatus = EPolicyStatus.rendering
+    reason: str | None = None
+    signed_at: datetime | None = None
+    doc_id: str | None = None  # the document the PDF is indexed as
+
+
+class Delivery(BaseModel):
+    mail_id: str
+    version: int
+    to: str
+    queued_at: datetime
+    status: str = "queued"  # queued | sent | failed
+    at: datetime | None = None
+    error: str | None = None
+
+
+class Download(BaseModel):
+    version: int
+    at: datetime
+    address: str
+
+
+class EPolicy(BaseModel):
+    """``epolicies/<policy_no>/policy.json``: the versions of one policy and their delivery."""
+
+    schema_: int = Field(1, alias="schema")
+    policy_no: str = Field(pattern=BUSINESS_NO_PATTERN)
+    versions: list[EPolicyVersion] = Field(default_factory=list)
+    deliveries: list[Delivery] = Field(default_factory=list)
+    downloads: list[Download] = Field(default_factory=list)
+
+    @property
+    def current(self) -> EPolicyVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=1).encode()
+
+
+def epolicy_key(policy_no: str) -> str:
+    return f"epolicies/{policy_no}/policy.json"
+
+
+def epolicy_file(policy_no: str, version: int, kind: str) -> str:
+    """Return the key of a version's ``request`` (.json), ``customer`` (encrypted PDF) or ``archive`` PDF."""
+    return {
+        "request": f"epolicies/{policy_no}/v{version}.json",
+        "customer": f"epolicies/{policy_no}/v{version}.pdf",
+        "archive": f"epolicies/{policy_no}/v{version}.archive.pdf",
+    }[kind]

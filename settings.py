@@ -24,6 +24,7 @@ class Role(StrEnum):
     underwriter = "underwriter"
     servicing = "servicing"
     claims = "claims"
+    sales = "sales"  # the sale system: issues e-policies
     admin = "admin"
 
 
@@ -84,6 +85,13 @@ class Settings(BaseSettings):
     tsa_url: str | None = None  # RFC 3161 time-stamping service: PAdES B-T when set, B-B otherwise
     trust_roots: Path | None = None  # PEM roots the verifier trusts (default <data dir>/keys/ca.pem)
     public_url: str = ""  # how customers reach the service, for links and QR codes (default http://host:port)
+    token_secret: SecretStr | None = None  # signs customers' links (default: a random one under keys/)
+    link_days: int = Field(default=30, ge=1, le=3650)  # how long a customer's link opens the policy
+    # The customer's PDF password per product code: `id6` (last six of the holder's ID number, the
+    # default) or `birth` (the holder's birth date, YYYYMMDD), e.g. "KN01:birth,TK02:id6".
+    epolicy_passwords: str = Field(
+        default="", pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$"
+    )
 
     # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
     retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")
@@ -133,6 +141,27 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def token_key(self) -> bytes:
+        """Return the secret that signs customers' links, made once under the keys dir if not set."""
+        if self.token_secret is not None:
+            return self.token_secret.get_secret_value().encode()
+        path = self.keys_dir / "token.secret"
+        if not path.exists():
+            import secrets
+
+            self.keys_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                with path.open("x") as handle:  # two processes starting at once: one writes, both read
+                    handle.write(secrets.token_urlsafe(32))
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return path.read_text().strip().encode()
+
+    def password_rule(self, product_code: str) -> str:
+        rules = dict(pair.split(":") for pair in self.epolicy_passwords.split(",") if pair)
+        return rules.get(product_code, "id6")
 
     def pkcs12_passphrase(self) -> bytes | None:
         """Return the PKCS#12 passphrase from the setting, else from its file (default beside the key)."""

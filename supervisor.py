@@ -149,6 +149,11 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
             f"port {port} on {host} is in use: stop what holds it or choose another with --port"
         )
     key, first = admin_key(data_dir)
+    if not settings.pkcs11_module and settings.signing_pkcs12 is None and not settings.pkcs12_path.exists():
+        from esign.keys import init_test_keys
+
+        init_test_keys(data_dir / "keys")  # the embedded default signs with a clearly marked test key
+        print(f"made TEST signing keys under {data_dir / 'keys'} (replace them for production)", flush=True)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -29,7 +29,10 @@ from rq.registry import FailedJobRegistry
 
 from errors import ConfigError, DependencyDown, QueueUnavailable
 from models import (
+    Delivery,
     DocumentRecord,
+    EPolicy,
+    EPolicyStatus,
     FieldRecord,
     Mail,
     MailStatus,
@@ -38,6 +41,8 @@ from models import (
     ScanStatus,
     doc_id_for,
     document_key,
+    epolicy_file,
+    epolicy_key,
     mail_body_key,
     mail_key,
     scan_key,
@@ -336,17 +341,131 @@ def deliver_mail(mail_id: str) -> dict:
         where = deliver(message, mail_id, transport)  # type: ignore[arg-type]
     except Exception as exc:
         status = MailStatus.queued if isinstance(exc, DependencyDown) else MailStatus.failed
-        store.put(
-            mail_key(mail_id),
-            attempt.model_copy(update={"status": status, "last_error": str(exc)}).to_json(),
-            "application/json",
-        )
+        failed = attempt.model_copy(update={"status": status, "last_error": str(exc)})
+        store.put(mail_key(mail_id), failed.to_json(), "application/json")
+        _delivery_done(_redis(ctx), store, failed)
         raise
     sent = attempt.model_copy(
         update={"status": MailStatus.sent, "sent_at": utcnow(), "delivered_to": where, "last_error": None}
     )
     store.put(mail_key(mail_id), sent.to_json(), "application/json")
+    _delivery_done(_redis(ctx), store, sent)
     return {"mail_id": mail_id, "status": sent.status, "delivered_to": where}
+
+
+@job
+def issue_epolicy(policy_no: str, version: int) -> dict:
+    """Return the version's status after rendering, signing and storing its PDFs, indexing it and
+    queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
+    from esign.epolicy import EPolicyRequest, customer_password
+    from esign.letter import epolicy_letter
+    from esign.render import render
+    from esign.sign import seal, signer_from_settings
+    from esign.tokens import make_token
+    from indexing.index import enter
+
+    ctx = context()
+    store, settings, conn = ctx.store, ctx.settings, _redis(ctx)
+    request = EPolicyRequest.model_validate_json(store.get(epolicy_file(policy_no, version, "request")))
+    record = EPolicy.model_validate_json(store.get(epolicy_key(policy_no)))
+    entry = record.versions[version - 1]
+    password, hint = customer_password(request, settings.password_rule(request.product_code))
+    customer_key = epolicy_file(policy_no, version, "customer")
+    if not store.exists(customer_key):
+        pdf = render(request, version, f"{settings.base_url}/verify/{policy_no}")
+        signer = signer_from_settings(settings)
+        # The owner password is random and thrown away: nobody is meant to change the file.
+        copies = seal(pdf, signer, password, secrets.token_urlsafe(24))
+        store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
+        store.put(customer_key, copies.customer, "application/pdf")
+    doc = DocumentRecord(
+        doc_id=f"d{entry.requested_at:%Y%m%d%H%M%S}{hashlib.sha256(policy_no.encode()).hexdigest()[:12]}"
+        f"{version % 1000:03d}",
+        scan_id=f"epolicy-{policy_no}-v{version}",
+        type="epolicy",
+        source_pages=[],
+        pages=[],
+        status="ok",
+        captured_at=entry.requested_at,
+        complete=True,
+        stage="new_business" if version == 1 else "servicing",
+        keys={
+            "policy": [policy_no],
+            "customer": sorted({request.holder.id_number, request.insured.id_number}),
+        },
+    )
+    doc = enter(store, doc)
+    store.put(document_key(doc.doc_id), doc.to_json(), "application/json", {"type": "epolicy"})
+
+    def signed(policy: EPolicy) -> None:
+        v = policy.versions[version - 1]
+        if v.status == EPolicyStatus.rendering:
+            v.status, v.signed_at, v.doc_id = EPolicyStatus.signed, utcnow(), doc.doc_id
+
+    record = update_epolicy(conn, store, policy_no, signed)
+    if not any(d.version == version for d in record.deliveries):
+        token = make_token(settings.token_key(), policy_no, settings.link_days * 86400)
+        link = f"{settings.base_url}/epolicy/{token}"
+        letter = epolicy_letter(request, version, store.get(customer_key), link, settings.mail_from, hint)
+        send_epolicy_mail(conn, store, settings, policy_no, version, letter)
+    else:  # a rerun after a crash between recording the mail and queueing it: queue it (once)
+        for d in record.deliveries:
+            if d.version == version and d.status == "queued":
+                enqueue(conn, settings, "mail", deliver_mail, d.mail_id, job_id=f"mail-{d.mail_id}")
+    return {"policy_no": policy_no, "version": version, "status": EPolicyStatus.signed}
+
+
+def send_epolicy_mail(
+    conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int, letter: EmailMessage
+) -> Mail:
+    """Return the mail queued for an e-policy, after recording it as a delivery of that version."""
+    mail = submit_mail(conn, store, settings, letter, policy_no=policy_no, enqueue_now=False)
+
+    def queued(policy: EPolicy) -> None:
+        policy.deliveries.append(
+            Delivery(
+                mail_id=mail.mail_id, version=version, to=mail.to[0] if mail.to else "", queued_at=utcnow()
+            )
+        )
+
+    update_epolicy(conn, store, policy_no, queued)
+    enqueue(conn, settings, "mail", deliver_mail, mail.mail_id, job_id=f"mail-{mail.mail_id}")
+    return mail
+
+
+def update_epolicy(
+    conn: Redis, store: ObjectStore, policy_no: str, change: Callable[[EPolicy], object]
+) -> EPolicy:
+    """Return the policy record after applying change to it under its lock (API and workers both write)."""
+    try:
+        with conn.lock(f"lock:epolicy:{policy_no}", timeout=30, blocking_timeout=15):
+            policy = EPolicy.model_validate_json(store.get(epolicy_key(policy_no)))
+            change(policy)
+            store.put(epolicy_key(policy_no), policy.to_json(), "application/json")
+            return policy
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis: cannot lock e-policy {policy_no}: {exc}") from exc
+
+
+def _delivery_done(conn: Redis, store: ObjectStore, mail: Mail) -> None:
+    """Write a mail's outcome into its e-policy's record: sent, or delivery_failed with the reason."""
+    if not mail.policy_no:
+        return
+
+    def outcome(policy: EPolicy) -> None:
+        for d in policy.deliveries:
+            if d.mail_id == mail.mail_id:
+                retrying = mail.status == MailStatus.queued
+                d.status = "retrying" if retrying else mail.status.value
+                d.at, d.error = utcnow(), mail.last_error
+                v = policy.versions[d.version - 1]
+                if mail.status == MailStatus.sent:
+                    v.status, v.reason = EPolicyStatus.sent, None
+                else:
+                    v.status = EPolicyStatus.delivery_failed
+                    v.reason = f"{mail.last_error} (retrying)" if retrying else mail.last_error
+
+    update_epolicy(conn, store, mail.policy_no, outcome)
 
 
 def _save_scan(store: ObjectStore, scan: Scan) -> None:
@@ -356,16 +475,25 @@ def _save_scan(store: ObjectStore, scan: Scan) -> None:
 # ---- submitting work ----------------------------------------------------------------------------
 
 
-def submit_mail(conn: Redis, store: ObjectStore, settings: Settings, message: EmailMessage) -> Mail:
-    """Return the mail record after storing the message and queueing its delivery."""
+def submit_mail(
+    conn: Redis,
+    store: ObjectStore,
+    settings: Settings,
+    message: EmailMessage,
+    policy_no: str | None = None,
+    enqueue_now: bool = True,
+) -> Mail:
+    """Return the mail record after storing the message and (unless told not to) queueing its delivery."""
     mail = Mail(
         mail_id="m" + secrets.token_hex(16),
         to=[str(a) for a in message.get_all("To", [])],
         subject=str(message.get("Subject", "")),
+        policy_no=policy_no,
     )
     store.put(mail_body_key(mail.mail_id), message.as_bytes(), "message/rfc822")
     store.put(mail_key(mail.mail_id), mail.to_json(), "application/json")
-    enqueue(conn, settings, "mail", deliver_mail, mail.mail_id, job_id=f"mail-{mail.mail_id}")
+    if enqueue_now:
+        enqueue(conn, settings, "mail", deliver_mail, mail.mail_id, job_id=f"mail-{mail.mail_id}")
     return mail
 
 

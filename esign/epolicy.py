@@ -95,6 +95,15 @@ class EPolicyRequest(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def customer_password(policy: EPolicyRequest, rule: str) -> tuple[str, str]:
+    """Return the password the customer opens the PDF with, and how the letter describes it."""
+    if rule == "birth":
+        return idnumber.birth_date(policy.holder.id_number).strftime(
+            "%Y%m%d"
+        ), "投保人出生日期（8位数字，如19870315）"
+    return policy.holder.id_number[-6:], "投保人身份证号码的后六位"
+
+
 def sample_request() -> EPolicyRequest:
     """Return a complete example request (README, `imaging samples epolicy`, tests)."""
     return EPolicyRequest(

@@ -29,7 +29,15 @@ from storage import ObjectNotFound, ObjectStore
 KINDS = ("policy", "customer", "claim")
 CARD_TYPES = ("idcard_front", "idcard_back")
 TRUSTED = ("accepted", "keyed")
-_DOC_TYPES = ("application_form", "idcard_front", "idcard_back", "signature", "claim_evidence", "other")
+_DOC_TYPES = (
+    "application_form",
+    "idcard_front",
+    "idcard_back",
+    "signature",
+    "claim_evidence",
+    "epolicy",
+    "other",
+)
 _ENTRY = re.compile(
     r"^index/(policy|customer|claim|image)/([^/]+)/(d[0-9]{14}[0-9a-f]{12}[0-9]{3})=([a-z_]+)=([a-z_]+)$"
 )

@@ -31,10 +31,11 @@ ADMIN_KEY = "admin-key-" + "a" * 20
 UNDERWRITER_KEY = "underwriter-key-" + "u" * 20
 SERVICING_KEY = "servicing-key-" + "v" * 20
 CLAIMS_KEY = "claims-key-" + "c" * 20
+SALES_KEY = "sales-key-" + "e" * 20
 API_KEYS = (
     f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
     f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin,{UNDERWRITER_KEY}:underwriter,{SERVICING_KEY}:servicing,"
-    f"{CLAIMS_KEY}:claims"
+    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales"
 )
 
 

@@ -1,0 +1,149 @@
+"""An e-policy from the sale system's request to the customer's mailbox and download page: a real worker
+process, real S3, Redis and SMTP servers; the PDF judged by pyHanko and pdfsig."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from esign.epolicy import sample_request
+from esign.keys import init_test_keys
+from esign.tokens import make_token
+from esign.verify import load_roots, verify
+from indexing.index import lookup
+from settings import Settings
+from tests.conftest import ADMIN_KEY, SALES_KEY, SCANNER_KEY, SERVICING_KEY, run_worker_burst
+from tests.servers import MailServer
+
+PASSWORD = "150013"
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp_srv: MailServer) -> Settings:
+    smtp_srv.messages.clear()
+    configured = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp_srv.port})
+    init_test_keys(configured.keys_dir)
+    return configured
+
+
+def _post(client: TestClient, body: dict, key: str = SALES_KEY):
+    return client.post("/v1/epolicies", json=body, headers={"X-API-Key": key})
+
+
+def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
+    mail_settings: Settings, smtp_srv: MailServer, tmp_path: Path
+) -> None:
+    from storage import open_store
+
+    client = TestClient(create_app(mail_settings), client=("203.0.113.7", 50000))
+    body = sample_request().model_dump(mode="json")
+    first = _post(client, body)
+    assert first.status_code == 202, first.text
+    assert (first.json()["version"], first.json()["new"]) == (1, True)
+    again = _post(client, body)
+    assert (again.json()["version"], again.json()["new"]) == (1, False), "the same data is the same version"
+    endorsed = _post(client, {**body, "premium": "13000.00"})
+    assert (endorsed.json()["version"], endorsed.json()["new"]) == (2, True)
+    assert _post(client, body, SCANNER_KEY).status_code == 403
+    result = run_worker_burst(mail_settings)
+    assert result.returncode == 0, result.stderr
+
+    status = client.get("/v1/epolicies/P2026110000123", headers={"X-API-Key": SERVICING_KEY}).json()
+    assert status["status"] == "sent" and status["current_version"] == 2, status
+    assert [v["status"] for v in status["versions"]] == ["sent", "sent"]
+    assert [(d["version"], d["status"]) for d in status["deliveries"]] == [(1, "sent"), (2, "sent")]
+    assert len(smtp_srv.messages) == 2, "one mail a version, exactly once"
+
+    message = smtp_srv.messages[-1]
+    assert message["Subject"].startswith("您的电子保单 P2026110000123")
+    assert message["To"].addresses[0].addr_spec == "zhang.sanfeng@example.com"
+    text = message.get_body(("plain",)).get_content()
+    assert "身份证号码的后六位" in text and PASSWORD not in text
+    assert message.get_body(("html",)) is not None
+    (attachment,) = list(message.iter_attachments())
+    pdf = attachment.get_content()
+    checked = verify(pdf, load_roots(mail_settings.trust_roots_path), PASSWORD)
+    assert checked.ok and checked.encrypted and checked.signatures[0].certified, checked
+    (tmp_path / "mailed.pdf").write_bytes(pdf)
+    report = subprocess.run(
+        ["pdfsig", "-upw", PASSWORD, str(tmp_path / "mailed.pdf")], capture_output=True, text=True
+    ).stdout
+    assert "Signature is Valid." in report and "Total document signed" in report, report
+
+    # Filed under the policy and the holder, beside the scanned images.
+    store = open_store(mail_settings)
+    assert [e.type for e in lookup(store, "policy", "P2026110000123")] == ["epolicy", "epolicy"]
+    assert {e.type for e in lookup(store, "customer", "110105198703150013")} == {"epolicy"}
+
+    staff = client.get("/v1/epolicies/P2026110000123/pdf?version=1", headers={"X-API-Key": SERVICING_KEY})
+    assert staff.status_code == 200 and verify(staff.content, load_roots(mail_settings.trust_roots_path)).ok
+
+    # The customer's page from the link in the mail: versions, current or superseded, the PDF.
+    link = re.search(r"https?://\S+/epolicy/(\S+)", text)
+    assert link, text
+    token = link.group(1)
+    page = client.get(f"/epolicy/{token}")
+    assert page.status_code == 200
+    assert page.text.count("signature valid") == 2 and "当前版本" in page.text and "已被替代" in page.text
+    download = client.get(f"/epolicy/{token}/pdf")
+    assert download.status_code == 200 and download.content == store.get("epolicies/P2026110000123/v2.pdf")
+    downloads = client.get("/v1/epolicies/P2026110000123", headers={"X-API-Key": ADMIN_KEY}).json()[
+        "downloads"
+    ]
+    assert [(d["version"], d["address"]) for d in downloads] == [(2, "203.0.113.7")]
+
+
+def test_a_customer_link_opens_its_own_policy_only_and_bad_links_are_slowed(mail_settings: Settings) -> None:
+    client = TestClient(create_app(mail_settings), client=("198.51.100.9", 40000))
+    body = sample_request().model_dump(mode="json")
+    assert _post(client, body).status_code == 202
+    secret = mail_settings.token_key()
+    other = make_token(secret, "P2026110000999", 3600)
+    assert client.get(f"/epolicy/{other}").status_code == 404  # a valid link to a policy that is not there
+    expired = make_token(secret, "P2026110000123", -10)
+    refused = client.get(f"/epolicy/{expired}")
+    assert refused.status_code == 403 and "expired" in refused.text
+    good = make_token(secret, "P2026110000123", 3600)
+    altered = good[:-1] + ("A" if good[-1] != "A" else "B")
+    assert client.get(f"/epolicy/{altered}").status_code == 403
+    assert client.get(f"/epolicy/{good.replace('0123', '0124', 1)}").status_code == 403
+    for _ in range(3):
+        client.get("/epolicy/not-a-token")
+    flood = client.get(f"/epolicy/{good}")
+    assert flood.status_code == 429 and flood.headers["retry-after"] == "600"
+    elsewhere = TestClient(create_app(mail_settings), client=("198.51.100.10", 40000))
+    assert elsewhere.get(f"/epolicy/{good}").status_code == 200
+
+
+def test_bad_requests_name_each_bad_field(mail_settings: Settings) -> None:
+    client = TestClient(create_app(mail_settings))
+    body = sample_request().model_dump(mode="json")
+    body["holder"]["id_number"] = "110105198703150012"
+    body["holder"]["email"] = "not-an-address"
+    body["policy_no"] = "../x"
+    body["beneficiaries"][0]["share"] = 70
+    response = _post(client, body)
+    assert response.status_code == 422
+    locations = {".".join(map(str, d["loc"])) for d in response.json()["detail"]}
+    assert {"body.holder.id_number", "body.holder.email", "body.policy_no"} <= locations, locations
+
+
+def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
+    from esign.render import render
+    from esign.sign import load_pkcs12, seal
+
+    signer = load_pkcs12(mail_settings.pkcs12_path, mail_settings.pkcs12_passphrase())
+    archive = seal(render(sample_request(), 1, "https://x/v"), signer, PASSWORD, "o").archive
+    client = TestClient(create_app(mail_settings))
+    headers = {"X-API-Key": SERVICING_KEY, "Content-Type": "application/pdf"}
+    good = client.post("/v1/verify", content=archive, headers=headers).json()
+    assert good["ok"] is True and good["signatures"][0]["trusted"] is True
+    tampered = bytearray(archive)
+    tampered[len(tampered) // 3] ^= 1
+    bad = client.post("/v1/verify", content=bytes(tampered), headers=headers).json()
+    assert bad["ok"] is False and "changed after signing" in bad["signatures"][0]["problems"][0]
