@@ -129,6 +129,15 @@ def issue(store: ObjectStore, conn: Redis, settings: Settings, request: EPolicyR
     )
 
 
+def _version_pdf(store: ObjectStore, policy_no: str, version: int | None, kind: str) -> tuple[int, bytes]:
+    """Return the version number (the current one if None) and its customer or archive PDF."""
+    number = version or _load(store, policy_no).current.version
+    try:
+        return number, store.get(epolicy_file(policy_no, number, kind))
+    except ObjectNotFound:
+        raise NotFound(f"e-policy {policy_no} has no signed version {number} (yet)") from None
+
+
 def _pdf_response(data: bytes, name: str) -> Response:
     return Response(
         data,
@@ -201,35 +210,16 @@ def router() -> APIRouter:
         version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     ) -> Response:
         """The signed archive copy (not encrypted) of the current version, or of `version`, for staff."""
-        policy = _load(store, policy_no)
-        number = version or policy.current.version
-        try:
-            data = store.get(epolicy_file(policy_no, number, "archive"))
-        except ObjectNotFound:
-            raise NotFound(f"e-policy {policy_no} has no signed version {number} (yet)") from None
+        number, data = _version_pdf(store, policy_no, version, "archive")
         return _pdf_response(data, f"{policy_no}-v{number}.pdf")
 
     @routes.post("/v1/epolicies/{policy_no}/resend", response_model=EPolicyView)
     def epolicy_resend(policy_no: PolicyNo, store: Store, conn: RedisConn, settings: SettingsDep, who: Staff):
         """Mail the current version to the holder again."""
-        from esign.epolicy import customer_password
-        from esign.letter import epolicy_letter
-        from esign.tokens import make_token
-
-        policy = _load(store, policy_no)
-        current = policy.current
+        current = _load(store, policy_no).current
         if current.status == EPolicyStatus.rendering:
             raise HTTPException(409, "the current version is not signed yet; it is mailed when it is")
-        request = EPolicyRequest.model_validate_json(
-            store.get(epolicy_file(policy_no, current.version, "request"))
-        )
-        _, hint = customer_password(request, settings.password_rule(request.product_code))
-        token = make_token(settings.token_key(), policy_no, settings.link_days * 86400)
-        pdf = store.get(epolicy_file(policy_no, current.version, "customer"))
-        letter = epolicy_letter(
-            request, current.version, pdf, f"{settings.base_url}/epolicy/{token}", settings.mail_from, hint
-        )
-        worker.send_epolicy_mail(conn, store, settings, policy_no, current.version, letter)
+        worker.mail_epolicy(conn, store, settings, policy_no, current.version)
         return _view(_load(store, policy_no))
 
     @routes.post(
@@ -290,12 +280,7 @@ def router() -> APIRouter:
         version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     ):
         policy_no = _customer_policy(request, conn, settings, token)
-        policy = _load(store, policy_no)
-        number = version or policy.current.version
-        try:
-            data = store.get(epolicy_file(policy_no, number, "customer"))
-        except ObjectNotFound:
-            raise NotFound(f"no signed version {number}") from None
+        number, data = _version_pdf(store, policy_no, version, "customer")
 
         def downloaded(p: EPolicy) -> None:
             p.downloads.append(Download(version=number, at=utcnow(), address=_client(request)))

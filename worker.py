@@ -358,10 +358,8 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
     from esign.epolicy import EPolicyRequest, customer_password
-    from esign.letter import epolicy_letter
     from esign.render import render
     from esign.sign import seal, signer_from_settings
-    from esign.tokens import make_token
     from indexing.index import enter
 
     ctx = context()
@@ -369,7 +367,7 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     request = EPolicyRequest.model_validate_json(store.get(epolicy_file(policy_no, version, "request")))
     record = EPolicy.model_validate_json(store.get(epolicy_key(policy_no)))
     entry = record.versions[version - 1]
-    password, hint = customer_password(request, settings.password_rule(request.product_code))
+    password, _ = customer_password(request, settings.password_rule(request.product_code))
     customer_key = epolicy_file(policy_no, version, "customer")
     if not store.exists(customer_key):
         pdf = render(request, version, f"{settings.base_url}/verify/{policy_no}")
@@ -404,10 +402,7 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
 
     record = update_epolicy(conn, store, policy_no, signed)
     if not any(d.version == version for d in record.deliveries):
-        token = make_token(settings.token_key(), policy_no, settings.link_days * 86400)
-        link = f"{settings.base_url}/epolicy/{token}"
-        letter = epolicy_letter(request, version, store.get(customer_key), link, settings.mail_from, hint)
-        send_epolicy_mail(conn, store, settings, policy_no, version, letter)
+        mail_epolicy(conn, store, settings, policy_no, version)
     else:  # a rerun after a crash between recording the mail and queueing it: queue it (once)
         for d in record.deliveries:
             if d.version == version and d.status == "queued":
@@ -415,10 +410,19 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     return {"policy_no": policy_no, "version": version, "status": EPolicyStatus.signed}
 
 
-def send_epolicy_mail(
-    conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int, letter: EmailMessage
-) -> Mail:
-    """Return the mail queued for an e-policy, after recording it as a delivery of that version."""
+def mail_epolicy(conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int) -> Mail:
+    """Return the mail queued to the holder with a signed version attached, after recording it as a
+    delivery of that version; the letter says how to open the PDF and links to the customer's page."""
+    from esign.epolicy import EPolicyRequest, customer_password
+    from esign.letter import epolicy_letter
+    from esign.tokens import make_token
+
+    request = EPolicyRequest.model_validate_json(store.get(epolicy_file(policy_no, version, "request")))
+    _, hint = customer_password(request, settings.password_rule(request.product_code))
+    token = make_token(settings.token_key(), policy_no, settings.link_days * 86400)
+    link = f"{settings.base_url}/epolicy/{token}"
+    pdf = store.get(epolicy_file(policy_no, version, "customer"))
+    letter = epolicy_letter(request, version, pdf, link, settings.mail_from, hint)
     mail = submit_mail(conn, store, settings, letter, policy_no=policy_no, enqueue_now=False)
 
     def queued(policy: EPolicy) -> None:

@@ -147,3 +147,21 @@ def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
     tampered[len(tampered) // 3] ^= 1
     bad = client.post("/v1/verify", content=bytes(tampered), headers=headers).json()
     assert bad["ok"] is False and "changed after signing" in bad["signatures"][0]["problems"][0]
+
+
+def test_resend_mails_the_current_version_again_once(mail_settings: Settings, smtp_srv: MailServer) -> None:
+    client = TestClient(create_app(mail_settings))
+    headers = {"X-API-Key": SERVICING_KEY}
+    assert _post(client, sample_request().model_dump(mode="json")).status_code == 202
+    early = client.post("/v1/epolicies/P2026110000123/resend", headers=headers)
+    assert early.status_code == 409, "not signed yet"
+    assert run_worker_burst(mail_settings).returncode == 0
+    resent = client.post("/v1/epolicies/P2026110000123/resend", headers=headers)
+    assert resent.status_code == 200, resent.text
+    assert [d["status"] for d in resent.json()["deliveries"]] == ["sent", "queued"]
+    assert run_worker_burst(mail_settings).returncode == 0
+    assert run_worker_burst(mail_settings).returncode == 0  # nothing left to do: no third mail
+    assert len(smtp_srv.messages) == 2
+    final = client.get("/v1/epolicies/P2026110000123", headers=headers).json()
+    assert [d["status"] for d in final["deliveries"]] == ["sent", "sent"] and final["status"] == "sent"
+    assert client.post("/v1/epolicies/P2026110000999/resend", headers=headers).status_code == 404
