@@ -165,3 +165,48 @@ def test_resend_mails_the_current_version_again_once(mail_settings: Settings, sm
     final = client.get("/v1/epolicies/P2026110000123", headers=headers).json()
     assert [d["status"] for d in final["deliveries"]] == ["sent", "sent"] and final["status"] == "sent"
     assert client.post("/v1/epolicies/P2026110000999/resend", headers=headers).status_code == 404
+
+
+def test_smtp_down_shows_delivery_failed_then_sent_exactly_once(settings: Settings) -> None:
+    import signal
+    import sys
+
+    from supervisor import free_port
+    from tests.conftest import ROOT, settings_env
+    from tests.servers import wait_until
+
+    port = free_port()
+    down = settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_timeout": 2.0,
+            "retry_intervals": "1,1,1,1,1,1,1,1",
+        }
+    )
+    init_test_keys(down.keys_dir)
+    client = TestClient(create_app(down))
+    headers = {"X-API-Key": SERVICING_KEY}
+    assert _post(client, sample_request().model_dump(mode="json")).status_code == 202
+
+    def status() -> dict:
+        return client.get("/v1/epolicies/P2026110000123", headers=headers).json()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "worker"], env=settings_env(down), cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    smtp = MailServer(port=port)
+    try:
+        wait_until(lambda: status()["status"] == "delivery_failed", 60, "the failed delivery")
+        failed = status()
+        assert "unreachable" in failed["reason"] and failed["reason"].endswith("(retrying)")
+        assert failed["deliveries"][0]["status"] == "retrying"
+        smtp.start()
+        wait_until(lambda: status()["status"] == "sent", 60, "the retried delivery")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        smtp.stop()
+    assert len(smtp.messages) == 1
+    final = status()
+    assert [d["status"] for d in final["deliveries"]] == ["sent"] and final["reason"] is None
