@@ -359,7 +359,7 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
     from esign.epolicy import EPolicyRequest, customer_password
     from esign.render import render
-    from esign.sign import seal, signer_from_settings
+    from esign.sign import seal, signer_from_settings, timestamper_from_settings
     from indexing.index import enter
 
     ctx = context()
@@ -373,7 +373,7 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
         pdf = render(request, version, f"{settings.base_url}/verify/{policy_no}")
         signer = signer_from_settings(settings)
         # The owner password is random and thrown away: nobody is meant to change the file.
-        copies = seal(pdf, signer, password, secrets.token_urlsafe(24))
+        copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
         store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
         store.put(customer_key, copies.customer, "application/pdf")
     doc = DocumentRecord(

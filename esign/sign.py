@@ -24,8 +24,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
+from pyhanko.sign.timestamps.api import TimeStamper
 
-from errors import ConfigError
+from errors import ConfigError, DependencyDown
 from esign.render import SEAL_BOX
 from settings import Settings
 
@@ -85,6 +86,40 @@ def load_pkcs11(settings: Settings) -> signers.Signer:
         # Hash here, sign the digest in the token: SoftHSM2 (and many HSMs) lack CKM_ECDSA_SHA256.
         use_raw_mechanism=True,
     )
+
+
+class TimestampUnavailable(DependencyDown):
+    """The time-stamping service did not answer, or refused: the signing job is retried later."""
+
+    error = "timestamp_unavailable"
+
+
+class HttpTimeStamper(TimeStamper):
+    """An RFC 3161 client over HTTP with httpx (pyHanko's own clients need requests or aiohttp)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        super().__init__()
+        self.url, self.timeout = url, timeout
+
+    async def async_request_tsa_response(self, req):
+        import httpx
+        from asn1crypto import tsp
+
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(
+                    self.url, content=req.dump(), headers={"Content-Type": "application/timestamp-query"}
+                )
+        except httpx.HTTPError as exc:
+            raise TimestampUnavailable(f"time-stamping service {self.url} unreachable: {exc}") from exc
+        if response.status_code != 200 or "timestamp-reply" not in response.headers.get("content-type", ""):
+            raise TimestampUnavailable(f"time-stamping service {self.url} answered {response.status_code}")
+        return tsp.TimeStampResp.load(response.content)
+
+
+def timestamper_from_settings(settings: Settings) -> TimeStamper | None:
+    """Return the TSA client when IMAGING_TSA_URL is set (PAdES B-T), else None (B-B)."""
+    return HttpTimeStamper(settings.tsa_url) if settings.tsa_url else None
 
 
 @cache

@@ -99,7 +99,12 @@ def verify(data: bytes, roots: list, password: str | None = None) -> Verificatio
         if status.docmdp_ok is None and level not in ("NONE", "LTA_UPDATES"):
             problems.append(f"the file was changed after signing ({level})")
         coverage = status.coverage.name if status.coverage is not None else "UNKNOWN"
-        timestamp = status.timestamp_validity.timestamp if status.timestamp_validity else None
+        stamp = status.timestamp_validity
+        timestamp = stamp.timestamp if stamp else None
+        if stamp is not None and not (stamp.intact and stamp.valid):
+            problems.append("the timestamp token does not match what was signed")
+        elif stamp is not None and not stamp.trusted:
+            problems.append("the time-stamping authority is not trusted by the configured roots")
         signatures.append(
             SignatureCheck(
                 field=embedded.field_name,

@@ -36,9 +36,14 @@ def _post(client: TestClient, body: dict, key: str = SALES_KEY):
 
 
 def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
-    mail_settings: Settings, smtp_srv: MailServer, tmp_path: Path
+    mail_settings: Settings, smtp_srv: MailServer, tsa, tmp_path: Path
 ) -> None:
     from storage import open_store
+
+    # PAdES B-T: time-stamped by the TSA; the roots file holds both the signer's and the TSA's root.
+    mail_settings = mail_settings.model_copy(update={"tsa_url": tsa.url})
+    roots = mail_settings.trust_roots_path
+    roots.write_bytes(roots.read_bytes() + tsa.root.read_bytes())
 
     client = TestClient(create_app(mail_settings), client=("203.0.113.7", 50000))
     body = sample_request().model_dump(mode="json")
@@ -69,6 +74,7 @@ def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
     pdf = attachment.get_content()
     checked = verify(pdf, load_roots(mail_settings.trust_roots_path), PASSWORD)
     assert checked.ok and checked.encrypted and checked.signatures[0].certified, checked
+    assert checked.signatures[0].timestamp is not None, "PAdES B-T"
     (tmp_path / "mailed.pdf").write_bytes(pdf)
     report = subprocess.run(
         ["pdfsig", "-upw", PASSWORD, str(tmp_path / "mailed.pdf")], capture_output=True, text=True

@@ -201,3 +201,55 @@ def test_the_commands_make_keys_write_a_sample_and_verify_a_pdf(copies, tmp_path
     checked = run_cli(trusted, "verify", str(tmp_path / "a.pdf"), "--json")
     assert checked.returncode == 0, checked.stdout
     assert json.loads(checked.stdout)["signatures"][0]["certified"] is True
+
+
+def test_with_a_tsa_the_signatures_carry_a_trusted_timestamp(keys: Keys, tsa, tmp_path: Path) -> None:
+    from esign.sign import HttpTimeStamper
+
+    before = len(tsa.requests)
+    stamped = seal(
+        render(sample_request(), 1, "https://x/v"),
+        load_pkcs12(keys.pkcs12, keys.passphrase),
+        PASSWORD,
+        "owner",
+        HttpTimeStamper(tsa.url),
+    )
+    assert len(tsa.requests) - before == 2, "one timestamp per signed copy"
+    roots = load_roots(keys.ca) + load_roots(tsa.root)
+    for data, password in ((stamped.customer, PASSWORD), (stamped.archive, None)):
+        checked = verify(data, roots, password)
+        assert checked.ok, checked
+        assert checked.signatures[0].timestamp is not None
+        report = _pdfsig(data, tmp_path, password)
+        assert "Signature is Valid." in report and "Total document signed" in report, report
+
+
+def test_an_unreachable_tsa_is_a_dependency_down_so_the_job_retries(keys: Keys) -> None:
+    from esign.sign import HttpTimeStamper, TimestampUnavailable
+    from supervisor import free_port
+
+    with pytest.raises(TimestampUnavailable, match="unreachable"):
+        seal(
+            render(sample_request(), 1, "https://x/v"),
+            load_pkcs12(keys.pkcs12, keys.passphrase),
+            PASSWORD,
+            "owner",
+            HttpTimeStamper(f"http://127.0.0.1:{free_port()}/tsa", timeout=2),
+        )
+
+
+def test_a_timestamp_from_an_untrusted_tsa_is_reported(keys: Keys, tsa) -> None:
+    from esign.sign import HttpTimeStamper
+
+    stamped = seal(
+        render(sample_request(), 1, "https://x/v"),
+        load_pkcs12(keys.pkcs12, keys.passphrase),
+        PASSWORD,
+        "owner",
+        HttpTimeStamper(tsa.url),
+    )
+    checked = verify(stamped.archive, load_roots(keys.ca))  # the signer's root only
+    assert not checked.ok
+    assert checked.signatures[0].problems == [
+        "the time-stamping authority is not trusted by the configured roots"
+    ]
