@@ -203,17 +203,18 @@ def test_the_commands_make_keys_write_a_sample_and_verify_a_pdf(copies, tmp_path
     assert json.loads(checked.stdout)["signatures"][0]["certified"] is True
 
 
-def test_with_a_tsa_the_signatures_carry_a_trusted_timestamp(keys: Keys, tsa, tmp_path: Path) -> None:
+def _stamped(keys: Keys, url: str):
     from esign.sign import HttpTimeStamper
 
-    before = len(tsa.requests)
-    stamped = seal(
-        render(sample_request(), 1, "https://x/v"),
-        load_pkcs12(keys.pkcs12, keys.passphrase),
-        PASSWORD,
-        "owner",
-        HttpTimeStamper(tsa.url),
+    signer = load_pkcs12(keys.pkcs12, keys.passphrase)
+    return seal(
+        render(sample_request(), 1, "https://x/v"), signer, PASSWORD, "owner", HttpTimeStamper(url, timeout=2)
     )
+
+
+def test_with_a_tsa_the_signatures_carry_a_trusted_timestamp(keys: Keys, tsa, tmp_path: Path) -> None:
+    before = len(tsa.requests)
+    stamped = _stamped(keys, tsa.url)
     assert len(tsa.requests) - before == 2, "one timestamp per signed copy"
     roots = load_roots(keys.ca) + load_roots(tsa.root)
     for data, password in ((stamped.customer, PASSWORD), (stamped.archive, None)):
@@ -225,29 +226,15 @@ def test_with_a_tsa_the_signatures_carry_a_trusted_timestamp(keys: Keys, tsa, tm
 
 
 def test_an_unreachable_tsa_is_a_dependency_down_so_the_job_retries(keys: Keys) -> None:
-    from esign.sign import HttpTimeStamper, TimestampUnavailable
+    from esign.sign import TimestampUnavailable
     from supervisor import free_port
 
     with pytest.raises(TimestampUnavailable, match="unreachable"):
-        seal(
-            render(sample_request(), 1, "https://x/v"),
-            load_pkcs12(keys.pkcs12, keys.passphrase),
-            PASSWORD,
-            "owner",
-            HttpTimeStamper(f"http://127.0.0.1:{free_port()}/tsa", timeout=2),
-        )
+        _stamped(keys, f"http://127.0.0.1:{free_port()}/tsa")
 
 
 def test_a_timestamp_from_an_untrusted_tsa_is_reported(keys: Keys, tsa) -> None:
-    from esign.sign import HttpTimeStamper
-
-    stamped = seal(
-        render(sample_request(), 1, "https://x/v"),
-        load_pkcs12(keys.pkcs12, keys.passphrase),
-        PASSWORD,
-        "owner",
-        HttpTimeStamper(tsa.url),
-    )
+    stamped = _stamped(keys, tsa.url)
     checked = verify(stamped.archive, load_roots(keys.ca))  # the signer's root only
     assert not checked.ok
     assert checked.signatures[0].problems == [
