@@ -41,6 +41,7 @@ Reader = Annotated[Caller, Depends(require(*READERS))]
 
 
 class DocType(StrEnum):
+    epolicy = "epolicy"
     application_form = "application_form"
     idcard_front = "idcard_front"
     idcard_back = "idcard_back"
@@ -61,6 +62,7 @@ class DocumentSummary(BaseModel):
     url: str
     page_urls: list[str]
     thumbnail_url: str | None
+    pdf_url: str | None = Field(None, description="an e-policy: its signed PDF (staff copy)")
 
 
 class DocumentList(BaseModel):
@@ -119,7 +121,14 @@ def _summary(record: DocumentRecord) -> DocumentSummary:
         url=base,
         page_urls=[f"{base}/pages/{n}" for n in range(1, len(record.pages) + 1)],
         thumbnail_url=f"{base}/thumbnail" if record.thumbnail else None,
+        pdf_url=_epolicy_pdf(record),
     )
+
+
+def _epolicy_pdf(record: DocumentRecord) -> str | None:
+    """The staff PDF of an e-policy document (its scan id is ``epolicy-<policy_no>-v<k>``)."""
+    match = re.fullmatch(r"epolicy-(.+)-v([0-9]+)", record.scan_id) if record.type == "epolicy" else None
+    return f"/v1/epolicies/{match.group(1)}/pdf?version={match.group(2)}" if match else None
 
 
 def _meta(record: DocumentRecord) -> DocumentMeta:

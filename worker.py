@@ -504,20 +504,31 @@ def submit_mail(
 # ---- running workers and the failed registry ----------------------------------------------------
 
 
-def preload() -> None:
-    """Import the heavy libraries once in the worker process, before RQ forks a child per job."""
+def preload(settings: Settings | None = None) -> None:
+    """Import the heavy libraries once in the worker process, before RQ forks a child per job; with
+    settings, also open a PKCS#12 signing key (not a PKCS#11 session: those do not survive a fork)."""
     import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
+    import esign.render  # noqa: F401
+    import esign.verify  # noqa: F401
+    from capture.render import cjk_font
     from capture.templates import templates
+    from esign.sign import signer_from_settings
     from ocr.tesseract import preload as load_tesseract
 
     templates()
+    cjk_font()
     load_tesseract()  # chi_sim and eng, inherited by every forked job
+    if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
+        try:
+            signer_from_settings(settings)
+        except ConfigError as exc:
+            log.warning("signing key not loaded ahead: %s", exc.message)
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
     """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle)."""
     conn = connect(settings.redis_url, for_worker=True)
-    preload()
+    preload(settings)
     queues = [Queue(q, connection=conn) for q in QUEUES]
     worker = Worker(queues, connection=conn, name=name)
     return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -74,6 +74,47 @@ def _one_copy_cli(policies, pkcs12: Path, passfile: Path, tmp: Path) -> list[flo
     return times
 
 
+def _through_the_service(n: int, tmp: Path) -> list[float]:
+    """Seconds from POST /v1/epolicies to the stored customer PDF, one request at a time, on a real
+    Redis, a local store and one `imaging worker` process."""
+    import os
+    import signal
+
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from settings import Settings
+    from tests.servers import redis_server
+
+    key = "bench-sales-key-" + "s" * 16
+    tmp.mkdir(parents=True, exist_ok=True)
+    with redis_server(tmp) as redis:
+        settings = Settings(data_dir=tmp / "var", redis_url=redis.url, api_keys=f"{key}:sales")
+        init_test_keys(settings.keys_dir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
+        env.update(IMAGING_DATA_DIR=str(tmp / "var"), IMAGING_REDIS_URL=redis.url, PYTHONPATH=str(ROOT))
+        worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        client = TestClient(create_app(settings))
+        store = LocalStore(settings.objects_dir)
+        times = []
+        try:
+            for i, policy in enumerate(_policies(n + 2)):
+                began = time.perf_counter()
+                response = client.post(
+                    "/v1/epolicies", json=policy.model_dump(mode="json"), headers={"X-API-Key": key}
+                )
+                assert response.status_code == 202, response.text
+                while not store.exists(f"epolicies/{policy.policy_no}/v1.pdf"):
+                    time.sleep(0.005)
+                if i >= 2:  # the first two warm the worker up
+                    times.append(time.perf_counter() - began)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policies", type=int, default=30)
@@ -93,6 +134,9 @@ def main() -> None:
             "one certified copy, in-process (key once)": _one_copy_in_process(policies, cached),
             "one certified copy, pyHanko's command line per policy": _one_copy_cli(
                 policies, paths["pkcs12"], paths["passphrase"], Path(tmp)
+            ),
+            "request to stored PDF through the API, queue and one worker": _through_the_service(
+                args.policies, Path(tmp) / "service"
             ),
         }
     print(f"{args.policies} e-policies, one core\n")

@@ -23,6 +23,10 @@ from tests.servers import MailServer
 PASSWORD = "150013"
 
 
+def roots_of(settings: Settings) -> list:
+    return load_roots(settings.trust_roots_path)
+
+
 @pytest.fixture
 def mail_settings(settings: Settings, smtp_srv: MailServer) -> Settings:
     smtp_srv.messages.clear()
@@ -85,6 +89,12 @@ def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
     store = open_store(mail_settings)
     assert [e.type for e in lookup(store, "policy", "P2026110000123")] == ["epolicy", "epolicy"]
     assert {e.type for e in lookup(store, "customer", "110105198703150013")} == {"epolicy"}
+    found = client.get("/v1/documents?policy_no=P2026110000123", headers={"X-API-Key": SERVICING_KEY}).json()
+    pdf_urls = [d["pdf_url"] for d in found["documents"]]
+    assert pdf_urls == ["/v1/epolicies/P2026110000123/pdf?version=2"], "servicing sees the endorsement"
+    assert verify(
+        client.get(pdf_urls[0], headers={"X-API-Key": SERVICING_KEY}).content, roots_of(mail_settings)
+    ).ok
 
     staff = client.get("/v1/epolicies/P2026110000123/pdf?version=1", headers={"X-API-Key": SERVICING_KEY})
     assert staff.status_code == 200 and verify(staff.content, load_roots(mail_settings.trust_roots_path)).ok
