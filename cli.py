@@ -402,7 +402,14 @@ def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, 
 
 
 def main() -> None:
+    import idnumber
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # ID numbers never reach a log whole: masked on every handler, and on uvicorn's loggers (own handlers).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(idnumber.MaskIdNumbers())
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(idnumber.MaskIdNumbers())
     try:
         imaging(standalone_mode=True)
     except ImagingError as exc:

@@ -3,6 +3,7 @@ sequence (odd for men, even for women) and an ISO 7064 MOD 11-2 check character 
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 
@@ -41,6 +42,27 @@ def make(region: str, born: date, sequence: int) -> str:
     """Return a valid ID number for a region code, birth date and 3-digit sequence."""
     first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
     return first17 + check_character(first17)
+
+
+ANYWHERE = re.compile(
+    r"(?<![0-9])([1-9][0-9]{5})((?:18|19|20)[0-9]{2}[01][0-9][0-3][0-9][0-9]{3})([0-9Xx])(?![0-9])"
+)
+
+
+def mask_all(text: str) -> str:
+    """Return text with every ID number in it masked (110105********0013): for log lines and URLs."""
+    return ANYWHERE.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-3:] + m.group(3), text)
+
+
+class MaskIdNumbers(logging.Filter):
+    """A logging filter that masks ID numbers in the message and its arguments (e.g. uvicorn's URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask_all(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_all(a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 def mask(number: str) -> str:
