@@ -240,3 +240,23 @@ def test_a_timestamp_from_an_untrusted_tsa_is_reported(keys: Keys, tsa) -> None:
     assert checked.signatures[0].problems == [
         "the time-stamping authority is not trusted by the configured roots"
     ]
+
+
+def test_the_signing_passphrase_never_shows_in_errors_settings_or_job_arguments(
+    keys: Keys, tmp_path: Path
+) -> None:
+    from errors import ConfigError
+
+    secret = "wrong-but-secret-passphrase-1234"
+    with pytest.raises(ConfigError) as refused:
+        load_pkcs12(keys.pkcs12, secret.encode())
+    assert secret not in str(refused.value) and "wrong passphrase" in str(refused.value)
+    settings = Settings(data_dir=tmp_path, signing_passphrase=secret, pkcs11_pin="987654")
+    assert secret not in repr(settings) and secret not in str(settings.model_dump())
+    assert "987654" not in repr(settings)
+    import inspect
+
+    import worker
+
+    # The e-policy job is queued with the policy number and version only: nothing secret goes to Redis.
+    assert list(inspect.signature(worker.issue_epolicy).parameters) == ["policy_no", "version"]
