@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ocr.printed import print_score
+from ocr.printed import char_scores, print_score
 from ocr.tesseract import OcrConfig, OcrText, read_fields
 from ocr.validate import cross_check, validate
 
@@ -46,6 +46,18 @@ THRESHOLDS: dict[str, float] = {
 
 # ocr/printed.py: printed fields scored 0.78-0.97, handwritten and smudged ones below 0.3.
 PRINT_MIN = 0.6
+# Each character, drawn in the print font, against its own column of ink (ocr/printed.py char_scores).
+# Calibration forms (seeds 11 and 13): the right value's lowest character scored name 0.886, address
+# 0.874, text 0.854, digits 0.63-0.80; misread names scored up to 0.83 (凤 read 风), addresses up to
+# 0.77 (潍 read 滩), texts up to 0.51. 字 read for 宇 scores 0.90-0.92 against 0.93-0.95 for 宇: among
+# several values read, the best match is taken only when it leads by CHAR_MARGIN.
+CHAR_MIN: dict[str, float] = {"name": 0.86, "address": 0.83, "text": 0.75}
+DEFAULT_CHAR_MIN = 0.5  # digits: the check digit and the patterns do the rest; handwriting scores < 0.3
+CHAR_MARGIN = 0.02
+# Fields read eight times (ocr/tesseract.py): the value taken must be given by at least this many reads.
+VOTES_MIN: dict[str, int] = {}
+DEFAULT_VOTES_MIN = 2
+MARGIN_VOTES = 2  # without the image: the value most reads give, by this many reads
 
 
 class Status:
@@ -71,13 +83,88 @@ class Decision:
         return out
 
 
+def _drawn_text(kind: str, text: str) -> str:
+    """Return a read's text as it would be printed: no spaces inside values whose kind has none."""
+    if kind == "text":
+        return text
+    return "\n".join(line.replace(" ", "") for line in text.split("\n"))
+
+
+def print_problems(kind: str, text: str, image: np.ndarray) -> list[str]:
+    """Return why the field does not look printed with this text (none when it does): the line drawn in
+    the print font must match the ink (ocr/printed.py print_score), and so must each character in its
+    own place (char_scores)."""
+    text = _drawn_text(kind, text)
+    if "\n" not in text:
+        score = print_score(image, text)
+        if score < PRINT_MIN:
+            return [f"does not look printed (match {score:.2f} < {PRINT_MIN}): handwritten or smudged?"]
+    scores = char_scores(image, text)
+    least = CHAR_MIN.get(kind, DEFAULT_CHAR_MIN)
+    if not scores or min(scores) < least:
+        worst = min(scores, default=0.0)
+        return [f"a character does not look printed as read (match {worst:.2f} < {least})"]
+    return []
+
+
+def _candidates(kind: str, name: str, reads: tuple[OcrText, ...]) -> dict[str, tuple[int, OcrText]]:
+    """Return each valid value the reads give: how many reads give it, and the surest read that does."""
+    out: dict[str, tuple[int, OcrText]] = {}
+    for r in reads:
+        checked = validate(kind, r.text, name)
+        if not checked.ok:
+            continue
+        votes, best = out.get(checked.value, (0, r))
+        out[checked.value] = (votes + 1, r if r.confidence > best.confidence else best)
+    return out
+
+
+def _decide_by_votes(kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> Decision:
+    """Return the decision from more than two reads: each value they give is drawn in the print font and
+    compared with the ink character by character; the value that matches best is accepted when at least
+    VOTES_MIN reads give it, it looks printed, and no other value read matches nearly as well. Without
+    the image, the value most reads give, by a margin of MARGIN_VOTES."""
+    candidates = _candidates(kind, name, reads)
+    confidence = max((r.confidence for r in reads), default=0.0)
+    if not candidates:
+        first = validate(kind, reads[0].text, name)
+        return Decision(None, 0.0, Status.key_entry, list(first.problems), first.value or None)
+    votes_min = VOTES_MIN.get(kind, DEFAULT_VOTES_MIN)
+    if image is None:
+        ranked = sorted(candidates.items(), key=lambda c: -c[1][0])
+        (value, (votes, surest)), runner_up = ranked[0], ranked[1][1][0] if len(ranked) > 1 else 0
+        if votes >= votes_min and votes - runner_up >= MARGIN_VOTES:
+            return Decision(value, surest.confidence, Status.accepted)
+        return Decision(
+            None, confidence, Status.key_entry, [f"the reads disagree: {votes} of {len(reads)}"], value
+        )
+    scored = []
+    for value, (votes, surest) in candidates.items():
+        scores = char_scores(image, _drawn_text(kind, surest.text))
+        scored.append((min(scores, default=-1.0), votes, value, surest))
+    scored.sort(key=lambda s: -s[0])
+    match, votes, value, surest = scored[0]
+    reasons = []
+    if votes < votes_min:
+        reasons.append(f"only {votes} of {len(reads)} reads give {value!r}")
+    if len(scored) > 1 and match - scored[1][0] < CHAR_MARGIN:
+        reasons.append(f"{value!r} and {scored[1][2]!r} match the ink almost equally")
+    if not reasons:
+        reasons = print_problems(kind, surest.text, image)
+    if reasons:
+        return Decision(None, confidence, Status.key_entry, reasons, value)
+    return Decision(value, surest.confidence, Status.accepted)
+
+
 def decide_field(
     kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None = None
 ) -> Decision:
     """Return the decision for one field from its reads (no reads: the field is blank) and, when given,
-    the image they were read from (to check that it is printed)."""
+    the image they were read from (to check that it is printed, and to choose between values read)."""
     if not reads:
         return Decision(None, 0.0, Status.key_entry, ["nothing written in the field"], None)
+    if len(reads) > 2:
+        return _decide_by_votes(kind, name, reads, image)
     checked = [validate(kind, r.text, name) for r in reads]
     confidence = min(r.confidence for r in reads)
     first = checked[0]
@@ -87,16 +174,17 @@ def decide_field(
     threshold = THRESHOLDS.get(kind, 60.0)
     if confidence < threshold:
         reasons.append(f"OCR confidence {confidence:.0f} below {threshold:.0f}")
-    # One line of text can be drawn again and compared; a card's two-line address is always printed.
-    if not reasons and image is not None and "\n" not in reads[0].text:
-        score = print_score(image, reads[0].text)
-        if score < PRINT_MIN:
-            reasons.append(
-                f"does not look printed (match {score:.2f} < {PRINT_MIN}): handwritten or smudged?"
-            )
+    if not reasons and image is not None:
+        reasons = print_problems(kind, reads[0].text, image)
     if reasons:
         return Decision(None, confidence, Status.key_entry, reasons, first.value or None)
     return Decision(first.value, confidence, Status.accepted)
+
+
+def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> bool:
+    """Return whether a field's first two reads are enough: they would be accepted as they are (used by
+    ocr/tesseract.py to read the field more times when not)."""
+    return decide_field(kind, "", reads, image).status == Status.accepted
 
 
 def decide_document(

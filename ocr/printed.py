@@ -1,4 +1,4 @@
-"""print_score: does the field look machine-printed with the text OCR read in it?
+"""print_score and char_scores: does the field look machine-printed with the text OCR read in it?
 
 The text is drawn again in the forms' print font (the font capture/render.py prints forms and cards
 with), stretched over the field's ink, and the two are correlated after a slight blur. Printed fields
@@ -6,17 +6,25 @@ scored 0.78-0.97 on generated degraded scans; the same values handwritten (tests
 `handwrite`) and smudged fields scored below 0.3 (`bench/ocr_bench.py` and the scratch runs behind
 ocr/decide.py). A field that does not look printed goes to key-entry however sure OCR is: handwriting
 read right today is read wrong tomorrow, and an altered field must be seen by a person.
+
+The whole-line score is an average over the line: one wrong character among ten moves it little
+(潍/滩 in an address: 0.94-0.95, the right read 0.95). `char_scores` correlates each character's own
+column of the ink with the same character drawn, after a shift of up to two pixels either way: a
+misread character scores clearly lower there (bench/ocr_results.md has the separation). A field of
+several lines (a card's address) is cut into its lines at the blank rows between them, and each line
+is compared with its line of the text.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 DRAW_SIZE = 64  # px: the reference is drawn large, then shrunk onto the field's ink
+SHIFT = 2  # px: how far a character's drawn column may move to meet its ink
 
 
 @cache
@@ -27,6 +35,12 @@ def _font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), DRAW_SIZE, index=index)
 
 
+def _binary(image: np.ndarray) -> np.ndarray:
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    _, binary = cv2.threshold(cv2.GaussianBlur(grey, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return binary
+
+
 def _ink(binary: np.ndarray) -> np.ndarray | None:
     ys, xs = np.where(binary < 128)
     if len(ys) == 0:
@@ -34,21 +48,104 @@ def _ink(binary: np.ndarray) -> np.ndarray | None:
     return binary[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
-def print_score(image: np.ndarray, text: str) -> float:
-    """Return how well one line of text, drawn in the print font, matches the field's ink (-1 to 1)."""
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    _, binary = cv2.threshold(cv2.GaussianBlur(grey, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ink = _ink(binary)
-    if ink is None or not text.strip():
-        return 0.0
-    canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
-    ImageDraw.Draw(canvas).text((DRAW_SIZE // 2, DRAW_SIZE // 2), text, fill=0, font=_font())
-    drawn = _ink(np.asarray(canvas))
-    if drawn is None:
-        return 0.0
-    drawn = cv2.resize(drawn, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_AREA)
-    a = cv2.GaussianBlur(255 - ink.astype(np.float32), (0, 0), 1.5).ravel()
-    b = cv2.GaussianBlur(255 - drawn.astype(np.float32), (0, 0), 1.5).ravel()
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel(), b.ravel()
     if a.std() == 0 or b.std() == 0:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _blur(ink: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(255 - ink.astype(np.float32), (0, 0), 1.5)
+
+
+@lru_cache(maxsize=512)
+def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...]] | None:
+    """Return the text drawn in the print font, cropped to its ink, and each character's columns there."""
+    font = _font()
+    canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
+    left = DRAW_SIZE // 2
+    ImageDraw.Draw(canvas).text((left, DRAW_SIZE // 2), text, fill=0, font=font)
+    array = np.asarray(canvas)
+    ys, xs = np.where(array < 128)
+    if len(ys) == 0:
+        return None
+    x0, x1 = xs.min(), xs.max() + 1
+    columns = tuple(
+        (left + font.getlength(text[:i]) - x0, left + font.getlength(text[: i + 1]) - x0)
+        for i, char in enumerate(text)
+        if not char.isspace()
+    )
+    return array[ys.min() : ys.max() + 1, x0:x1], columns
+
+
+def _drawn(text: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """Return the text drawn in the print font and stretched to shape, with each character's columns."""
+    glyphs = _glyphs(text)
+    if glyphs is None:
+        return None
+    array, columns = glyphs
+    drawn = cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    k = shape[1] / array.shape[1]
+    return drawn, [(max(0, round(a * k)), min(shape[1], round(b * k))) for a, b in columns]
+
+
+def _lines(binary: np.ndarray, count: int) -> list[np.ndarray] | None:
+    """Return the field's ink cut into `count` lines at the widest runs of blank rows, or None."""
+    ink = _ink(binary)
+    if ink is None or count == 1:
+        return None if ink is None else [ink]
+    rows = (ink < 128).any(axis=1)
+    gaps, start = [], 0  # (length, middle row) of each run of blank rows
+    for y in range(1, len(rows)):
+        if rows[y - 1] and not rows[y]:
+            start = y
+        elif rows[y] and not rows[y - 1]:
+            gaps.append((y - start, (start + y) // 2))
+    if len(gaps) < count - 1:
+        return None
+    cuts = [0, *sorted(middle for _, middle in sorted(gaps, reverse=True)[: count - 1]), len(rows)]
+    parts = [_ink(ink[cuts[i] : cuts[i + 1]]) for i in range(count)]
+    return None if any(p is None for p in parts) else parts
+
+
+def print_score(image: np.ndarray, text: str) -> float:
+    """Return how well one line of text, drawn in the print font, matches the field's ink (-1 to 1)."""
+    ink = _ink(_binary(image))
+    if ink is None or not text.strip():
+        return 0.0
+    drawn = _drawn(text, ink.shape)
+    if drawn is None:
+        return 0.0
+    return _corr(_blur(ink), _blur(drawn[0]))
+
+
+def char_scores(image: np.ndarray, text: str) -> list[float]:
+    """Return, per character of the text (one line, or lines split by newlines), how well the character
+    drawn in the print font matches the ink in its place; [] when the ink and the text cannot be matched
+    (no ink, no text, or fewer lines of ink than of text)."""
+    texts = [t for t in (line.strip() for line in text.split("\n")) if t]
+    if not texts:
+        return []
+    lines = _lines(_binary(image), len(texts))
+    if lines is None or len(lines) != len(texts):
+        return []
+    scores = []
+    for ink, line in zip(lines, texts, strict=True):
+        drawn = _drawn(line, ink.shape)
+        if drawn is None:
+            return []
+        a, b = _blur(ink), _blur(drawn[0])
+        width = ink.shape[1]
+        for start, end in drawn[1]:
+            if end - start < 2:
+                continue
+            # The correlation at every shift at once (TM_CCOEFF_NORMED is Pearson's r).
+            around = a[:, max(0, start - SHIFT) : min(width, end + SHIFT)]
+            template = b[:, start:end]
+            if template.std() == 0 or around.std() == 0:
+                scores.append(0.0)
+                continue
+            match = cv2.matchTemplate(around, template, cv2.TM_CCOEFF_NORMED)
+            scores.append(float(np.nan_to_num(match).max()))
+    return scores
