@@ -60,8 +60,9 @@ def _blur(ink: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=512)
-def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...]] | None:
-    """Return the text drawn in the print font, cropped to its ink, and each character's columns there."""
+def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], int] | None:
+    """Return the text drawn in the print font, cropped to its ink, each character's columns there, and
+    the row of the canvas where the ink starts (the text is drawn with its top at DRAW_SIZE // 2)."""
     font = _font()
     canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
     left = DRAW_SIZE // 2
@@ -76,7 +77,7 @@ def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...]] | N
         for i, char in enumerate(text)
         if not char.isspace()
     )
-    return array[ys.min() : ys.max() + 1, x0:x1], columns
+    return array[ys.min() : ys.max() + 1, x0:x1], columns, int(ys.min())
 
 
 def _drawn(text: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
@@ -84,7 +85,7 @@ def _drawn(text: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[in
     glyphs = _glyphs(text)
     if glyphs is None:
         return None
-    array, columns = glyphs
+    array, columns, _ = glyphs
     drawn = cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
     k = shape[1] / array.shape[1]
     return drawn, [(max(0, round(a * k)), min(shape[1], round(b * k))) for a, b in columns]
@@ -149,3 +150,17 @@ def char_scores(image: np.ndarray, text: str) -> list[float]:
             match = cv2.matchTemplate(around, template, cv2.TM_CCOEFF_NORMED)
             scores.append(float(np.nan_to_num(match).max()))
     return scores
+
+
+def print_geometry(image: np.ndarray, text: str) -> tuple[float, float] | None:
+    """Return the size (px a character, the font's em) and the baseline row the ink implies if it is the
+    text printed in the print font; None when there is no ink or no text. Every field of one printed
+    document comes out of one print run: the same size, and the same line in boxes of one height."""
+    ys, _ = np.where(_binary(image) < 128)
+    glyphs = _glyphs(text.strip())
+    if len(ys) == 0 or glyphs is None:
+        return None
+    drawn, _, top = glyphs
+    scale = (ys.max() - ys.min() + 1) / drawn.shape[0]
+    ascent, _ = _font().getmetrics()
+    return DRAW_SIZE * scale, ys.min() + (DRAW_SIZE // 2 + ascent - top) * scale
