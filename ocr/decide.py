@@ -26,9 +26,11 @@ from ocr.tesseract import OcrConfig, OcrText, read_fields
 from ocr.validate import cross_check, validate
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
-# the lowest threshold at which no wrong value was accepted, plus a margin of 10 where the kind has no
-# proof of its own (check digit, closed list, cross-check). That run's lowest safe values: address 20,
-# amount 25, code 0, date 0, id_number 0, integer 0, name 50, phone 0, sex 0, text 5.
+# the lowest threshold at which the first two reads, agreeing and looking printed character by
+# character, accepted no wrong value, plus a margin of 10 where the kind has no proof of its own (check
+# digit, closed list, cross-check). That run's lowest safe values: name 35, every other kind 0 (before
+# the character check: address 20, amount 25, name 50, text 5). A field under its threshold is not
+# refused: it is read six more times and decided by the eight reads (_decide_by_votes).
 THRESHOLDS: dict[str, float] = {
     "id_number": 0.0,  # the GB 11643 check digit catches any single misread digit
     "sex": 0.0,  # closed list of two, and cross-checked with the ID number's sex digit
@@ -36,10 +38,10 @@ THRESHOLDS: dict[str, float] = {
     "date": 10.0,  # a real date, and two reads agree
     "code": 10.0,
     "integer": 10.0,
-    "text": 20.0,
-    "address": 30.0,
-    "amount": 35.0,
-    "name": 60.0,
+    "text": 10.0,
+    "address": 10.0,
+    "amount": 10.0,
+    "name": 45.0,
     "choice": 60.0,
 }
 
