@@ -2,17 +2,25 @@
 
 A field is accepted automatically when all of these hold, and goes to key-entry with the reasons
 otherwise:
-1. both reads (the field at two text sizes, see ocr/tesseract.py) give the same normalised value;
+1. either its first two reads (the field at two text sizes, see ocr/tesseract.py) give the same
+   normalised value with a lower word confidence at or above the kind's threshold; or, when they do
+   not, the field is read six more times and of the values the eight reads give, the one whose
+   characters, drawn in the print font, match the ink best is taken, if at least VOTES_MIN reads give
+   it and no other value read matches nearly as well (CHAR_MARGIN);
 2. every validator of the field's kind passes (check digit, real date, pattern, closed list);
-3. the lower word confidence of the two reads clears the kind's threshold;
-4. the field looks machine-printed with the text read (ocr/printed.py): handwriting and smudges never
-   go through on OCR alone;
+3. the field looks machine-printed with the value taken (ocr/printed.py): the line drawn again matches
+   the ink (PRINT_MIN) and so does every character in its own place (CHAR_MIN): handwriting and smudges
+   never go through on OCR alone, and a misread character (凤 read 风, 潍 read 滩) does not either;
+4. a value of one character (a sex, a one-digit number) is the size and on the line of the document's
+   other printed values (lone_glyph_problems): one glyph drawn again matches a careful hand too;
 5. the document's cross-checks pass (birth date and sex against the ID number beside them).
 
 Thresholds are per kind, calibrated by `bench/ocr_bench.py --calibrate` on generated, degraded forms and
 cards: for each kind the lowest threshold at which the accepted values were all right in the
 calibration set, rounded up; kinds with a check digit or a closed list carry their own proof and need
-less from the confidence.
+less from the confidence. The character check leans on knowing the print font: the forms and cards are
+printed (and generated) in capture/render.py's font; a document printed in another font needs that font
+here, or every field goes to key-entry (it fails safe, not wrong).
 """
 
 from __future__ import annotations
