@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ocr.printed import char_scores, print_geometry, print_score
+from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
 from ocr.tesseract import OcrConfig, OcrText, read_fields
 from ocr.validate import cross_check, validate
 
@@ -64,6 +64,12 @@ PRINT_MIN = 0.6
 CHAR_MIN: dict[str, float] = {"name": 0.86, "address": 0.83, "text": 0.75, "sex": 0.9}
 DEFAULT_CHAR_MIN = 0.5  # digits: the check digit and the patterns do the rest; handwriting scores < 0.3
 CHAR_MARGIN = 0.02
+# A name's every character must match its ink better than its closest look-alikes in the print font
+# (ocr/printed.py look_alike_lead) by LOOK_ALIKE_LEAD: 字 for 宇 passes CHAR_MIN (0.90-0.92) and may be
+# what every read gives. Seeds 11 and 13: right names led by >= 0.035 but one (-0.003, 梁宇 on a card);
+# 17 misreads (字 for 宇, 风 for 凤) by <= 0.003. 12 ms a name.
+LOOK_ALIKE_KINDS = frozenset({"name"})
+LOOK_ALIKE_LEAD = 0.02
 # A value of one character must also be printed like the document's other values (decide_document):
 # its size within 5 % and its baseline within 2 px of another accepted field's. Printed fields of one
 # form: sizes 52-61 px, baselines 69.8-73.7 px in 103-104 px crops; a careful hand's 男: 54-95 px.
@@ -119,6 +125,10 @@ def print_problems(kind: str, text: str, image: np.ndarray) -> list[str]:
     if not scores or min(scores) < least:
         worst = min(scores, default=0.0)
         return [f"a character does not look printed as read (match {worst:.2f} < {least})"]
+    if kind in LOOK_ALIKE_KINDS:
+        lead, char, other = look_alike_lead(image, text)
+        if lead < LOOK_ALIKE_LEAD:
+            return [f"{char} could as well be {other} (the print matches it only {lead:.2f} better)"]
     return []
 
 

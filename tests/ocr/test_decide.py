@@ -119,3 +119,12 @@ def test_one_character_with_no_other_printed_value_beside_it_goes_to_key_entry(p
     decisions = decide_document(reads, {"applicant_sex": fields["applicant_sex"].ocr_image})
     assert decisions["applicant_sex"].status == Status.key_entry
     assert "one character" in decisions["applicant_sex"].reasons[0]
+
+
+def test_a_name_every_read_gives_with_a_look_alike_character_goes_to_key_entry(printed) -> None:
+    image = printed["insured_name"].ocr_image  # 孙宇 printed
+    decision = decide_field("name", "insured_name", (OcrText("孙字", 90.0),) * 8, image)
+    assert decision.status == Status.key_entry and "字 could as well be 宇" in decision.reasons[0]
+    decision = decide_field("name", "insured_name", (OcrText("孙字", 90.0),) * 2, image)
+    assert decision.status == Status.key_entry
+    assert decide_field("name", "insured_name", (OcrText("孙宇", 90.0),) * 2, image).value == "孙宇"
