@@ -90,9 +90,15 @@ def config(template, name: str) -> OcrConfig:
     return ocr_config(template.field(name))
 
 
-def run(n: int, seed: int):
-    """Return one row per field: (kind, name, condition, truth, reads, decision) and the OCR seconds."""
-    rows, ocr_seconds, fields_read = [], 0.0, 0
+def run(n: int, seed: int, every_read: bool = False):
+    """Return one row per field: (kind, name, condition, truth, reads, decision, image), the OCR seconds
+    (reading and deciding) and the number of fields. every_read: read every field eight times (for
+    --calibrate), not only those its first two reads do not settle."""
+    import ocr.decide
+
+    if every_read:
+        ocr.decide.settled = lambda kind, reads, image: False
+    rows, ocr_seconds, fields_read, reads_taken = [], 0.0, 0, 0
     for image, dpi, truth, condition in samples(n, seed):
         for doc in capture([Page(1, image, dpi)]):
             template = {"application_form": FORM, "idcard_front": FRONT, "idcard_back": BACK}.get(doc.type)
@@ -101,23 +107,25 @@ def run(n: int, seed: int):
             names = list(doc.fields)
             started = time.perf_counter()
             reads = read_fields([(doc.fields[n].ocr_image, config(template, n)) for n in names])
-            ocr_seconds += time.perf_counter() - started
-            fields_read += len(names)
             kinds = {n: str(template.field(n).kind) for n in names}
             decisions = decide_document(
                 {n: (kinds[n], r) for n, r in zip(names, reads, strict=True)},
                 {n: doc.fields[n].ocr_image for n in names},
             )
+            ocr_seconds += time.perf_counter() - started
+            fields_read += len(names)
+            reads_taken += sum(len(r) for r in reads)
             for name, r in zip(names, reads, strict=True):
                 right = validate(kinds[name], truth[name], name).value
-                rows.append((kinds[name], name, condition[name], right, r, decisions[name]))
-    return rows, ocr_seconds, fields_read
+                image = doc.fields[name].ocr_image
+                rows.append((kinds[name], name, condition[name], right, r, decisions[name], image))
+    return rows, ocr_seconds, fields_read, reads_taken
 
 
 def report(rows) -> None:
     by_kind: dict[str, Counter] = defaultdict(Counter)
     wrong, through = [], []
-    for kind, name, condition, truth, _, d in rows:
+    for kind, name, condition, truth, _, d, _ in rows:
         c = by_kind[kind if condition == "printed" else condition]
         c["fields"] += 1
         c["read right"] += bool(d.value == truth or d.suggestion == truth)
@@ -150,21 +158,45 @@ def report(rows) -> None:
 
 
 def calibrate(rows) -> None:
-    """Print, per kind, the lowest threshold at which no wrong value would have been accepted."""
-    print("| kind | threshold now | lowest safe | accepted at lowest safe |")
-    print("|---|---:|---:|---:|")
+    """Print, per kind, from fields read eight times: the lowest confidence threshold at which the first
+    two reads alone (agreeing, valid, looking printed) accepted no wrong value; what the eight reads
+    decide; and how the characters of right and wrong values match the ink (ocr/printed.py)."""
+    from ocr.decide import _decide_by_votes, print_problems
+    from ocr.printed import char_scores
+
+    print(
+        "| kind | threshold now | lowest safe (two reads) | accepted at lowest safe | eight reads: accepted "
+        "| right value's lowest character match | wrong value's highest |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     by_kind = defaultdict(list)
-    for kind, name, _, truth, reads, _ in rows:
-        checked = [validate(kind, r.text, name) for r in reads]
-        proven = bool(checked) and all(c.ok and c.value == checked[0].value for c in checked)
-        confidence = min((r.confidence for r in reads), default=0.0)
-        by_kind[kind].append((proven, confidence, proven and checked[0].value == truth))
+    for kind, name, condition, truth, reads, _, image in rows:
+        if condition != "printed" or not reads:
+            continue
+        checked = [validate(kind, r.text, name) for r in reads[:2]]
+        proven = all(c.ok and c.value == checked[0].value for c in checked)
+        proven = proven and not print_problems(kind, reads[0].text, image)
+        confidence = min(r.confidence for r in reads[:2])
+        voted = _decide_by_votes(kind, name, reads, image)
+        value = voted.value or voted.suggestion
+        text = next((r.text for r in reads if validate(kind, r.text, name).value == value), "")
+        match = min(char_scores(image, text.replace(" ", "") if kind != "text" else text), default=-1.0)
+        by_kind[kind].append(
+            (proven, confidence, proven and checked[0].value == truth, voted, truth, value, match)
+        )
     for kind, items in sorted(by_kind.items()):
         safe = next(
-            t for t in range(0, 101, 5) if all(ok for agree, conf, ok in items if agree and conf >= t)
+            t for t in range(0, 101, 5) if all(ok for agree, conf, ok, *_ in items if agree and conf >= t)
         )
-        accepted = sum(1 for agree, conf, _ in items if agree and conf >= safe)
-        print(f"| {kind} | {THRESHOLDS.get(kind)} | {safe} | {accepted}/{len(items)} |")
+        accepted = sum(1 for agree, conf, *_ in items if agree and conf >= safe)
+        voted = [(v, t) for *_, v, t, _, _ in items if v.status == Status.accepted]
+        right = [m for *_, t, value, m in items if value == t]
+        wrong = [m for *_, t, value, m in items if value and value != t]
+        print(
+            f"| {kind} | {THRESHOLDS.get(kind)} | {safe} | {accepted}/{len(items)} | "
+            f"{len(voted)}/{len(items)}, {sum(v.value == t for v, t in voted)} right | "
+            f"{min(right, default=float('nan')):.3f} | {max(wrong, default=float('nan')):.3f} |"
+        )
 
 
 def compare(n: int, seed: int) -> None:
@@ -192,7 +224,11 @@ def compare(n: int, seed: int) -> None:
                     and validate(config(FORM, n).kind, r[0].text, n).value
                     == validate(config(FORM, n).kind, truth[n], n).value
                 )
-    results["in-process (tesserocr), two reads a field"] = (time.perf_counter() - started, right, count)
+    results["in-process (tesserocr), two reads a field (eight if unsettled)"] = (
+        time.perf_counter() - started,
+        right,
+        count,
+    )
     # 2. one pytesseract call (one process) per field
     started, right, count = time.perf_counter(), 0, 0
     for doc, truth, condition in docs:
@@ -247,9 +283,9 @@ def main() -> None:
     if args.forms == 0 and args.compare:
         compare(args.compare, args.seed + 1)
         return
-    rows, seconds, fields = run(args.forms, args.seed)
+    rows, seconds, fields, reads = run(args.forms, args.seed, every_read=args.calibrate)
     print(f"{args.forms} forms and {args.forms} card pages, seed {args.seed}: {fields} fields")
-    print(f"OCR {1000 * seconds / fields:.1f} ms a field (two reads), one core\n")
+    print(f"OCR {1000 * seconds / fields:.1f} ms a field ({reads / fields:.2f} reads a field), one core\n")
     report(rows)
     if args.calibrate:
         print()

@@ -1,4 +1,4 @@
-"""print_score: does the field look machine-printed with the text OCR read in it?
+"""print_score and char_scores: does the field look machine-printed with the text OCR read in it?
 
 The text is drawn again in the forms' print font (the font capture/render.py prints forms and cards
 with), stretched over the field's ink, and the two are correlated after a slight blur. Printed fields
@@ -6,17 +6,25 @@ scored 0.78-0.97 on generated degraded scans; the same values handwritten (tests
 `handwrite`) and smudged fields scored below 0.3 (`bench/ocr_bench.py` and the scratch runs behind
 ocr/decide.py). A field that does not look printed goes to key-entry however sure OCR is: handwriting
 read right today is read wrong tomorrow, and an altered field must be seen by a person.
+
+The whole-line score is an average over the line: one wrong character among ten moves it little
+(潍/滩 in an address: 0.94-0.95, the right read 0.95). `char_scores` correlates each character's own
+column of the ink with the same character drawn, after a shift of up to two pixels either way: a
+misread character scores clearly lower there (bench/ocr_results.md has the separation). A field of
+several lines (a card's address) is cut into its lines at the blank rows between them, and each line
+is compared with its line of the text.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 DRAW_SIZE = 64  # px: the reference is drawn large, then shrunk onto the field's ink
+SHIFT = 2  # px: how far a character's drawn column may move to meet its ink
 
 
 @cache
@@ -27,6 +35,12 @@ def _font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), DRAW_SIZE, index=index)
 
 
+def _binary(image: np.ndarray) -> np.ndarray:
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    _, binary = cv2.threshold(cv2.GaussianBlur(grey, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return binary
+
+
 def _ink(binary: np.ndarray) -> np.ndarray | None:
     ys, xs = np.where(binary < 128)
     if len(ys) == 0:
@@ -34,21 +48,176 @@ def _ink(binary: np.ndarray) -> np.ndarray | None:
     return binary[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
-def print_score(image: np.ndarray, text: str) -> float:
-    """Return how well one line of text, drawn in the print font, matches the field's ink (-1 to 1)."""
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    _, binary = cv2.threshold(cv2.GaussianBlur(grey, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ink = _ink(binary)
-    if ink is None or not text.strip():
-        return 0.0
-    canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
-    ImageDraw.Draw(canvas).text((DRAW_SIZE // 2, DRAW_SIZE // 2), text, fill=0, font=_font())
-    drawn = _ink(np.asarray(canvas))
-    if drawn is None:
-        return 0.0
-    drawn = cv2.resize(drawn, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_AREA)
-    a = cv2.GaussianBlur(255 - ink.astype(np.float32), (0, 0), 1.5).ravel()
-    b = cv2.GaussianBlur(255 - drawn.astype(np.float32), (0, 0), 1.5).ravel()
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel(), b.ravel()
     if a.std() == 0 or b.std() == 0:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _blur(ink: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(255 - ink.astype(np.float32), (0, 0), 1.5)
+
+
+@lru_cache(maxsize=512)
+def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], int] | None:
+    """Return the text drawn in the print font, cropped to its ink, each character's columns there, and
+    the row of the canvas where the ink starts (the text is drawn with its top at DRAW_SIZE // 2)."""
+    font = _font()
+    canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
+    left = DRAW_SIZE // 2
+    ImageDraw.Draw(canvas).text((left, DRAW_SIZE // 2), text, fill=0, font=font)
+    array = np.asarray(canvas)
+    ys, xs = np.where(array < 128)
+    if len(ys) == 0:
+        return None
+    x0, x1 = xs.min(), xs.max() + 1
+    columns = tuple(
+        (left + font.getlength(text[:i]) - x0, left + font.getlength(text[: i + 1]) - x0)
+        for i, char in enumerate(text)
+        if not char.isspace()
+    )
+    return array[ys.min() : ys.max() + 1, x0:x1], columns, int(ys.min())
+
+
+def _drawn(text: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """Return the text drawn in the print font and stretched to shape, with each character's columns."""
+    glyphs = _glyphs(text)
+    if glyphs is None:
+        return None
+    array, columns, _ = glyphs
+    drawn = cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    k = shape[1] / array.shape[1]
+    return drawn, [(max(0, round(a * k)), min(shape[1], round(b * k))) for a, b in columns]
+
+
+def _lines(binary: np.ndarray, count: int) -> list[np.ndarray] | None:
+    """Return the field's ink cut into `count` lines at the widest runs of blank rows, or None."""
+    ink = _ink(binary)
+    if ink is None or count == 1:
+        return None if ink is None else [ink]
+    rows = (ink < 128).any(axis=1)
+    gaps, start = [], 0  # (length, middle row) of each run of blank rows
+    for y in range(1, len(rows)):
+        if rows[y - 1] and not rows[y]:
+            start = y
+        elif rows[y] and not rows[y - 1]:
+            gaps.append((y - start, (start + y) // 2))
+    if len(gaps) < count - 1:
+        return None
+    cuts = [0, *sorted(middle for _, middle in sorted(gaps, reverse=True)[: count - 1]), len(rows)]
+    parts = [_ink(ink[cuts[i] : cuts[i + 1]]) for i in range(count)]
+    return None if any(p is None for p in parts) else parts
+
+
+def print_score(image: np.ndarray, text: str) -> float:
+    """Return how well one line of text, drawn in the print font, matches the field's ink (-1 to 1)."""
+    ink = _ink(_binary(image))
+    if ink is None or not text.strip():
+        return 0.0
+    drawn = _drawn(text, ink.shape)
+    if drawn is None:
+        return 0.0
+    return _corr(_blur(ink), _blur(drawn[0]))
+
+
+def char_scores(image: np.ndarray, text: str) -> list[float]:
+    """Return, per character of the text (one line, or lines split by newlines), how well the character
+    drawn in the print font matches the ink in its place; [] when the ink and the text cannot be matched
+    (no ink, no text, or fewer lines of ink than of text)."""
+    texts = [t for t in (line.strip() for line in text.split("\n")) if t]
+    if not texts:
+        return []
+    lines = _lines(_binary(image), len(texts))
+    if lines is None or len(lines) != len(texts):
+        return []
+    scores = []
+    for ink, line in zip(lines, texts, strict=True):
+        drawn = _drawn(line, ink.shape)
+        if drawn is None:
+            return []
+        a, b = _blur(ink), _blur(drawn[0])
+        width = ink.shape[1]
+        for start, end in drawn[1]:
+            if end - start < 2:
+                continue
+            # The correlation at every shift at once (TM_CCOEFF_NORMED is Pearson's r).
+            around = a[:, max(0, start - SHIFT) : min(width, end + SHIFT)]
+            template = b[:, start:end]
+            if template.std() == 0 or around.std() == 0:
+                scores.append(0.0)
+                continue
+            match = cv2.matchTemplate(around, template, cv2.TM_CCOEFF_NORMED)
+            scores.append(float(np.nan_to_num(match).max()))
+    return scores
+
+
+def print_geometry(image: np.ndarray, text: str) -> tuple[float, float] | None:
+    """Return the size (px a character, the font's em) and the baseline row the ink implies if it is the
+    text printed in the print font; None when there is no ink or no text. Every field of one printed
+    document comes out of one print run: the same size, and the same line in boxes of one height."""
+    ys, _ = np.where(_binary(image) < 128)
+    glyphs = _glyphs(text.strip())
+    if len(ys) == 0 or glyphs is None:
+        return None
+    drawn, _, top = glyphs
+    scale = (ys.max() - ys.min() + 1) / drawn.shape[0]
+    ascent, _ = _font().getmetrics()
+    return DRAW_SIZE * scale, ys.min() + (DRAW_SIZE // 2 + ascent - top) * scale
+
+
+LOOK_ALIKE_SIZE = 32  # px: the size at which characters are compared with each other
+LOOK_ALIKE_MIN = 0.85  # glyph correlation from which a character counts as another's look-alike
+
+
+@cache
+def _common_glyphs() -> tuple[str, np.ndarray]:
+    """Return the 3755 common characters (GB 2312 level 1) and their glyphs, blurred and normalised."""
+    chars = []
+    for high in range(0xB0, 0xD8):
+        for low in range(0xA1, 0xFF):
+            try:
+                chars.append(bytes([high, low]).decode("gb2312"))
+            except UnicodeDecodeError:
+                continue
+    from capture.render import font_file
+
+    path, index = font_file()
+    font = ImageFont.truetype(str(path), LOOK_ALIKE_SIZE, index=index)
+    vectors = np.zeros((len(chars), (LOOK_ALIKE_SIZE + 8) ** 2), np.float32)
+    for i, char in enumerate(chars):
+        canvas = Image.new("L", (LOOK_ALIKE_SIZE + 8, LOOK_ALIKE_SIZE + 8), 255)
+        ImageDraw.Draw(canvas).text((4, 2), char, fill=0, font=font)
+        v = cv2.GaussianBlur(255 - np.asarray(canvas, np.float32), (0, 0), 1.5).ravel()
+        v -= v.mean()
+        vectors[i] = v / (np.linalg.norm(v) or 1.0)
+    return "".join(chars), vectors
+
+
+@lru_cache(maxsize=4096)
+def look_alikes(char: str, count: int = 3) -> tuple[str, ...]:
+    """Return up to `count` common characters whose print looks most like this one (宇: 字; 凤: 风)."""
+    chars, vectors = _common_glyphs()
+    i = chars.find(char)
+    if i < 0:
+        return ()
+    similarity = vectors @ vectors[i]
+    best = np.argsort(-similarity)[1 : count + 1]
+    return tuple(chars[j] for j in best if similarity[j] >= LOOK_ALIKE_MIN)
+
+
+def look_alike_lead(image: np.ndarray, text: str) -> tuple[float, str, str]:
+    """Return by how much each character of the text matches its ink better than its closest look-alikes
+    would in its place (the least lead), with that character and look-alike. A character the ink matches
+    no better than a look-alike (字 on the ink of 宇) is not proven by the print; 1.0 when no character
+    has a look-alike."""
+    scores = char_scores(image, text)
+    if len(scores) != len(text):
+        return 1.0, "", ""
+    least = (1.0, "", "")
+    for i, char in enumerate(text):
+        for other in look_alikes(char):
+            rival = char_scores(image, text[:i] + other + text[i + 1 :])
+            if len(rival) == len(text) and scores[i] - rival[i] < least[0]:
+                least = (scores[i] - rival[i], char, other)
+    return least

@@ -45,7 +45,9 @@ def test_fields_are_read_in_process_without_spawning_tesseract(document, monkeyp
     names = list(values)
     reads = read_fields([(doc.fields[n].ocr_image, config(n)) for n in names])
     assert spawned == []
-    assert all(len(r) == 2 for r in reads)  # two reads a field, at two text sizes
+    # Two reads a field, at two text sizes; eight where those two do not settle the field.
+    assert all(len(r) in (2, 8) for r in reads)
+    assert sum(len(r) == 2 for r in reads) >= len(reads) // 2
     got = {n: validate(config(n).kind, r[0].text, n).value for n, r in zip(names, reads, strict=True)}
     assert got == values
     assert all(0 <= w.confidence <= 100 for r in reads for w in r)
@@ -62,3 +64,33 @@ def test_prepare_scales_the_tallest_line_to_the_target_height(document) -> None:
     image = prepare(doc.fields["applicant_id_number"].ocr_image, 30)
     rows = np.where((image < 128).any(axis=1))[0]
     assert 28 <= rows[-1] - rows[0] + 1 <= 32
+
+
+def test_a_field_the_first_two_reads_do_not_settle_is_read_eight_times(document, monkeypatch) -> None:
+    import ocr.decide
+
+    _, doc = document
+    image = doc.fields["applicant_name"].ocr_image
+    monkeypatch.setattr(ocr.decide, "settled", lambda kind, reads, image: True)
+    assert len(read_fields([(image, config("applicant_name"))])[0]) == 2
+    monkeypatch.setattr(ocr.decide, "settled", lambda kind, reads, image: False)
+    (reads,) = read_fields([(image, config("applicant_name"))])
+    assert len(reads) == 8
+    assert sum(validate("name", r.text).value == "张三丰" for r in reads) >= 4
+
+
+def test_prepare_in_grey_crops_to_the_ink_and_keeps_the_grey(document) -> None:
+    _, doc = document
+    image = prepare(doc.fields["applicant_name"].ocr_image, 30, binarise=False)
+    assert len(np.unique(image)) > 2  # not binarised
+    rows = np.where((image < 128).any(axis=1))[0]
+    assert 28 <= rows[-1] - rows[0] + 1 <= 32
+    assert image.shape[1] < prepare(doc.fields["applicant_name"].ocr_image, 30).shape[1]  # cropped
+
+
+@pytest.mark.parametrize("name", ["丁杰", "范志", "武杰怡"])
+def test_names_of_small_strokes_are_read_not_dropped_as_noise(name) -> None:
+    # With tesseract's default textord_noise_sizelimit (0.5) every read of these clean fields was empty.
+    (doc,) = capture([Page(1, render_form(FORM, {"applicant_name": name}, 300), 300.0)])
+    (reads,) = read_fields([(doc.fields["applicant_name"].ocr_image, config("applicant_name"))])
+    assert reads[0].text == name and reads[1].text == name
