@@ -36,10 +36,11 @@ from ocr.validate import cross_check, validate
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
 # the lowest threshold at which the first two reads, agreeing and looking printed character by
-# character, accepted no wrong value, plus a margin of 10 where the kind has no proof of its own (check
-# digit, closed list, cross-check). That run's lowest safe values: name 35, every other kind 0 (before
-# the character check: address 20, amount 25, name 50, text 5). A field under its threshold is not
-# refused: it is read six more times and decided by the eight reads (_decide_by_votes).
+# character and against look-alikes, accepted no wrong value, plus a margin of 10 where the kind has no
+# proof of its own (check digit, closed list, cross-check). That run's lowest safe values: 0 for every
+# kind (name 35 before the look-alike check; before the character check address 20, amount 25, name 50,
+# text 5). A field under its threshold is not refused: it is read six more times and decided by the
+# eight reads (_decide_by_votes).
 THRESHOLDS: dict[str, float] = {
     "id_number": 0.0,  # the GB 11643 check digit catches any single misread digit
     "sex": 0.0,  # closed list of two, and cross-checked with the ID number's sex digit
@@ -50,7 +51,7 @@ THRESHOLDS: dict[str, float] = {
     "text": 10.0,
     "address": 10.0,
     "amount": 10.0,
-    "name": 45.0,
+    "name": 10.0,
     "choice": 60.0,
 }
 
