@@ -25,6 +25,7 @@ here, or every field goes to key-entry (it fails safe, not wrong).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,10 +36,11 @@ from ocr.validate import cross_check, validate
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
 # the lowest threshold at which the first two reads, agreeing and looking printed character by
-# character, accepted no wrong value, plus a margin of 10 where the kind has no proof of its own (check
-# digit, closed list, cross-check). That run's lowest safe values: name 35, every other kind 0 (before
-# the character check: address 20, amount 25, name 50, text 5). A field under its threshold is not
-# refused: it is read six more times and decided by the eight reads (_decide_by_votes).
+# character and against look-alikes, accepted no wrong value, plus a margin of 10 where the kind has no
+# proof of its own (check digit, closed list, cross-check). That run's lowest safe values: 0 for every
+# kind (name 35 before the look-alike check; before the character check address 20, amount 25, name 50,
+# text 5). A field under its threshold is not refused: it is read six more times and decided by the
+# eight reads (_decide_by_votes).
 THRESHOLDS: dict[str, float] = {
     "id_number": 0.0,  # the GB 11643 check digit catches any single misread digit
     "sex": 0.0,  # closed list of two, and cross-checked with the ID number's sex digit
@@ -49,7 +51,7 @@ THRESHOLDS: dict[str, float] = {
     "text": 10.0,
     "address": 10.0,
     "amount": 10.0,
-    "name": 45.0,
+    "name": 10.0,
     "choice": 60.0,
 }
 
@@ -64,11 +66,14 @@ PRINT_MIN = 0.6
 CHAR_MIN: dict[str, float] = {"name": 0.86, "address": 0.83, "text": 0.75, "sex": 0.9}
 DEFAULT_CHAR_MIN = 0.5  # digits: the check digit and the patterns do the rest; handwriting scores < 0.3
 CHAR_MARGIN = 0.02
-# A name's every character must match its ink better than its closest look-alikes in the print font
-# (ocr/printed.py look_alike_lead) by LOOK_ALIKE_LEAD: 字 for 宇 passes CHAR_MIN (0.90-0.92) and may be
-# what every read gives. Seeds 11 and 13: right names led by >= 0.035 but one (-0.003, 梁宇 on a card);
-# 17 misreads (字 for 宇, 风 for 凤) by <= 0.003. 12 ms a name.
-LOOK_ALIKE_KINDS = frozenset({"name"})
+# Every character of a name, an amount, a phone number or a whole number must match its ink better
+# than its rivals would in its place, by LOOK_ALIKE_LEAD (ocr/printed.py look_alike_lead; rivals: every
+# other digit, the closest look-alikes of a Chinese character): 字 for 宇 passes CHAR_MIN (0.90-0.92)
+# and may be what every read gives; so may 3 for 5. Seeds 11 and 13: right names led by >= 0.029 but one
+# (0.012, 梁宇 on a card), the 17 misreads of 字/宇 and 风/凤 by <= -0.012; right phones, amounts and
+# whole numbers by >= 0.06 (one amount with a stray mark aside), the same values with one digit
+# changed (3 for 5, 8 for others) by <= -0.135. Dates are left out: a card prints 1987年3月5日.
+LOOK_ALIKE_KINDS = frozenset({"name", "amount", "phone", "integer"})
 LOOK_ALIKE_LEAD = 0.02
 # A value of one character must also be printed like the document's other values (decide_document):
 # its size within 5 % and its baseline within 2 px of another accepted field's. Printed fields of one
@@ -111,10 +116,24 @@ def _drawn_text(kind: str, text: str) -> str:
     return "\n".join(line.replace(" ", "") for line in text.split("\n"))
 
 
+_checked: OrderedDict[tuple, list[str]] = OrderedDict()  # the last answers of print_problems
+
+
 def print_problems(kind: str, text: str, image: np.ndarray) -> list[str]:
     """Return why the field does not look printed with this text (none when it does): the line drawn in
     the print font must match the ink (ocr/printed.py print_score), and so must each character in its
-    own place (char_scores)."""
+    own place (char_scores) and better than its look-alikes would (look_alike_lead). The answer is kept
+    for the same image and text: a field is checked once to decide whether to read it more, then again
+    to decide it."""
+    key = (kind, text, image.shape, hash(image.tobytes()))
+    if key not in _checked:
+        _checked[key] = _print_problems(kind, text, image)
+        while len(_checked) > 256:
+            _checked.popitem(last=False)
+    return list(_checked[key])
+
+
+def _print_problems(kind: str, text: str, image: np.ndarray) -> list[str]:
     text = _drawn_text(kind, text)
     if "\n" not in text:
         score = print_score(image, text)

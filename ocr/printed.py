@@ -60,9 +60,9 @@ def _blur(ink: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=512)
-def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], int] | None:
+def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], tuple[int, int]] | None:
     """Return the text drawn in the print font, cropped to its ink, each character's columns there, and
-    the row of the canvas where the ink starts (the text is drawn with its top at DRAW_SIZE // 2)."""
+    where the crop starts on the canvas, (x, y) (the text is drawn at LEFT, DRAW_SIZE // 2)."""
     font = _font()
     canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
     left = DRAW_SIZE // 2
@@ -77,7 +77,7 @@ def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], int
         for i, char in enumerate(text)
         if not char.isspace()
     )
-    return array[ys.min() : ys.max() + 1, x0:x1], columns, int(ys.min())
+    return array[ys.min() : ys.max() + 1, x0:x1], columns, (int(x0), int(ys.min()))
 
 
 def _drawn(text: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
@@ -160,7 +160,7 @@ def print_geometry(image: np.ndarray, text: str) -> tuple[float, float] | None:
     glyphs = _glyphs(text.strip())
     if len(ys) == 0 or glyphs is None:
         return None
-    drawn, _, top = glyphs
+    drawn, _, (_, top) = glyphs
     scale = (ys.max() - ys.min() + 1) / drawn.shape[0]
     ascent, _ = _font().getmetrics()
     return DRAW_SIZE * scale, ys.min() + (DRAW_SIZE // 2 + ascent - top) * scale
@@ -206,18 +206,64 @@ def look_alikes(char: str, count: int = 3) -> tuple[str, ...]:
     return tuple(chars[j] for j in best if similarity[j] >= LOOK_ALIKE_MIN)
 
 
+DIGITS = "0123456789"
+
+
+def _rivals(char: str) -> tuple[str, ...]:
+    """Return the characters a misread of this one would most likely give: any other digit for a digit
+    (all digits are one width and look much alike at 30 px), the closest look-alikes for a Chinese one."""
+    if char in DIGITS:
+        return tuple(d for d in DIGITS if d != char)
+    return look_alikes(char)
+
+
+@lru_cache(maxsize=4096)
+def _glyph_alone(char: str) -> np.ndarray:
+    """Return one character drawn on its own canvas, at the place and size _glyphs draws the first."""
+    canvas = Image.new("L", (DRAW_SIZE * 3, DRAW_SIZE * 2), 255)
+    ImageDraw.Draw(canvas).text((DRAW_SIZE // 2, DRAW_SIZE // 2), char, fill=0, font=_font())
+    return np.asarray(canvas)
+
+
 def look_alike_lead(image: np.ndarray, text: str) -> tuple[float, str, str]:
-    """Return by how much each character of the text matches its ink better than its closest look-alikes
-    would in its place (the least lead), with that character and look-alike. A character the ink matches
-    no better than a look-alike (字 on the ink of 宇) is not proven by the print; 1.0 when no character
-    has a look-alike."""
-    scores = char_scores(image, text)
-    if len(scores) != len(text):
-        return 1.0, "", ""
+    """Return by how much each character of one line matches its ink better than its rivals would in its
+    place (digits: every other digit; Chinese: the closest look-alikes), the least lead with that
+    character and rival. Each character is drawn alone in its column of the drawn line, stretched as
+    the line is onto the ink, and correlated with the ink's column (shifted up to SHIFT px); so is each
+    rival. 1.0 when no character has a rival; -1.0 when the text cannot be laid on the ink."""
+    ink = _ink(_binary(image))
+    glyphs = _glyphs(text)
+    if ink is None or glyphs is None or "\n" in text:
+        return -1.0, "", ""
+    drawn, columns, (x0, y0) = glyphs
+    if len(columns) != len(text):
+        return -1.0, "", ""
+    a = _blur(ink)
+    kx, height = ink.shape[1] / drawn.shape[1], drawn.shape[0]
+    font = _font()
+
+    def score(char: str, i: int, start: float, end: float) -> float | None:
+        start, end = max(0.0, start), min(float(drawn.shape[1]), end)  # within the line's ink
+        offset = -font.getlength(text[:i])  # from char i's place on the line's canvas to its own
+        c0, c1 = int(start + x0 + offset), int(np.ceil(end + x0 + offset))
+        column = _glyph_alone(char)[y0 : y0 + height, max(0, c0) : c1]
+        i0, i1 = max(0, round(start * kx)), min(ink.shape[1], round(end * kx))
+        if i1 - i0 < 2 or column.shape[1] < 1 or column.min() > 128:
+            return None
+        template = _blur(cv2.resize(column, (i1 - i0, ink.shape[0]), interpolation=cv2.INTER_AREA))
+        around = a[:, max(0, i0 - SHIFT) : min(ink.shape[1], i1 + SHIFT)]
+        if template.std() == 0 or around.std() == 0:
+            return 0.0
+        return float(np.nan_to_num(cv2.matchTemplate(around, template, cv2.TM_CCOEFF_NORMED)).max())
+
     least = (1.0, "", "")
-    for i, char in enumerate(text):
-        for other in look_alikes(char):
-            rival = char_scores(image, text[:i] + other + text[i + 1 :])
-            if len(rival) == len(text) and scores[i] - rival[i] < least[0]:
-                least = (scores[i] - rival[i], char, other)
+    for i, (char, (start, end)) in enumerate(zip(text, columns, strict=True)):
+        rivals = _rivals(char)
+        own = score(char, i, start, end) if rivals else None
+        if own is None:
+            continue
+        for rival in rivals:
+            other = score(rival, i, start, end)
+            if other is not None and own - other < least[0]:
+                least = (own - other, char, rival)
     return least

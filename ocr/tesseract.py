@@ -103,8 +103,13 @@ def engine(lang: str):
 
 
 def preload(langs: tuple[str, ...] = ("chi_sim", "eng")) -> None:
+    """Load the engines, and the print font's look-alike table that ocr/decide.py checks names against
+    (3755 characters drawn, about a second), once per worker process, before it forks a job."""
+    from ocr.printed import look_alikes
+
     for lang in langs:
         engine(lang)
+    look_alikes("宇")
 
 
 def line_height(binary: np.ndarray) -> int:

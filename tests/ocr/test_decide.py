@@ -30,7 +30,8 @@ def _scan(page: np.ndarray, seed: int) -> dict:
 
 @pytest.fixture(scope="module")
 def printed() -> dict:
-    return _scan(render_form(FORM, {"applicant_name": "杨凤勇", "insured_name": "孙宇"}, 300), 1)
+    values = {"applicant_name": "杨凤勇", "insured_name": "孙宇", "sum_insured": "50000.00"}
+    return _scan(render_form(FORM, values, 300), 1)
 
 
 def test_of_eight_reads_the_value_that_matches_the_print_wins_over_the_most_given(printed) -> None:
@@ -128,3 +129,10 @@ def test_a_name_every_read_gives_with_a_look_alike_character_goes_to_key_entry(p
     decision = decide_field("name", "insured_name", (OcrText("孙字", 90.0),) * 2, image)
     assert decision.status == Status.key_entry
     assert decide_field("name", "insured_name", (OcrText("孙宇", 90.0),) * 2, image).value == "孙宇"
+
+
+def test_a_digit_the_print_matches_no_better_than_another_digit_goes_to_key_entry(printed) -> None:
+    image = printed["sum_insured"].ocr_image  # 50000.00 printed; both reads said 30000.00 at 81 (seed 17)
+    decision = decide_field("amount", "sum_insured", (OcrText("30000.00", 81.0),) * 2, image)
+    assert decision.status == Status.key_entry and "3 could as well be 5" in decision.reasons[0]
+    assert decide_field("amount", "sum_insured", (OcrText("50000.00", 81.0),) * 2, image).value == "50000.00"

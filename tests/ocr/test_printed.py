@@ -53,3 +53,11 @@ def test_a_handwritten_field_read_right_and_sure_still_goes_to_key_entry() -> No
     decision = decide_field("phone", "applicant_phone", reads, image)
     assert decision.status == Status.key_entry and "does not look printed" in decision.reasons[0]
     assert decision.suggestion == "13812345678"
+
+
+def test_look_alikes_are_the_characters_that_print_most_like_one() -> None:
+    from ocr.printed import look_alikes
+
+    assert "字" in look_alikes("宇") and "宇" in look_alikes("字")
+    assert "风" in look_alikes("凤")
+    assert look_alikes("A") == ()  # not a common Chinese character: no look-alikes
