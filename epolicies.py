@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 import worker
 from api import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
-from errors import NotFound, QueueUnavailable
+from errors import NotFound
 from esign.epolicy import EPolicyRequest
 from esign.tokens import BadToken, check_token
 from esign.verify import load_roots, verify
@@ -91,25 +91,20 @@ def _load(store: ObjectStore, policy_no: str) -> EPolicy:
 def issue(store: ObjectStore, conn: Redis, settings: Settings, request: EPolicyRequest) -> EPolicyAccepted:
     """Return the version this data is: an existing one (same data) or a new one, stored and queued."""
     digest = request.digest()
-    key = epolicy_key(request.policy_no)
-    try:
-        with conn.lock(f"lock:epolicy:{request.policy_no}", timeout=30, blocking_timeout=15):
-            try:
-                policy = EPolicy.model_validate_json(store.get(key))
-            except ObjectNotFound:
-                policy = EPolicy(policy_no=request.policy_no)
-            same = next((v for v in policy.versions if v.digest == digest), None)
-            if same is None:
-                same = EPolicyVersion(version=len(policy.versions) + 1, digest=digest, requested_at=utcnow())
-                data = request.model_dump_json(indent=1).encode()
-                store.put(epolicy_file(request.policy_no, same.version, "request"), data, "application/json")
-                policy.versions.append(same)
-                store.put(key, policy.to_json(), "application/json")
-                new = True
-            else:
-                new = False
-    except RedisError as exc:
-        raise QueueUnavailable(f"Redis is unreachable, try again shortly: {exc}") from exc
+    found: dict = {}
+
+    def add_version(policy: EPolicy) -> None:
+        same = next((v for v in policy.versions if v.digest == digest), None)
+        found["new"] = same is None
+        if same is None:
+            same = EPolicyVersion(version=len(policy.versions) + 1, digest=digest, requested_at=utcnow())
+            data = request.model_dump_json(indent=1).encode()
+            store.put(epolicy_file(request.policy_no, same.version, "request"), data, "application/json")
+            policy.versions.append(same)
+        found["version"] = same
+
+    worker.update_epolicy(conn, store, request.policy_no, add_version, create=True)
+    same, new = found["version"], found["new"]
     # Queued every time (the job id makes it once): a crash between storing and queueing heals on a resend.
     worker.enqueue(
         conn,

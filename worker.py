@@ -49,7 +49,7 @@ from models import (
     utcnow,
 )
 from settings import Settings, load_settings
-from storage import ObjectStore, open_store
+from storage import ObjectNotFound, ObjectStore, open_store
 
 log = logging.getLogger("imaging.worker")
 
@@ -438,12 +438,22 @@ def mail_epolicy(conn: Redis, store: ObjectStore, settings: Settings, policy_no:
 
 
 def update_epolicy(
-    conn: Redis, store: ObjectStore, policy_no: str, change: Callable[[EPolicy], object]
+    conn: Redis,
+    store: ObjectStore,
+    policy_no: str,
+    change: Callable[[EPolicy], object],
+    create: bool = False,
 ) -> EPolicy:
-    """Return the policy record after applying change to it under its lock (API and workers both write)."""
+    """Return the policy record after applying change to it under its lock (API and workers both write);
+    with create, a policy not stored yet starts empty."""
     try:
         with conn.lock(f"lock:epolicy:{policy_no}", timeout=30, blocking_timeout=15):
-            policy = EPolicy.model_validate_json(store.get(epolicy_key(policy_no)))
+            try:
+                policy = EPolicy.model_validate_json(store.get(epolicy_key(policy_no)))
+            except ObjectNotFound:
+                if not create:
+                    raise
+                policy = EPolicy(policy_no=policy_no)
             change(policy)
             store.put(epolicy_key(policy_no), policy.to_json(), "application/json")
             return policy
