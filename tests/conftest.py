@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -146,28 +147,37 @@ def run_worker_burst(settings: Settings) -> subprocess.CompletedProcess:
     return run_cli(settings, "worker", "--burst")
 
 
-@pytest.fixture
-def api_server(settings: Settings):
-    """The API as a real server process (`imaging api`) on a free port; yields its base URL."""
+@contextlib.contextmanager
+def running_api(settings: Settings, output=subprocess.DEVNULL) -> Iterator[str]:
+    """Run `imaging api` as a real server process on a free port until it answers; yield its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)],
         env=settings_env(settings),
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(10)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def api_server(settings: Settings) -> Iterator[str]:
+    """The API as a real server process (`imaging api`); yields its base URL."""
+    with running_api(settings) as url:
+        yield url
 
 
 needs_chromium = pytest.mark.skipif(

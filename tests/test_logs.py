@@ -4,46 +4,22 @@ ID numbers in their URLs."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
-import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from settings import Settings
-from supervisor import free_port
-from tests.conftest import ADMIN_KEY, ROOT, settings_env
+from tests.conftest import ADMIN_KEY, running_api
 
 ID = "110105198703150013"
 
 
 def test_id_numbers_in_request_urls_are_masked_in_the_api_log(settings: Settings, tmp_path: Path) -> None:
-    port = free_port()
-    log = (tmp_path / "api.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api", "--port", str(port)],
-        env=settings_env(settings),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with (tmp_path / "api.log").open("wb") as log, running_api(settings, log) as base:
         for path in (f"/v1/customers/{ID}/idcard", f"/v1/documents?customer_id={ID}"):
             request = urllib.request.Request(base + path, headers={"X-API-Key": ADMIN_KEY})
             with contextlib.suppress(urllib.error.HTTPError):  # 404, nothing on file: logged all the same
                 urllib.request.urlopen(request, timeout=10)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
     text = (tmp_path / "api.log").read_text()
     assert "/v1/customers/110105********0013/idcard" in text, text
     assert "customer_id=110105********0013" in text
