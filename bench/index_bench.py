@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,8 +39,8 @@ from indexing.index import enter, lookup  # noqa: E402
 from models import DocumentRecord, document_key, utcnow  # noqa: E402
 from settings import Settings  # noqa: E402
 from storage.s3 import S3Store  # noqa: E402
-from supervisor import free_port  # noqa: E402
-from tests.servers import S3Server, redis_server, wait_until  # noqa: E402
+from tests.conftest import running_api  # noqa: E402
+from tests.servers import S3Server, redis_server  # noqa: E402
 
 KEY = "bench-admin-key-" + "a" * 16
 POLICY = "TB2026777777"
@@ -140,25 +138,8 @@ def _measure(store: S3Store, client: TestClient, lookups: int, total: int) -> di
     }
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _serve(settings: Settings, env: dict, doc_ids: list[str], seconds: float, threads: int) -> dict:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(url + "/healthz"), 30, "the API")
+def _serve(settings: Settings, doc_ids: list[str], seconds: float, threads: int) -> dict:
+    with running_api(settings) as url:
         out = {}
         for label, path in (("page", "pages/1"), ("thumbnail", "thumbnail")):
             counts, sizes, stop = [0] * threads, [0] * threads, time.perf_counter() + seconds
@@ -179,9 +160,6 @@ def _serve(settings: Settings, env: dict, doc_ids: list[str], seconds: float, th
                 w.join()
             out[label] = (sum(counts) / seconds, sum(sizes) / max(1, sum(counts)) / 1024)
         return out
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def main() -> None:
@@ -215,18 +193,7 @@ def main() -> None:
             rate = _fill(store, args.small, args.large - len(doc_ids))
             rows.append(_measure(store, client, args.lookups, args.large))
             print(f"filled {args.large} documents at {rate:.0f}/s: {rows[-1]}", flush=True)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
-            env.update(
-                IMAGING_REDIS_URL=redis.url,
-                IMAGING_S3_ENDPOINT=s3.endpoint,
-                IMAGING_S3_ACCESS_KEY="bench",
-                IMAGING_S3_SECRET_KEY="bench",
-                IMAGING_S3_BUCKET="bench",
-                IMAGING_API_KEYS=f"{KEY}:admin",
-                IMAGING_DATA_DIR=str(Path(tmp) / "var"),
-                PYTHONPATH=str(ROOT),
-            )
-            served = _serve(settings, env, doc_ids, args.seconds, args.threads)
+            served = _serve(settings, doc_ids, args.seconds, args.threads)
         finally:
             s3.stop()
     print()
