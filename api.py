@@ -555,20 +555,25 @@ def _form_value(form: dict[str, str], name: str, kind, default):
         raise HTTPException(422, f"{name} must be one of {allowed}, not {form[name]!r}") from None
 
 
+def checked_number(name: str, raw: str) -> str:
+    """Return a policy_no, claim_no or customer_id normalised, or raise 422 naming it: numbers become
+    storage keys, so nothing that does not fit its pattern goes further."""
+    value = raw.strip().upper()
+    if name == "customer_id":
+        if not idnumber.is_valid(value):
+            raise HTTPException(422, "customer_id is not an 18-character ID number with a valid check digit")
+    elif not re.fullmatch(BUSINESS_NO_PATTERN, value):
+        raise HTTPException(422, f"{name} {raw!r} is not 4-32 letters, digits and dashes")
+    return value
+
+
 def _index_keys(form: dict[str, str]) -> dict[str, str]:
     """Return the upload's index keys after checking each against its pattern (422 naming the bad one)."""
-    keys: dict[str, str] = {}
-    for name in ("policy_no", "claim_no"):
-        value = form.get(name, "").strip().upper()
-        if value and not re.fullmatch(BUSINESS_NO_PATTERN, value):
-            raise HTTPException(422, f"{name} {form[name]!r} is not 4-32 letters, digits and dashes")
-        if value:
-            keys[name] = value
-    customer = form.get("customer_id", "").strip().upper()
-    if customer:
-        if not idnumber.is_valid(customer):
-            raise HTTPException(422, "customer_id is not an 18-character ID number with a valid check digit")
-        keys["customer_id"] = customer
+    keys = {
+        name: checked_number(name, form[name])
+        for name in ("policy_no", "claim_no", "customer_id")
+        if form.get(name, "").strip()
+    }
     if form.get("stage"):
         keys["stage"] = _form_value(form, "stage", Stage, None).value
     return keys

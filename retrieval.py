@@ -23,11 +23,11 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 import idnumber
-from api import Caller, ErrorBody, FieldView, RedisConn, Store, field_views, require
+from api import Caller, ErrorBody, FieldView, RedisConn, Store, checked_number, field_views, require
 from errors import NotFound, QueueUnavailable
 from indexing.access import READERS, may_see, visible_entries
 from indexing.index import TRUSTED, current_cards, load_record, lookup, still_valid, uploaded_at
-from models import BUSINESS_NO_PATTERN, DocumentRecord, Stage
+from models import DocumentRecord, Stage
 from settings import Role
 from storage import ObjectNotFound, ObjectStore
 
@@ -146,16 +146,6 @@ def _meta(record: DocumentRecord) -> DocumentMeta:
     )
 
 
-def _number(kind: str, raw: str) -> str:
-    value = raw.strip().upper()
-    if kind == "customer":
-        if not idnumber.is_valid(value):
-            raise HTTPException(422, "customer_id is not an 18-character ID number with a valid check digit")
-    elif not re.fullmatch(BUSINESS_NO_PATTERN, value):
-        raise HTTPException(422, f"{kind}_no {raw!r} is not 4-32 letters, digits and dashes")
-    return value
-
-
 def _record(store: ObjectStore, doc_id: str) -> DocumentRecord:
     record = load_record(store, doc_id)
     if record is None:
@@ -223,11 +213,12 @@ def router() -> APIRouter:
     ) -> DocumentList:
         """Everything filed under one policy (or application), customer or claim number that you may see,
         newest first, `limit` to a page. One prefix listing of the index answers it."""
-        asked = (("policy", policy_no), ("customer", customer_id), ("claim", claim_no))
-        given = [(k, v) for k, v in asked if v]
+        asked = (("policy", "policy_no", policy_no), ("customer", "customer_id", customer_id))
+        given = [(k, name, v) for k, name, v in (*asked, ("claim", "claim_no", claim_no)) if v]
         if len(given) != 1:
             raise HTTPException(422, "give exactly one of policy_no, customer_id or claim_no")
-        kind, number = given[0][0], _number(*given[0])
+        kind, name, raw = given[0]
+        number = checked_number(name, raw)
         entries = visible_entries(store, who.role, lookup(store, kind, number), kind, number)
         entries = [
             e
@@ -308,7 +299,7 @@ def router() -> APIRouter:
     )
     def idcard(customer_id: str, store: Store, who: Reader) -> IdCardView:
         """The customer's current ID card: the newest front and back on file, and whether it is valid."""
-        customer = _number("customer", customer_id)
+        customer = checked_number("customer_id", customer_id)
         cards = {t: r for t, r in current_cards(store, customer).items() if may_see(store, who.role, r)}
         if not cards:
             raise NotFound(f"no ID card on file for customer {idnumber.mask(customer)}")
@@ -332,7 +323,7 @@ def router() -> APIRouter:
     def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
         """The customer's newest signature: a signature document, or the applicant's signature on the newest
         application form they signed."""
-        customer = _number("customer", customer_id)
+        customer = checked_number("customer_id", customer_id)
         for entry in lookup(store, "customer", customer):
             if entry.type not in ("signature", "application_form"):
                 continue
