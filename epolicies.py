@@ -242,7 +242,13 @@ def router() -> APIRouter:
 
     @routes.get("/epolicy/{token}", response_class=HTMLResponse, include_in_schema=False)
     def customer_page(token: str, request: Request, store: Store, conn: RedisConn, settings: SettingsDep):
-        policy = _load(store, _customer_policy(request, conn, settings, token))
+        # A customer opens this in a browser: refusals are a plain page, not JSON.
+        try:
+            policy = _load(store, _customer_policy(request, conn, settings, token))
+        except (BadToken, NotFound) as exc:
+            return HTMLResponse(_page("—", f"无法打开此链接。{exc.message}", []), status_code=exc.http_status)
+        except HTTPException as exc:  # too many bad links from this address
+            return HTMLResponse(_page("—", f"请稍后再试。{exc.detail}", []), exc.status_code, exc.headers)
         current = policy.current
         signed = [v for v in policy.versions if v.signed_at]
         if not signed:

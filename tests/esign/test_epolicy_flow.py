@@ -124,6 +124,7 @@ def test_a_customer_link_opens_its_own_policy_only_and_bad_links_are_slowed(mail
     expired = make_token(secret, "P2026110000123", -10)
     refused = client.get(f"/epolicy/{expired}")
     assert refused.status_code == 403 and "expired" in refused.text
+    assert refused.headers["content-type"].startswith("text/html"), "a customer sees a page, not JSON"
     good = make_token(secret, "P2026110000123", 3600)
     altered = good[:-1] + ("A" if good[-1] != "A" else "B")
     assert client.get(f"/epolicy/{altered}").status_code == 403
