@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from indexing.index import (
     card_on_file,
@@ -13,7 +13,7 @@ from indexing.index import (
     still_valid,
     valid_number,
 )
-from models import DocumentRecord, document_key
+from models import DocumentRecord, document_key, is_scan_id, new_scan_id
 from storage import ObjectStore
 from tests.helpers import snapshot
 from tests.indexing.conftest import APPLICANT, INSURED, OTHER, doc_id, put_document
@@ -177,3 +177,11 @@ def test_the_index_check_command_reports_drift_and_repairs_it(settings) -> None:
     assert store.exists(lost)
     clean = run_cli(settings, "index", "check")
     assert clean.returncode == 0 and clean.stdout == "", clean.stdout
+
+
+def test_scan_ids_made_within_one_second_sort_in_the_order_they_were_made() -> None:
+    second = datetime(2026, 11, 23, 10, 37, 17, tzinfo=UTC)
+    made = [new_scan_id(second.replace(microsecond=m)) for m in (0, 1, 999, 500_000, 999_999)]
+    assert all(is_scan_id(s) for s in made)
+    assert sorted(made) == made
+    assert len({new_scan_id(second) for _ in range(100)}) == 100, "random bits tell apart ids of one instant"
