@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -650,9 +651,21 @@ def _accept_scan(
         **keys,
     )
     store.put(scan.key, scan.to_json(), "application/json")
-    worker.enqueue(
-        conn, settings, mode.value, worker.capture_scan, scan.scan_id, job_id=f"capture-{scan.scan_id}"
-    )
+    try:
+        conn.zadd(worker.OPEN_SCANS, {scan.scan_id: time.time()})
+        worker.enqueue(
+            conn, settings, mode.value, worker.capture_scan, scan.scan_id, job_id=f"capture-{scan.scan_id}"
+        )
+    except (QueueUnavailable, RedisError):
+        # Refused, so not kept: a scan record without its job would wait for ever. (The originals stay;
+        # they are content-addressed, may be another scan's too, and the client's retry reuses them.)
+        try:
+            store.delete(scan.key)
+        except DependencyDown:
+            log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
+        with contextlib.suppress(RedisError):
+            conn.zrem(worker.OPEN_SCANS, scan.scan_id)
+        raise QueueUnavailable(f"the job queue (Redis) did not take scan {scan.scan_id}; try again") from None
     size = sum(f.size for f in stored)
     log.info(
         "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value

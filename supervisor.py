@@ -19,11 +19,14 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from errors import ConfigError, DependencyDown
 from settings import Settings
 
 _PR_SET_PDEATHSIG = 1
+MAX_RESTARTS = 5  # more deaths than this within RESTART_WINDOW seconds stop the service
+RESTART_WINDOW = 60
 
 
 def _die_with_parent() -> None:
@@ -61,7 +64,7 @@ def admin_key(data_dir: Path) -> tuple[str, bool]:
     return key, True
 
 
-def start_redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_redis(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
     """Return the private redis-server process and its URL, once it answers."""
     binary = shutil.which("redis-server")
     if not binary:
@@ -71,7 +74,7 @@ def start_redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
         )
     redis_dir = data_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             binary,
@@ -129,6 +132,11 @@ def _wait_healthy(url: str, procs: list[subprocess.Popen], seconds: float = 60) 
     raise DependencyDown(f"the API did not answer {url}/healthz within {seconds:.0f} s")
 
 
+def _what(proc: subprocess.Popen) -> str:
+    args = [str(a) for a in proc.args]
+    return "redis-server" if "redis" in Path(args[0]).name else " ".join(args[3:5])
+
+
 def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -174,15 +182,15 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
         "IMAGING_API_KEYS": ",".join(filter(None, [settings.api_keys, f"{key}:admin"])),
         "PYTHONUNBUFFERED": "1",
     }
-    worker_procs = [
-        _spawn(["worker", "--name", f"{socket.gethostname()}-{os.getpid()}-{i}"], env) for i in range(workers)
-    ]
+    names = [f"{socket.gethostname()}-{os.getpid()}-{i}" for i in range(workers)]
+    worker_procs = [_spawn(["worker", "--name", name], env) for name in names]
     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
-    children = [*worker_procs, api_proc]
     url = f"http://{host}:{port}"
     code = 0
+    deaths: list[float] = []
+    restarts = 0
     try:
-        _wait_healthy(url, children)
+        _wait_healthy(url, [*worker_procs, api_proc])
         print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
         if first:
             print(f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}", flush=True)
@@ -190,11 +198,35 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
             print(f"admin API key: in {data_dir / 'admin.key'}", flush=True)
         print("press Ctrl-C to stop", flush=True)
         while not stopping:
-            dead = [p for p in children if p.poll() is not None]
-            if dead or (redis_proc and redis_proc.poll() is not None):
-                print("imaging: a service process exited unexpectedly; stopping the rest", file=sys.stderr)
-                code = 1
-                break
+            # A process that dies is started again (a worker's job is retried by RQ, see worker.py);
+            # one that keeps dying stops the service rather than spinning.
+            dead = [
+                p for p in [*worker_procs, api_proc, redis_proc] if p is not None and p.poll() is not None
+            ]
+            if dead:
+                now = time.monotonic()
+                deaths = [t for t in deaths if now - t < RESTART_WINDOW] + [now] * len(dead)
+                restarts += len(dead)
+                if len(deaths) > MAX_RESTARTS:
+                    print(
+                        f"imaging: {len(deaths)} service processes died within {RESTART_WINDOW} s; stopping",
+                        file=sys.stderr,
+                    )
+                    code = 1
+                    break
+            for proc in dead:
+                print(
+                    f"imaging: {_what(proc)} exited with code {proc.returncode}; starting it again",
+                    file=sys.stderr,
+                )
+                if proc is redis_proc:
+                    redis_proc, _ = start_redis(data_dir, urlsplit(redis_url).port)
+                elif proc is api_proc:
+                    api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
+                else:
+                    i = worker_procs.index(proc)
+                    names[i] = f"{names[i].split('.')[0]}.{restarts}"  # the dead one's name may linger
+                    worker_procs[i] = _spawn(["worker", "--name", names[i]], env)
             time.sleep(0.2)
     except DependencyDown as exc:
         print(f"imaging: {exc.message}", file=sys.stderr)

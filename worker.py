@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import logging
 import secrets
+import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -54,6 +57,18 @@ from storage import ObjectNotFound, ObjectStore, open_store
 log = logging.getLogger("imaging.worker")
 
 QUEUES = ("immediate", "esign", "mail", "batch")
+# A busy worker says it is alive every HEARTBEAT seconds; a job whose worker has been silent for
+# ABANDONED_AFTER more (killed, machine lost) is retried by another worker, which looks for such jobs
+# every IDLE_WAKE seconds even when idle. RQ's defaults (90 s, then up to 10 min) are too slow for a
+# customer at the counter.
+HEARTBEAT = 5
+ABANDONED_AFTER = 30
+IDLE_WAKE = 20
+# Every acknowledged scan is in this sorted set (score: upload time) until its capture ends; the sweep
+# (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
+OPEN_SCANS = "scans:open"
+SWEEP_AFTER = 60  # seconds a scan may wait before the sweep looks at its job
+RETRYABLE = (DependencyDown, RedisError)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -114,13 +129,14 @@ def context() -> Context:
 
 
 def job(fn: Callable[P, R]) -> Callable[P, R]:
-    """Mark fn as a job: only DependencyDown failures are retried, everything else fails for good."""
+    """Mark fn as a job: only DependencyDown failures (and Redis errors: a Redis restart in the middle
+    of a job) are retried, everything else fails for good."""
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except DependencyDown:
+        except RETRYABLE:
             raise
         except Exception:
             current = get_current_job()
@@ -146,6 +162,7 @@ def capture_scan(scan_id: str) -> dict:
     store = ctx.store
     scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
     if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
+        _redis(ctx).zrem(OPEN_SCANS, scan_id)
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
     pages: list[int] = []
     doc_ids: list[str] = []
@@ -179,11 +196,12 @@ def capture_scan(scan_id: str) -> dict:
                     problems += [f"{where}: {p}" for p in document.problems]
                     if not record.on_file:
                         add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
-    except DependencyDown:
+    except RETRYABLE:
         raise
     except Exception as exc:
         message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
         _save_scan(store, scan.model_copy(update={"status": ScanStatus.failed, "error": message}))
+        _redis(ctx).zrem(OPEN_SCANS, scan_id)
         raise
     _save_scan(
         store,
@@ -196,6 +214,7 @@ def capture_scan(scan_id: str) -> dict:
             }
         ),
     )
+    _redis(ctx).zrem(OPEN_SCANS, scan_id)
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
 
 
@@ -535,13 +554,108 @@ def preload(settings: Settings | None = None) -> None:
             log.warning("signing key not loaded ahead: %s", exc.message)
 
 
+class ImagingWorker(Worker):
+    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER)."""
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.job_monitoring_interval + ABANDONED_AFTER
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        if self.connection.set("lock:sweep", self.name, nx=True, ex=IDLE_WAKE - 1):
+            ctx = context()
+            try:
+                sweep_scans(self.connection, ctx.settings, ctx.store)
+            except (DependencyDown, RedisError) as exc:  # the next sweep tries again
+                log.warning("sweep of open scans: %s", exc)
+
+
+def sweep_scans(
+    conn: Redis, settings: Settings, store: ObjectStore, older_than: float = SWEEP_AFTER
+) -> list[str]:
+    """Return the open scans whose capture job was lost, after queueing each again.
+
+    RQ keeps a job in a queue, an intermediate list or a registry from enqueue to end, and its own
+    maintenance retries jobs abandoned by dead workers. A Redis restart at the wrong moment (between
+    taking a job off its queue and registering it as started) can still leave a job that is in none of
+    them: it would never run. This is the safety net under "every acknowledged scan completes"."""
+    cutoff = time.time() - older_than
+    candidates = [s.decode() for s in conn.zrangebyscore(OPEN_SCANS, "-inf", cutoff, start=0, num=1000)]
+    if not candidates:
+        return []
+    held: set[str] = set()
+    for name in QUEUES:
+        queue = Queue(name, connection=conn)
+        held.update(queue.get_job_ids())
+        held.update(queue.intermediate_queue.get_job_ids())
+        for registry in (queue.started_job_registry, queue.scheduled_job_registry, queue.failed_job_registry):
+            held.update(registry.get_job_ids())
+    lost = []
+    for scan_id in candidates:
+        job_id = f"capture-{scan_id}"
+        if job_id in held:
+            continue
+        try:
+            job = Job.fetch(job_id, connection=conn)
+            status = job.get_status()
+        except NoSuchJobError:
+            job, status = None, None
+        if status in ("finished", "failed", "canceled", "stopped", "deferred"):
+            continue  # its end is recorded (or it waits on purpose); the scan is closed when it runs
+        try:
+            scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
+        except ObjectNotFound:
+            scan = None
+        if scan is None or scan.status in (ScanStatus.captured, ScanStatus.failed):
+            conn.zrem(OPEN_SCANS, scan_id)  # refused after all, or its end was not recorded here
+            continue
+        if job is not None:
+            job.delete()
+        enqueue(conn, settings, scan.mode.value, capture_scan, scan_id, job_id=job_id)
+        log.warning("scan %s: its capture job was lost (status %s); queued again", scan_id, status)
+        lost.append(scan_id)
+    return lost
+
+
 def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
-    """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle)."""
+    """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle).
+
+    RQ's worker quits when Redis goes away under it (a restart, a failover); this one waits for Redis
+    to answer again and carries on under a new name (the old one may still be registered)."""
     conn = connect(settings.redis_url, for_worker=True)
     preload(settings)
     queues = [Queue(q, connection=conn) for q in QUEUES]
-    worker = Worker(queues, connection=conn, name=name)
-    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    worked = False
+    for life in itertools.count():
+        worker = ImagingWorker(
+            queues,
+            connection=conn,
+            name=f"{name}.{life}" if name and life else name,
+            job_monitoring_interval=HEARTBEAT,
+            maintenance_interval=IDLE_WAKE,
+            worker_ttl=IDLE_WAKE + 15,  # RQ waits on the queues worker_ttl - 15 s at a time
+        )
+        try:
+            worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO") or worked
+        except RedisError as exc:  # raised from RQ's teardown when Redis is away
+            log.warning("worker %s: Redis error on the way out: %s", worker.name, exc)
+        if burst or worker._stop_requested or worker._shutdown_requested_date is not None:
+            return worked
+        log.warning("worker %s: lost Redis; waiting for it to answer again", worker.name)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # RQ's handlers need Redis; no job is in hand
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _wait_for(conn)
+    return worked
+
+
+def _wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
+    while True:
+        time.sleep(pause)
+        try:
+            conn.ping()
+            return
+        except RedisError:
+            pause = min(pause * 2, longest)
 
 
 @dataclass(frozen=True)

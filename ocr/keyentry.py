@@ -60,6 +60,16 @@ return false
 """
 
 
+# Creates the task hash and puts it in the pool in one step, unless the task exists already: a job killed
+# half-way through queueing tasks leaves none half-made, and running it again adds nothing twice.
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[2])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Task:
     task_id: str
@@ -92,28 +102,25 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
         if f.status != Status.key_entry:
             continue
         task_id = task_id_for(record.doc_id, name)
-        key = PREFIX + task_id
-        if not conn.hsetnx(key, "doc_id", record.doc_id):
+        task = {
+            "doc_id": record.doc_id,
+            "scan_id": record.scan_id,
+            "doc_type": record.type,
+            "field": name,
+            "kind": f.kind or "text",
+            "label": labels.get(name, name),
+            "round": "blind" if f.double_entry else "single",
+            "suggestion": f.suggestion or "",
+            "reasons": json.dumps(f.reasons, ensure_ascii=False),
+            "image": f.image,
+            "priority": base,
+            "keyers": ",",
+            "entries": "[]",
+            "state": "waiting",
+        }
+        pairs = [str(x) for item in task.items() for x in item]
+        if not conn.eval(_ADD, 2, PREFIX + task_id, POOL, base, task_id, *pairs):
             continue  # queued on an earlier run of the job
-        conn.hset(
-            key,
-            mapping={
-                "scan_id": record.scan_id,
-                "doc_type": record.type,
-                "field": name,
-                "kind": f.kind or "text",
-                "label": labels.get(name, name),
-                "round": "blind" if f.double_entry else "single",
-                "suggestion": f.suggestion or "",
-                "reasons": json.dumps(f.reasons, ensure_ascii=False),
-                "image": f.image,
-                "priority": base,
-                "keyers": ",",
-                "entries": "[]",
-                "state": "waiting",
-            },
-        )
-        conn.zadd(POOL, {task_id: base}, nx=True)
         created += 1
     return created
 

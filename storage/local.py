@@ -8,6 +8,7 @@ the old object or the new one, never half of either.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -52,6 +53,11 @@ class LocalStore(ObjectStore):
             os.replace(tmp_name, path)
             tmp_name = None
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageUnavailable(
+                    f"local store {self.root}: the disk is full, {key} was not written "
+                    "(an object already there is unchanged): free space on that filesystem"
+                ) from exc
             raise StorageUnavailable(f"local store {self.root}: cannot write {key}: {exc.strerror}") from exc
         finally:
             if tmp_name:

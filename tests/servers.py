@@ -47,6 +47,7 @@ class RedisServer:
     port: int
     directory: Path
     proc: subprocess.Popen | None = None
+    appendonly: bool = False  # on: what was queued survives a stop and start on the same directory
 
     @property
     def url(self) -> str:
@@ -57,7 +58,8 @@ class RedisServer:
             [
                 shutil.which("redis-server") or "redis-server",
                 "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+                "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+                "--daemonize", "no", "--loglevel", "warning",
             ],
             stdout=subprocess.DEVNULL,
             start_new_session=True,
@@ -115,6 +117,10 @@ class S3Server:
     directory: Path
     port: int = field(default_factory=weed_port)
     proc: subprocess.Popen | None = None
+    # Kept, so that a stop and a start (an outage) bring back the same server on the same ports.
+    ports: dict[str, int] = field(
+        default_factory=lambda: {p: weed_port() for p in ("master", "volume", "filer")}
+    )
 
     @property
     def endpoint(self) -> str:
@@ -122,7 +128,7 @@ class S3Server:
 
     def start(self) -> None:
         weed = Path(sys.executable).with_name("weed")
-        ports = {"master": weed_port(), "volume": weed_port(), "filer": weed_port()}
+        ports = self.ports
         self.directory.mkdir(parents=True, exist_ok=True)
         log = (self.directory / "weed.log").open("ab")
         self.proc = subprocess.Popen(

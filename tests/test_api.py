@@ -136,6 +136,20 @@ def test_an_upload_is_refused_with_503_when_redis_is_down_and_nothing_is_stored(
     assert snapshot(open_store(settings)) == {}
 
 
+def test_an_upload_whose_job_redis_will_not_take_is_refused_and_leaves_no_scan(
+    client: TestClient, settings: Settings, redis_conn: Redis
+) -> None:
+    # Redis answers PING but refuses writes (as a primary that lost its replicas does): the scan record
+    # is written before the job is queued, and must be taken back when the queueing fails.
+    redis_conn.config_set("min-replicas-to-write", 1)
+    try:
+        response = _upload(client, sample_png())
+    finally:
+        redis_conn.config_set("min-replicas-to-write", 0)
+    assert response.status_code == 503 and response.json()["error"] == "queue_unavailable"
+    assert not [key for key in snapshot(open_store(settings)) if key.startswith("scans/")]
+
+
 def test_unknown_routes_and_methods_get_json_errors(client: TestClient) -> None:
     response = client.get("/v1/nothing-here")
     assert (response.status_code, response.json()["error"]) == (404, "not_found")

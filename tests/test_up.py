@@ -50,6 +50,18 @@ def _get(url: str, key: str | None = None) -> tuple[int, dict]:
         return 0, {}
 
 
+def _scan_is_captured(base: str, key: str, what: str) -> None:
+    """Upload a page in immediate mode and wait until it is captured."""
+    request = urllib.request.Request(
+        base + "/v1/scans?mode=immediate",
+        data=sample_png(),
+        headers={"X-API-Key": key, "Content-Type": "image/png"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        scan = json.loads(response.read())
+    wait_until(lambda: _get(base + scan["status_url"], key)[1].get("status") == "captured", 90, what)
+
+
 def _start(data_dir: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
     env.update({"IMAGING_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
@@ -72,18 +84,7 @@ def test_imaging_up_serves_captures_and_stops_everything_it_started(tmp_path: Pa
         children = _children(proc.pid)
         assert len(children) >= 4  # redis-server, two workers, the API
         key = (data_dir / "admin.key").read_text().strip()
-        request = urllib.request.Request(
-            base + "/v1/scans?mode=immediate",
-            data=sample_png(),
-            headers={"X-API-Key": key, "Content-Type": "image/png"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            scan = json.loads(response.read())
-        wait_until(
-            lambda: _get(base + scan["status_url"], key)[1].get("status") == "captured",
-            60,
-            "the scan to be captured",
-        )
+        _scan_is_captured(base, key, "the scan to be captured")
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -119,3 +120,41 @@ def test_imaging_up_refuses_a_port_in_use_with_one_clear_line(tmp_path: Path) ->
         result.stderr.strip()
         == f"imaging: port {port} on 127.0.0.1 is in use: stop what holds it or choose another with --port"
     )
+
+
+def _direct(pid: int, word: str) -> list[int]:
+    """Return the children of pid whose command line holds word."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in map(int, (task / "children").read_text().split()):
+            try:
+                if word in Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    found.append(child)
+            except FileNotFoundError:
+                continue
+    return [c for c in found if _alive(c)]
+
+
+def test_imaging_up_starts_again_a_worker_or_redis_that_dies(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "var", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
+        key = (data_dir / "admin.key").read_text().strip()
+        workers = _direct(proc.pid, " worker ")
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = lambda: len(set(_direct(proc.pid, " worker ")) - {workers[0]}) == 2  # noqa: E731
+        wait_until(replaced, 30, "a new worker in its place")
+        (redis,) = _direct(proc.pid, "redis-server")
+        os.kill(redis, signal.SIGKILL)
+        wait_until(lambda: _direct(proc.pid, "redis-server") not in ([], [redis]), 30, "a new redis-server")
+        wait_until(lambda: _get(base + "/healthz")[0] == 200, 30, "the service to answer again")
+        _scan_is_captured(base, key, "the workers to take work from the new Redis")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
