@@ -54,14 +54,32 @@ def mask_all(text: str) -> str:
     return ANYWHERE.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-3:] + m.group(3), text)
 
 
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+
+
+def mask_names(text: str) -> str:
+    """Return text with every run of Chinese characters cut to its first (张三丰 → 张**): the service logs in
+    English, so Chinese text in a log line is a customer's name or address."""
+    return CJK_RUN.sub(lambda m: m.group(0)[0] + "*" * (len(m.group(0)) - 1), text)
+
+
+def mask_personal(text: str) -> str:
+    return mask_names(mask_all(text))
+
+
 class MaskIdNumbers(logging.Filter):
-    """A logging filter that masks ID numbers in the message and its arguments (e.g. uvicorn's URLs)."""
+    """A logging filter that masks ID numbers and names in the message, its arguments (e.g. uvicorn's
+    URLs) and its traceback (an exception's message may quote a value)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = mask_all(record.msg)
+            record.msg = mask_personal(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(mask_all(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(mask_personal(a) if isinstance(a, str) else a for a in record.args)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_personal(record.exc_text)
         return True
 
 
