@@ -103,10 +103,10 @@ def test_local_write_that_fails_midway_leaves_no_object_and_no_temporary_file(
     store.put("scans/s1.json", b"old")
 
     def crash(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
+        raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(StorageUnavailable, match="No space left"):
+    with pytest.raises(StorageUnavailable, match="Input/output error"):
         store.put("scans/s1.json", b"new")
     with pytest.raises(StorageUnavailable):
         store.put("scans/s2.json", b"new")
