@@ -7,7 +7,6 @@ all, workers first (they finish the job in hand), then the API, then Redis.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import secrets
@@ -29,10 +28,16 @@ MAX_RESTARTS = 5  # more deaths than this within RESTART_WINDOW seconds stop the
 RESTART_WINDOW = 60
 
 
+try:  # looked up here, in the parent: a child between fork and exec should only make the call
+    _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except OSError:
+    _prctl = None
+
+
 def _die_with_parent() -> None:
     """In the child: ask Linux to send SIGTERM if the supervisor itself dies (even by SIGKILL)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -62,7 +62,7 @@ def _scan_is_captured(base: str, key: str, what: str) -> None:
     wait_until(lambda: _get(base + scan["status_url"], key)[1].get("status") == "captured", 90, what)
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen:
+def _start(data_dir: Path, port: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
     env.update({"IMAGING_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     return subprocess.Popen(
@@ -70,7 +70,7 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen:
         env=env,
         cwd=data_dir.parent,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
 
@@ -138,7 +138,8 @@ def _direct(pid: int, word: str) -> list[int]:
 def test_imaging_up_starts_again_a_worker_or_redis_that_dies(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "var", free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data_dir, port)
+    log = (tmp_path / "up.log").open("w")
+    proc = _start(data_dir, port, log)
     try:
         wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
         key = (data_dir / "admin.key").read_text().strip()
@@ -146,7 +147,12 @@ def test_imaging_up_starts_again_a_worker_or_redis_that_dies(tmp_path: Path) -> 
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
         replaced = lambda: len(set(_direct(proc.pid, " worker ")) - {workers[0]}) == 2  # noqa: E731
-        wait_until(replaced, 30, "a new worker in its place")
+        try:
+            wait_until(replaced, 30, "a new worker in its place")
+        except AssertionError:
+            log.flush()
+            tail = (tmp_path / "up.log").read_text()[-3000:]
+            raise AssertionError(f"children {_direct(proc.pid, '')}; imaging up said:\n{tail}") from None
         (redis,) = _direct(proc.pid, "redis-server")
         os.kill(redis, signal.SIGKILL)
         wait_until(lambda: _direct(proc.pid, "redis-server") not in ([], [redis]), 30, "a new redis-server")
@@ -157,4 +163,5 @@ def test_imaging_up_starts_again_a_worker_or_redis_that_dies(tmp_path: Path) -> 
     finally:
         if proc.poll() is None:
             proc.kill()
+        log.close()
     assert proc.returncode == 0
