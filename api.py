@@ -401,7 +401,10 @@ def _routes() -> APIRouter:
                 "required": True,
                 "content": {
                     **{media: {"schema": {"type": "string", "format": "binary"}} for media in SUPPORTED},
-                    "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+                    "multipart/form-data": {
+                        "schema": MULTIPART_SCHEMA,
+                        "encoding": {"file": {"contentType": ", ".join(SUPPORTED)}},
+                    },
                 },
             }
         },
