@@ -49,7 +49,7 @@ from ocr import keyentry
 from settings import Role, Settings
 from storage import open_store
 from tests.conftest import API_KEYS, SCANNER_KEY, running_api
-from tests.indexing.conftest import APPLICANT, CLAIM, INSURED, POLICY, doc_id, put_document
+from tests.indexing.conftest import APPLICANT, CLAIM, INSURED, POLICY, doc_id, put_case, put_document
 from tests.test_roles import KEYS, TABLE
 
 MAX_EXAMPLES = 25
@@ -68,7 +68,12 @@ KEYED_DOC = 7
 # What the seeded store holds, by the name of the parameter that asks for it.
 SEEDED = {
     "scan_id": [SCAN_ID],
-    "doc_id": [doc_id(n) for n in (1, 2, 3, 5, KEYED_DOC)],
+    # Every document put_case stores (two of them stamped later), and the one with key-entry tasks.
+    "doc_id": [
+        *(doc_id(n) for n in (1, 2, 3, 6, KEYED_DOC)),
+        doc_id(4, "20261201090000"),
+        doc_id(5, "20261202090000"),
+    ],
     "task_id": [keyentry.task_id_for(doc_id(KEYED_DOC), name) for name in KEYED_FIELDS],
     "n": [1],
     "name": ["applicant_id_number", "applicant_signature", "id_number"],
@@ -158,20 +163,8 @@ schemathesis.openapi.media_type(
 def _seed(settings: Settings, conn: Redis) -> None:
     """Store what SEEDED names and lease the key-entry tasks to the keyer."""
     store = open_store(settings)
+    case = put_case(store)
     people = {"policy": [POLICY], "customer": [APPLICANT, INSURED]}
-    card = {"policy": [POLICY], "customer": [APPLICANT]}
-    form = put_document(
-        store,
-        1,
-        "application_form",
-        "new_business",
-        people,
-        {"applicant_id_number": APPLICANT},
-        regions=("applicant_signature",),
-    )
-    put_document(store, 2, "idcard_front", "new_business", card, {"id_number": APPLICANT})
-    put_document(store, 3, "idcard_back", "new_business", card, {"valid_to": "2035-03-15"})
-    put_document(store, 5, "other", "claims", {"claim": [CLAIM], "customer": [INSURED]})
     keyed = put_document(
         store, KEYED_DOC, "application_form", "new_business", people, dict.fromkeys(KEYED_FIELDS, "")
     )
@@ -183,17 +176,19 @@ def _seed(settings: Settings, conn: Redis) -> None:
     keyentry.add_tasks(conn, keyed, immediate=False)
     while keyentry.lease(conn, _key_id(KEYS[Role.keyer]), seconds=600):
         pass
-    upload = ScanFile(sha256=store.put_original(_image("PNG"), "image/png"), content_type="image/png", size=1)
+    png = _image("PNG")
+    upload = ScanFile(sha256=store.put_original(png, "image/png"), content_type="image/png", size=len(png))
     scan = Scan(
         scan_id=SCAN_ID,
         mode=ScanMode.batch,
         files=[upload],
         uploaded_by=_key_id(SCANNER_KEY),
         uploaded_at=utcnow(),
-        documents=[form.doc_id, keyed.doc_id],
+        documents=[case["form"], keyed.doc_id],
     )
     store.put(scan.key, scan.to_json(), "application/json")
     epolicies.issue(store, conn, settings, EPOLICY)
+    assert set(SEEDED["doc_id"]) == {*case.values(), keyed.doc_id}, "SEEDED must name the stored documents"
 
 
 # The parameter names the object store; it also gives each operation's test its own id, which pytest 9.2
