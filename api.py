@@ -304,7 +304,12 @@ MULTIPART_SCHEMA = {
     "type": "object",
     "required": ["file"],
     "properties": {
-        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "file": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 1,
+            "maxItems": MAX_FILES,
+        },
         "mode": {"type": "string", "enum": [m.value for m in ScanMode]},
         "policy_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
         "customer_id": {"type": "string", "description": "18-character ID number (GB 11643)"},
@@ -340,8 +345,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Scans in, trusted field values and indexed images out; signed e-policies delivered.",
         responses={
+            400: {
+                "model": ErrorBody,
+                "description": "the request cannot be read: a body that is not UTF-8, a bad Content-Length",
+            },
             401: {"model": ErrorBody},
             403: {"model": ErrorBody},
+            413: {"model": ErrorBody, "description": "the body is over IMAGING_MAX_UPLOAD_BYTES"},
             422: {"model": ErrorBody},
             503: {"model": ErrorBody},
         },
@@ -392,7 +402,10 @@ def _routes() -> APIRouter:
                 "required": True,
                 "content": {
                     **{media: {"schema": {"type": "string", "format": "binary"}} for media in SUPPORTED},
-                    "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+                    "multipart/form-data": {
+                        "schema": MULTIPART_SCHEMA,
+                        "encoding": {"file": {"contentType": ", ".join(SUPPORTED)}},
+                    },
                 },
             }
         },
@@ -484,7 +497,7 @@ def _routes() -> APIRouter:
     @router.get(
         "/v1/keyentry/{task_id}/image",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}}, 409: {"model": ErrorBody}},
+        responses={200: {"content": {"image/png": {}}}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
         tags=["key-entry"],
     )
     def keyentry_image(

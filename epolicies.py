@@ -196,7 +196,9 @@ def router() -> APIRouter:
         return _view(_load(store, policy_no))
 
     @routes.get(
-        "/v1/epolicies/{policy_no}/pdf", response_class=Response, responses={404: {"model": ErrorBody}}
+        "/v1/epolicies/{policy_no}/pdf",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorBody}},
     )
     def epolicy_pdf(
         policy_no: PolicyNo,
@@ -208,7 +210,11 @@ def router() -> APIRouter:
         number, data = _version_pdf(store, policy_no, version, "archive")
         return _pdf_response(data, f"{policy_no}-v{number}.pdf")
 
-    @routes.post("/v1/epolicies/{policy_no}/resend", response_model=EPolicyView)
+    @routes.post(
+        "/v1/epolicies/{policy_no}/resend",
+        response_model=EPolicyView,
+        responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    )
     def epolicy_resend(policy_no: PolicyNo, store: Store, conn: RedisConn, settings: SettingsDep, who: Staff):
         """Mail the current version to the holder again."""
         current = _load(store, policy_no).current

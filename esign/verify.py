@@ -72,9 +72,15 @@ def load_roots(path: Path | None) -> list:
 def verify(data: bytes, roots: list, password: str | None = None) -> Verification:
     """Return what holds of every signature in the PDF: intact, valid, trusted, no disallowed change."""
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-    except (PdfError, ValueError, KeyError, IndexError) as exc:
-        raise BadInput(f"not a PDF that can be read: {exc}") from None
+        return _verify(data, roots, password)
+    except (PdfError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        # pyHanko reads objects as it needs them, so a damaged file or signature shows only while checking it,
+        # and not always as PdfError: a broken reference reads as a null object (AttributeError on it).
+        raise BadInput(f"not a PDF whose signatures can be read (damaged, or not a PDF): {exc}") from None
+
+
+def _verify(data: bytes, roots: list, password: str | None) -> Verification:
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
     encrypted = reader.encrypted
     if encrypted:
         if password is None:

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from errors import BadInput
 from esign.epolicy import EPolicyRequest, sample_request
 from esign.keys import KeysExist, init_test_keys
 from esign.render import render
@@ -122,6 +123,19 @@ def test_one_byte_changed_fails_both_validators(copies, keys: Keys, tmp_path: Pa
         assert type(exc).__name__ in ("BadInput", "WrongPassword"), exc
     else:
         assert not checked.ok
+
+
+@pytest.mark.parametrize(
+    ("offset", "damage"),
+    [(10, b"\x01"), (0, b"00"), (8, b"00"), (30, b"00"), (100, b"ff")],
+    ids=["not-hex", "content-info", "content-type", "signed-data", "signer-info"],
+)
+def test_a_damaged_signature_is_bad_input_not_a_crash(copies, keys: Keys, offset: int, damage: bytes) -> None:
+    data = copies.archive
+    # Each damages the CMS blob in /Contents, which pyHanko parses only while validating the signature.
+    start = data.rindex(b"/Contents <") + len(b"/Contents <") + offset
+    with pytest.raises(BadInput, match="damaged"):
+        verify(data[:start] + damage + data[start + len(damage) :], load_roots(keys.ca))
 
 
 def test_signing_through_pkcs11_in_softhsm2(

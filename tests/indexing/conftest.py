@@ -69,7 +69,11 @@ def put_document(
 @pytest.fixture
 def case(settings: Settings) -> dict[str, str]:
     """A policy with its application form, the applicant's ID card, a servicing request and a claim."""
-    store = open_store(settings)
+    return put_case(open_store(settings))
+
+
+def put_case(store: ObjectStore) -> dict[str, str]:
+    """Store the `case` fixture's documents; return their doc ids by name."""
     people = {"policy": [POLICY], "customer": [APPLICANT, INSURED]}
     card = {"policy": [POLICY], "customer": [APPLICANT]}
     docs = {

@@ -35,6 +35,13 @@ def test_any_single_digit_error_in_an_id_number_is_caught(number: str, position:
     assert not validate("id_number", wrong).ok  # ISO 7064 MOD 11-2 detects every single substitution
 
 
+def test_an_id_number_with_digits_of_another_script_is_refused() -> None:
+    arabic_indic_one = "\u0661"  # int() reads it as 1, so the check character still matches
+    number = VALID_ID[0] + arabic_indic_one + VALID_ID[2:]
+    assert not idnumber.is_valid(number)
+    assert not validate("id_number", number).ok
+
+
 @given(st.text(max_size=40))
 def test_validators_never_raise_on_any_text(text: str) -> None:
     for kind in ("id_number", "date", "amount", "integer", "phone", "sex", "name", "code", "text", "address"):
