@@ -21,10 +21,10 @@ _DIGIT_CONFUSABLES = str.maketrans(
 _SEPARATORS = re.compile(r"[\s\u3000_—–\-‐,，、'`]+")
 _CJK_NAME = re.compile(r"^[\u4e00-\u9fff\u3400-\u4dbf]+([·•][\u4e00-\u9fff\u3400-\u4dbf]+)*$")
 _DATE_PATTERNS = (
-    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
-    re.compile(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$"),
+    re.compile(r"^([0-9]{4})[./]([0-9]{1,2})[./]([0-9]{1,2})$"),
+    re.compile(r"^([0-9]{4})年([0-9]{1,2})月([0-9]{1,2})日?$"),
+    re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})$"),
 )
 LONG_TERM = "长期"  # an ID card valid for life prints 长期 as its end date
 # The 56 nationalities an ID card's 民族 line can hold (GB 3304).
@@ -97,21 +97,21 @@ def check_date(text: str, long_term_allowed: bool = False) -> Checked:
 def check_amount(text: str) -> Checked:
     value = _clean(text).replace("元", "").replace("¥", "").replace("￥", "")
     value = re.sub(r"[\s,，]", "", value).translate(_DIGIT_CONFUSABLES)
-    if not re.fullmatch(r"\d{1,12}(\.\d{1,2})?", value):
+    if not re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,2})?", value):
         return Checked(value, ("not an amount (digits with up to two decimals)",))
     return Checked(f"{int(value.split('.')[0])}.{(value.split('.') + [''])[1].ljust(2, '0')}")
 
 
 def check_integer(text: str) -> Checked:
     value = _digits(text)
-    if not re.fullmatch(r"\d{1,9}", value):
+    if not re.fullmatch(r"[0-9]{1,9}", value):
         return Checked(value, ("not a whole number",))
     return Checked(str(int(value)))
 
 
 def check_phone(text: str) -> Checked:
     value = _digits(text).removeprefix("+86")
-    if not re.fullmatch(r"1[3-9]\d{9}", value):
+    if not re.fullmatch(r"1[3-9][0-9]{9}", value):
         return Checked(value, ("a mobile number has 11 digits starting 13-19",))
     return Checked(value)
 

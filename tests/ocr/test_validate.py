@@ -69,6 +69,8 @@ def test_validators_never_raise_on_any_text(text: str) -> None:
         ("phone", "138 1234 5678", "13812345678"),
         ("phone", "+86 13812345678", "13812345678"),
         ("phone", "12812345678", None),
+        ("phone", "13٨12345678", None),  # digits of another script are not digits here
+        ("amount", "١٢٣", None),
         ("sex", " 女 ", "女"),
         ("sex", "x", None),
         ("name", "张 三丰", "张三丰"),
