@@ -444,7 +444,7 @@ def _routes() -> APIRouter:
         accepted = await run_in_threadpool(_accept_scan, store, conn, settings, who, mode, files, keys)
         if wait and mode == ScanMode.immediate:
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not await request.is_disconnected():
                 scan = await run_in_threadpool(_load_scan, store, accepted.scan_id)
                 if scan.status in (ScanStatus.captured, ScanStatus.failed):
                     view = await run_in_threadpool(_scan_view, store, scan)
