@@ -163,7 +163,10 @@ def capture_scan(scan_id: str) -> dict:
             stream = counted(
                 replace(page, number=offset + page.number)
                 for page in iter_pages(
-                    original, ctx.settings.max_page_pixels, ctx.settings.max_pages - offset
+                    original,
+                    ctx.settings.max_page_pixels,
+                    ctx.settings.max_pages - offset,
+                    ctx.settings.page_seconds,
                 )
             )
             # Each document is stored as soon as it is read, so a long stack never sits in memory whole;
