@@ -9,7 +9,8 @@ from datetime import date
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
-PATTERN = re.compile(r"^[1-9]\d{5}(18|19|20)\d{2}\d{4}\d{3}[\dX]$")
+# [0-9], not \d: Python's \d also matches Arabic-Indic, Devanagari... digits, which int() then reads.
+PATTERN = re.compile(r"^[1-9][0-9]{5}(18|19|20)[0-9]{2}[0-9]{4}[0-9]{3}[0-9X]$")
 
 
 def check_character(first17: str) -> str:

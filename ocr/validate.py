@@ -94,10 +94,12 @@ def check_date(text: str, long_term_allowed: bool = False) -> Checked:
     return Checked(value, ("not a date (YYYY-MM-DD or 1987年3月15日)",))
 
 
+# Kinds whose value is kept as read match [0-9], not \d: \d takes any script's digits (٣, ३), which
+# would then be stored as the canonical value.
 def check_amount(text: str) -> Checked:
     value = _clean(text).replace("元", "").replace("¥", "").replace("￥", "")
     value = re.sub(r"[\s,，]", "", value).translate(_DIGIT_CONFUSABLES)
-    if not re.fullmatch(r"\d{1,12}(\.\d{1,2})?", value):
+    if not re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,2})?", value):
         return Checked(value, ("not an amount (digits with up to two decimals)",))
     return Checked(f"{int(value.split('.')[0])}.{(value.split('.') + [''])[1].ljust(2, '0')}")
 
@@ -111,7 +113,7 @@ def check_integer(text: str) -> Checked:
 
 def check_phone(text: str) -> Checked:
     value = _digits(text).removeprefix("+86")
-    if not re.fullmatch(r"1[3-9]\d{9}", value):
+    if not re.fullmatch(r"1[3-9][0-9]{9}", value):
         return Checked(value, ("a mobile number has 11 digits starting 13-19",))
     return Checked(value)
 
