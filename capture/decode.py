@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import struct
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -175,6 +176,12 @@ def _kind(media: str) -> str:
     return "PDF" if media == "application/pdf" else media
 
 
+# What Pillow's plugins raise on a malformed file besides OSError and ValueError; Image.open itself
+# turns these into "cannot identify", but seeking to a later frame or loading lets them through
+# (found by tests/capture/test_decode_fuzz.py: a TIFF frame without a width raises TypeError).
+_PILLOW_FORMAT_ERRORS = (TypeError, IndexError, KeyError, struct.error)
+
+
 def _decode_raster(data: bytes, media: str, max_pixels: int, max_pages: int) -> Iterator[Page]:
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -198,8 +205,8 @@ def _decode_raster(data: bytes, media: str, max_pixels: int, max_pages: int) -> 
         ) from exc
     except UnidentifiedImageError as exc:
         raise UnreadableScan(f"damaged {media}: its header cannot be read") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UnreadableScan(f"damaged {media}: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, *_PILLOW_FORMAT_ERRORS) as exc:
+        raise UnreadableScan(f"damaged {media}: {exc or type(exc).__name__}") from exc
 
 
 def _pixels(frame: Image.Image) -> np.ndarray:

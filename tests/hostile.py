@@ -246,6 +246,12 @@ def corpus() -> tuple[Hostile, ...]:
             r"\d+ pages, more than \d+",
         ),
         Hostile("tiff_ifd_loop", "scan.tif", _tiff_ifd_loop(), ""),
+        Hostile(
+            "tiff_second_page_without_width",
+            "stack.tif",
+            tiff_pages([grey_tiff_tags(8, 8), {t: v for t, v in grey_tiff_tags(8, 8).items() if t != 256}]),
+            r"damaged image/tiff",
+        ),
         Hostile("png_text_bomb", "scan.png", _png_with_text_bomb(), r"damaged image/png"),
         # PDF bombs: a content stream and an image of a gigabyte and more, in a few KB.
         Hostile(
