@@ -14,7 +14,7 @@ from models import ScanStatus
 from settings import Settings
 from tests.conftest import SCANNER_KEY, run_cli
 from tests.helpers import sample_png
-from tests.hostile import Hostile, corpus
+from tests.hostile import Hostile, by_name, corpus
 
 UNCLEAR = re.compile(r"internal error|Traceback|\bat 0x[0-9a-f]+|Error\(", re.IGNORECASE)
 
@@ -68,3 +68,21 @@ def test_hostile_uploads_are_refused_or_fail_clearly_and_the_worker_goes_on(sett
     assert wrong == [], "\n".join(wrong)
     scan = client.get(f"/v1/scans/{good.json()['scan_id']}", headers={"X-API-Key": SCANNER_KEY}).json()
     assert (scan["status"], scan["pages"], scan["error"]) == (ScanStatus.captured, 1, None)
+
+
+def test_a_scan_that_outlasts_the_job_timeout_fails_naming_the_setting(settings: Settings) -> None:
+    settings = settings.model_copy(update={"job_timeout": 5, "page_seconds": 60.0})
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    headers = {"X-API-Key": SCANNER_KEY, "Content-Type": "application/pdf"}
+    slow = client.post("/v1/scans", content=by_name("pdf_100000_strokes").data, headers=headers).json()
+    good = client.post("/v1/scans", content=sample_png(), headers={**headers, "Content-Type": "image/png"})
+
+    burst = run_cli(settings, "worker", "--burst", timeout=300)
+    assert burst.returncode == 0, burst.stderr[-3000:]
+    scan = client.get(f"/v1/scans/{slow['scan_id']}", headers=headers).json()
+    assert scan["status"] == ScanStatus.failed
+    assert (
+        "longer than 5 s (IMAGING_JOB_TIMEOUT)" in scan["error"]
+    )  # was "internal error (JobTimeoutException)"
+    scan = client.get(f"/v1/scans/{good.json()['scan_id']}", headers=headers).json()
+    assert scan["status"] == ScanStatus.captured
