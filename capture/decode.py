@@ -32,9 +32,10 @@ PDF_RENDER_DPI = 300  # born-digital pages, and scanned pages whose image resolu
 MIN_PDF_DPI, MAX_PDF_DPI = 150, 600
 # Seconds the decoder may take for one page. Real pages take well under one; a JPEG with thousands of
 # progressive scans or a PDF page of 100 000 strokes takes minutes (bench/hostile_results.md).
-PAGE_SECONDS = 60
-# Memory the decoder may take beyond the process it starts from: a page at the pixel limit needs about
-# 12 bytes a pixel while it is read (measured: 60 Mpx RGB, 0.7 GiB), a flate bomb as much as it is given.
+PAGE_SECONDS = 30
+# Memory the decoder may take beyond the process it starts from. The costliest real page measured, a
+# progressive colour JPEG at the pixel limit, took 0.7 GiB (12 bytes a pixel: libjpeg's coefficients,
+# Pillow's RGBX, the RGB copy); a flate bomb takes whatever it is given. A higher pixel limit raises it.
 DECODE_MEMORY = 1 << 30
 BYTES_PER_PIXEL = 16
 
@@ -111,7 +112,7 @@ def _in_child(pages: Callable[[], Iterator[Page]], media: str, seconds: float, m
                     raise value
                 number, shape, dpi, words = value
                 image = np.empty(shape, np.uint8)
-                receiver.recv_bytes_into(image.reshape(-1))  # flat: a 2-D view would count its rows
+                _read_into(receiver.fileno(), memoryview(image.reshape(-1)))
             except EOFError:
                 receiver.close()  # a child still writing gets a broken pipe and exits
                 _, status = os.waitpid(pid, 0)
@@ -133,7 +134,7 @@ def _decode_and_send(pages: Callable[[], Iterator[Page]], receiver, sender, memo
         for page in pages():
             image = np.ascontiguousarray(page.image, np.uint8)
             sender.send(("page", (page.number, image.shape, page.dpi, page.words)))
-            sender.send_bytes(image.reshape(-1))
+            _write_all(sender.fileno(), memoryview(image.reshape(-1)))
             del page, image
         sender.send(("done", None))
     except MemoryError:
@@ -149,6 +150,21 @@ def _decode_and_send(pages: Callable[[], Iterator[Page]], receiver, sender, memo
             sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
     finally:
         os._exit(code)
+
+
+# The pixels go over the pipe raw, right after their header: Connection.send_bytes/recv_bytes_into
+# copy a page three times more and took 60 ms for an A4 colour page, these 14 ms.
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_into(fd: int, view: memoryview) -> None:
+    while view:
+        count = os.readv(fd, [view])
+        if not count:
+            raise EOFError
+        view = view[count:]
 
 
 def _limit_memory(memory: int) -> None:
@@ -214,7 +230,8 @@ def _pixels(frame: Image.Image) -> np.ndarray:
     if frame.mode.startswith("I;16"):
         # 16-bit grey keeps its high byte; Pillow's conversion to L would clip everything above 255 to white.
         return (np.asarray(frame).astype(np.uint16) >> 8).astype(np.uint8)
-    return np.asarray(frame.convert("L" if frame.mode in {"1", "L", "I"} else "RGB"))
+    mode = "L" if frame.mode in {"1", "L", "I"} else "RGB"
+    return np.asarray(frame if frame.mode == mode else frame.convert(mode))
 
 
 def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> Iterator[Page]:

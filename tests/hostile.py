@@ -21,6 +21,7 @@ import struct
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from PIL import Image, ImageDraw
@@ -367,6 +368,22 @@ def _pdf_contents_repeated(flate_twice: bytes, times: int) -> bytes:
     )
 
 
+def repeated_page_pdf(pages: int) -> bytes:
+    """Return a PDF listing one page of text (no form, no card: an "other" page) ``pages`` times; each
+    renders to 26 MB of RGB at 300 dpi."""
+    lines = b"(claim evidence: a page of plain text, no form and no card) Tj 0 -16 Td " * 48
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join([b"3 0 R"] * pages), pages),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            stream(b"", b"BT /F1 12 Tf 40 800 Td " + lines + b"ET"),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
 def _pdf_strokes(count: int) -> bytes:
     """Return a one-page PDF drawing ``count`` page-long diagonal lines (~1 ms each at 300 dpi)."""
     return one_page_pdf(
@@ -400,20 +417,30 @@ class Measured:
 
 
 def measure(hostile: Hostile, page_seconds: float, limit_seconds: float = 120) -> Measured:
-    """Return what ``decode`` makes of the file, called in a forked process so that its peak RSS (and its
-    decoding child's) is this file's alone; a call that outlives ``limit_seconds`` is killed."""
-    from capture.decode import UnreadableScan, decode
+    """Return what ``decode`` makes of the file and what that costs (see measure_call)."""
 
+    def read() -> list[str]:
+        from capture.decode import UnreadableScan, decode
+
+        try:
+            pages = decode(hostile.data, page_seconds=page_seconds)
+        except UnreadableScan as exc:
+            return ["unreadable", exc.message]
+        return ["read", f"{len(pages)} page(s), first {pages[0].image.shape if pages else None}"]
+
+    return measure_call(hostile.name, len(hostile.data), read, limit_seconds)
+
+
+def measure_call(name: str, size: int, call: Callable[[], list[str]], limit_seconds: float) -> Measured:
+    """Return the outcome and detail ``call`` returns (or "bug" and the exception it raises), run in a
+    forked process so that its peak RSS (and its children's) is its alone; killed past ``limit_seconds``."""
     reader, writer = os.pipe()
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         os.close(reader)
         try:
-            pages = decode(hostile.data, page_seconds=page_seconds)
-            result = ["read", f"{len(pages)} page(s), first {pages[0].image.shape if pages else None}"]
-        except UnreadableScan as exc:
-            result = ["unreadable", exc.message]
+            result = call()
         except BaseException as exc:  # noqa: BLE001 - reported, not raised: a bug the test names
             result = ["bug", f"{type(exc).__name__}: {exc}"]
         peaks = [
@@ -436,15 +463,17 @@ def measure(hostile: Hostile, page_seconds: float, limit_seconds: float = 120) -
     _, status = os.waitpid(pid, 0)
     if not chunks:
         outcome = "hung" if seconds >= limit_seconds else "crashed"
-        return Measured(hostile.name, len(hostile.data), outcome, f"wait status {status}", seconds, 0.0, 0.0)
+        return Measured(name, size, outcome, f"wait status {status}", seconds, 0.0, 0.0)
     outcome, detail, decoder_mib, caller_mib = json.loads(b"".join(chunks))
-    return Measured(hostile.name, len(hostile.data), outcome, detail, seconds, decoder_mib, caller_mib)
+    return Measured(name, size, outcome, detail, seconds, decoder_mib, caller_mib)
 
 
 def main() -> None:
     """Print one JSON line per hostile file: what decoding it did and what it cost."""
+    from capture.decode import PAGE_SECONDS
+
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--page-seconds", type=float, default=60.0)
+    parser.add_argument("--page-seconds", type=float, default=PAGE_SECONDS)
     parser.add_argument("names", nargs="*", help="only these files (default: all)")
     args = parser.parse_args()
     for hostile in corpus():
