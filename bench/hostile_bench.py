@@ -1,5 +1,6 @@
-"""What each file of the hostile corpus (tests/hostile.py) does to decode, and what it costs; and what a
-long run of "other" pages costs the capture stage.
+"""What each file of the hostile corpus (tests/hostile.py) does to decode, and what it costs; what real
+pages at the pixel limit cost (the limits must not refuse them); and what a long run of "other" pages
+costs the capture stage.
 
     .venv/bin/python bench/hostile_bench.py [--page-seconds 30] [--run 10,40,100] [NAME ...]
 
@@ -29,6 +30,9 @@ def main() -> None:
     parser.add_argument("names", nargs="*", help="only these files (default: all)")
     args = parser.parse_args()
     _decode_table(args.page_seconds, args.names)
+    if not args.names:
+        print()
+        _limit_table(args.page_seconds)
     if not args.names and args.run:
         print()
         _run_table([int(n) for n in args.run.split(",")])
@@ -47,6 +51,46 @@ def _decode_table(page_seconds: float, names: list[str]) -> None:
         print(
             f"| {m.name} | {_size(m.size)} | {m.outcome} | {m.decoder_mib:.0f} | {m.caller_mib:.0f} | "
             f"{m.seconds:.2f} | {detail.replace('|', '/')} |",
+            flush=True,
+        )
+
+
+def _limit_table(page_seconds: float) -> None:
+    """Decode real (not hostile) pages just under the 60 Mpx limit: 7700 x 7700 colour."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageFile
+
+    from tests.hostile import Hostile, measure, one_page_pdf
+
+    side = 7700
+    tile = np.random.default_rng(1).integers(0, 255, (256, 256, 3), dtype=np.uint8)  # incompressible
+    image = Image.fromarray(np.tile(tile, (side // 256 + 1, side // 256 + 1, 1))[:side, :side])
+    ImageFile.MAXBLOCK = 1 << 28  # Pillow's buffer for a progressive JPEG this size
+    pages = [("pdf_page_1842pt_at_300dpi", one_page_pdf(media_box=b"[0 0 1842 1842]"))]
+    for name, fmt, save in [
+        ("png_rgb_7700x7700", "PNG", {"compress_level": 1}),
+        ("tiff_deflate_rgb_7700x7700", "TIFF", {"compression": "tiff_adobe_deflate"}),
+        (
+            "jpeg_progressive_444_rgb_7700x7700",
+            "JPEG",
+            {"progressive": True, "quality": 90, "subsampling": 0},
+        ),
+    ]:
+        out = io.BytesIO()
+        image.save(out, format=fmt, **save)
+        pages.append((name, out.getvalue()))
+    del image
+    print(
+        "| real page at the limit | size | outcome | decoder peak RSS MiB | caller peak RSS MiB | seconds |"
+    )
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    for name, data in pages:
+        m = measure(Hostile(name, "", data, ""), page_seconds)
+        print(
+            f"| {name} | {_size(m.size)} | {m.outcome} | {m.decoder_mib:.0f} | {m.caller_mib:.0f} | "
+            f"{m.seconds:.2f} |",
             flush=True,
         )
 
@@ -74,6 +118,8 @@ def _run_table(lengths: list[int]) -> None:
 
 
 def _size(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.0f} MiB"
     return f"{size} B" if size < 1024 else f"{size / 1024:.0f} KiB"
 
 
