@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Against decompression bombs: an A4 page at 600 dpi is 35 Mpx.
     max_page_pixels: int = Field(default=60_000_000, gt=0)
     max_pages: int = Field(default=500, gt=0)
+    # Against files built to stall the decoder (a real page takes well under a second to read).
+    page_seconds: float = Field(default=30.0, gt=0)
 
     # E-policy signing: a PKCS#12 file (default <data dir>/keys/signer.p12 from `imaging keys init`) with
     # its passphrase from a setting or a file; or a PKCS#11 token (an HSM) when IMAGING_PKCS11_MODULE is set.

@@ -29,6 +29,7 @@ from rq import Queue, Retry, Worker, get_current_job
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
+from rq.timeouts import JobTimeoutException
 
 from errors import ConfigError, DependencyDown, QueueUnavailable
 from models import (
@@ -180,7 +181,10 @@ def capture_scan(scan_id: str) -> dict:
             stream = counted(
                 replace(page, number=offset + page.number)
                 for page in iter_pages(
-                    original, ctx.settings.max_page_pixels, ctx.settings.max_pages - offset
+                    original,
+                    ctx.settings.max_page_pixels,
+                    ctx.settings.max_pages - offset,
+                    ctx.settings.page_seconds,
                 )
             )
             # Each document is stored as soon as it is read, so a long stack never sits in memory whole;
@@ -200,6 +204,11 @@ def capture_scan(scan_id: str) -> dict:
         raise
     except Exception as exc:
         message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
+        if isinstance(exc, JobTimeoutException):  # RQ's alarm, after IMAGING_JOB_TIMEOUT
+            message = (
+                f"reading the scan took longer than {ctx.settings.job_timeout} s (IMAGING_JOB_TIMEOUT) "
+                f"after {len(pages)} pages; split the stack and send the parts"
+            )
         _save_scan(store, scan.model_copy(update={"status": ScanStatus.failed, "error": message}))
         _redis(ctx).zrem(OPEN_SCANS, scan_id)
         raise

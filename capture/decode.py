@@ -1,9 +1,20 @@
-"""decode: the bytes of an upload in, one grey or colour page image per page out."""
+"""decode: the bytes of an upload in, one grey or colour page image per page out.
+
+The decoders (Pillow, pdfium) run in a child process with a memory and a time limit, so a file built to
+make them allocate gigabytes or work for hours fails alone, with a clear error, and the worker goes on.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Iterator
+import multiprocessing
+import os
+import resource
+import signal
+import struct
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +30,14 @@ MAX_PAGE_PIXELS = 60_000_000
 MAX_PAGES = 500
 PDF_RENDER_DPI = 300  # born-digital pages, and scanned pages whose image resolution cannot be told
 MIN_PDF_DPI, MAX_PDF_DPI = 150, 600
+# Seconds the decoder may take for one page. Real pages take well under one; a JPEG with thousands of
+# progressive scans or a PDF page of 100 000 strokes takes minutes (bench/hostile_results.md).
+PAGE_SECONDS = 30
+# Memory the decoder may take beyond the process it starts from. The costliest real page measured, a
+# progressive colour JPEG at the pixel limit, took 0.7 GiB (12 bytes a pixel: libjpeg's coefficients,
+# Pillow's RGBX, the RGB copy); a flate bomb takes whatever it is given. A higher pixel limit raises it.
+DECODE_MEMORY = 1 << 30
+BYTES_PER_PIXEL = 16
 
 
 class UnreadableScan(BadInput):
@@ -38,12 +57,22 @@ class Page:
     words: list[Word] | None = None  # a born-digital PDF page's text layer; None for scans
 
 
-def decode(data: bytes, max_pixels: int = MAX_PAGE_PIXELS, max_pages: int = MAX_PAGES) -> list[Page]:
+def decode(
+    data: bytes,
+    max_pixels: int = MAX_PAGE_PIXELS,
+    max_pages: int = MAX_PAGES,
+    page_seconds: float = PAGE_SECONDS,
+) -> list[Page]:
     """Return the pages of a JPEG, PNG, TIFF (multi-page) or PDF upload; raise UnreadableScan otherwise."""
-    return list(iter_pages(data, max_pixels, max_pages))
+    return list(iter_pages(data, max_pixels, max_pages, page_seconds))
 
 
-def iter_pages(data: bytes, max_pixels: int = MAX_PAGE_PIXELS, max_pages: int = MAX_PAGES) -> Iterator[Page]:
+def iter_pages(
+    data: bytes,
+    max_pixels: int = MAX_PAGE_PIXELS,
+    max_pages: int = MAX_PAGES,
+    page_seconds: float = PAGE_SECONDS,
+) -> Iterator[Page]:
     """Yield the pages of an upload one at a time, so a long stack never sits in memory whole."""
     if not data:
         raise UnreadableScan("the file is empty (0 bytes)")
@@ -51,28 +80,158 @@ def iter_pages(data: bytes, max_pixels: int = MAX_PAGE_PIXELS, max_pages: int = 
     if media is None:
         raise UnreadableScan(f"not a file we read: the first bytes match none of {', '.join(SUPPORTED)}")
     if media == "application/pdf":
-        return _decode_pdf(data, max_pixels, max_pages)
-    return _decode_raster(data, media, max_pixels, max_pages)
+        pages = functools.partial(_decode_pdf, data, max_pixels, max_pages)
+    else:
+        pages = functools.partial(_decode_raster, data, media, max_pixels, max_pages)
+    return _in_child(pages, media, page_seconds, max(DECODE_MEMORY, BYTES_PER_PIXEL * max_pixels))
+
+
+def _in_child(pages: Callable[[], Iterator[Page]], media: str, seconds: float, memory: int) -> Iterator[Page]:
+    """Yield the pages a child process decodes, within ``memory`` more bytes and ``seconds`` a page.
+
+    The child is forked, so it has the data and the decoders already loaded; it sends each page as a
+    header and the raw pixels, and reads the next page while this process works on the last."""
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:
+        _decode_and_send(pages, receiver, sender, memory)  # never returns
+    sender.close()
+    number, status = 0, None
+    try:
+        while True:
+            if not receiver.poll(seconds):
+                raise UnreadableScan(
+                    f"{_kind(media)} page {number + 1} takes more than {seconds:g} s to read: the file is "
+                    "damaged or built to stall readers; save the scan again and resend it"
+                )
+            try:
+                kind, value = receiver.recv()
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise value
+                number, shape, dpi, words = value
+                image = np.empty(shape, np.uint8)
+                _read_into(receiver.fileno(), memoryview(image.reshape(-1)))
+            except EOFError:
+                receiver.close()  # a child still writing gets a broken pipe and exits
+                _, status = os.waitpid(pid, 0)
+                raise UnreadableScan(_death(status, media, number + 1, memory)) from None
+            yield Page(number, image, dpi, words)
+    finally:
+        receiver.close()
+        if status is None:
+            os.kill(pid, signal.SIGKILL)  # a no-op on a child that has exited but is not yet reaped
+            os.waitpid(pid, 0)
+
+
+def _decode_and_send(pages: Callable[[], Iterator[Page]], receiver, sender, memory: int) -> None:
+    """In the child: send every page, then "done", or the error that stopped it; then exit."""
+    code = 0
+    try:
+        receiver.close()
+        _limit_memory(memory)
+        for page in pages():
+            image = np.ascontiguousarray(page.image, np.uint8)
+            sender.send(("page", (page.number, image.shape, page.dpi, page.words)))
+            _write_all(sender.fileno(), memoryview(image.reshape(-1)))
+            del page, image
+        sender.send(("done", None))
+    except MemoryError:
+        code = 3  # the parent finds the pipe closed early and says so
+    except BrokenPipeError:
+        pass  # the parent stopped reading
+    except BaseException as exc:  # noqa: BLE001 - the parent raises it
+        if not isinstance(exc, UnreadableScan):
+            exc.add_note("in the decoding process:\n" + traceback.format_exc())
+        try:
+            sender.send(("error", exc))
+        except Exception:
+            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        os._exit(code)
+
+
+# The pixels go over the pipe raw, right after their header: Connection.send_bytes/recv_bytes_into
+# copy a page three times more and took 60 ms for an A4 colour page, these 14 ms.
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_into(fd: int, view: memoryview) -> None:
+    while view:
+        count = os.readv(fd, [view])
+        if not count:
+            raise EOFError
+        view = view[count:]
+
+
+def _limit_memory(memory: int) -> None:
+    """Cap this process's address space at its present size plus ``memory`` bytes (Linux)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            present = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = present + memory if hard == resource.RLIM_INFINITY else min(hard, present + memory)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _death(status: int, media: str, number: int, memory: int) -> str:
+    """Return why the decoding child ended before its last page: out of memory, or a crash."""
+    how = f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status) else "exit"
+    return (
+        f"{_kind(media)} page {number} needs more than {memory >> 20} MiB to read or crashes the reader "
+        f"({how}): the file is damaged or a decompression bomb; save the scan again and resend it"
+    )
+
+
+def _kind(media: str) -> str:
+    return "PDF" if media == "application/pdf" else media
+
+
+# What Pillow's plugins raise on a malformed file besides OSError and ValueError; Image.open itself
+# turns these into "cannot identify", but seeking to a later frame or loading lets them through
+# (found by tests/capture/test_decode_fuzz.py: a TIFF frame without a width raises TypeError).
+_PILLOW_FORMAT_ERRORS = (TypeError, IndexError, KeyError, struct.error)
 
 
 def _decode_raster(data: bytes, media: str, max_pixels: int, max_pages: int) -> Iterator[Page]:
     try:
         with Image.open(io.BytesIO(data)) as img:
+            # Counted first, so a stack too long is refused before any page is read and filed.
+            frames = getattr(img, "n_frames", 1)
+            if frames > max_pages:
+                raise UnreadableScan(f"{media} has {frames} pages, more than {max_pages}; split the stack")
             for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
-                if number > max_pages:
-                    raise UnreadableScan(f"{media} has more than {max_pages} pages; split the stack")
                 width, height = frame.size
                 if width * height > max_pixels:
                     raise UnreadableScan(
                         f"page {number} declares {width}x{height} pixels, more than {max_pixels:,}"
                     )
-                dpi = _dpi(frame.info.get("dpi"))
-                mode = "L" if frame.mode in {"1", "L", "I;16", "I"} else "RGB"
-                yield Page(number, np.asarray(frame.convert(mode)), dpi)
+                yield Page(number, _pixels(frame), _dpi(frame.info.get("dpi")))
     except UnreadableScan:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnreadableScan(f"damaged {media}: {exc}") from exc
+    except Image.DecompressionBombError as exc:  # Pillow refuses the size before we see it
+        raise UnreadableScan(
+            f"{media} declares more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels, far more than the "
+            f"{max_pixels:,} of a page: a decompression bomb or a damaged file"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableScan(f"damaged {media}: its header cannot be read") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, *_PILLOW_FORMAT_ERRORS) as exc:
+        raise UnreadableScan(f"damaged {media}: {exc or type(exc).__name__}") from exc
+
+
+def _pixels(frame: Image.Image) -> np.ndarray:
+    """Return the frame as uint8 grey or RGB."""
+    if frame.mode.startswith("I;16"):
+        # 16-bit grey keeps its high byte; Pillow's conversion to L would clip everything above 255 to white.
+        return (np.asarray(frame).astype(np.uint16) >> 8).astype(np.uint8)
+    mode = "L" if frame.mode in {"1", "L", "I"} else "RGB"
+    return np.asarray(frame if frame.mode == mode else frame.convert(mode))
 
 
 def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> Iterator[Page]:
@@ -95,9 +254,10 @@ def _decode_pdf(data: bytes, max_pixels: int, max_pages: int) -> Iterator[Page]:
                 raise UnreadableScan(
                     f"PDF page {index + 1} is {width:.0f}x{height:.0f} pt, too large to render"
                 )
-            bitmap = page.render(scale=scale, grayscale=False)
-            image = np.asarray(bitmap.to_pil().convert("RGB"))
-            yield Page(index + 1, image, float(dpi), words or None)
+            bitmap = page.render(scale=scale, rev_byteorder=True)  # RGB, not pdfium's BGR
+            yield Page(index + 1, bitmap.to_numpy(), float(dpi), words or None)
+            bitmap.close()
+            page.close()
     except pdfium.PdfiumError as exc:
         raise UnreadableScan(f"damaged PDF: {exc}") from exc
     finally:

@@ -33,9 +33,14 @@ def work_scale(image: np.ndarray, dpi: float) -> float:
 
 
 def shrink(image: np.ndarray, scale: float) -> np.ndarray:
-    return (
-        image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    )
+    """Return the image scaled by ``scale`` (if below 1), at least one pixel each way."""
+    if scale >= 1.0:
+        return image
+    height, width = image.shape[:2]
+    if min(height, width) * scale < 1:  # a strip a pixel or two across: OpenCV would make it empty and raise
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def find_codes(gray: np.ndarray, scale: float) -> list[Code]:

@@ -29,6 +29,10 @@ from capture.templates import Template, templates
 
 CARD_MIN_SCORE = 0.4
 BLANK_INK = 0.0015  # share of dark pixels below which a page is blank (a clean A4 form has ~3 %)
+# Page images one document may hold while its pages come in, ~10 A4 colour pages at 300 dpi: a run of
+# other pages longer than that goes on in a new document, so a 500-page stack of them (or a 3 KB PDF
+# repeating one page 500 times) cannot hold 13 GB. The worker holds two: one filling, one being filed.
+MAX_DOCUMENT_BYTES = 256 << 20
 
 
 @dataclass
@@ -103,7 +107,7 @@ def capture_page(page: Page) -> PageOutcome:
 def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
     """Yield the documents of a stack, each as soon as it is complete: a separator ends one, a form's
     first page starts one, blank pages are dropped (the original keeps them), a run of other pages is
-    one document."""
+    one document (up to MAX_DOCUMENT_BYTES of page images)."""
     open_doc: Document | None = None
     for outcome in outcomes:
         if outcome.kind == "blank":
@@ -114,6 +118,7 @@ def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
                 open_doc is not None
                 and open_doc.template == part.template
                 and outcome.form_page == len(open_doc.pages) + 1 > 1
+                and _fits(open_doc, part)
             ):
                 open_doc.pages += part.pages
                 open_doc.images += part.images
@@ -121,7 +126,12 @@ def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
                 open_doc.regions.update(part.regions)
                 open_doc.problems += part.problems
                 continue
-        elif outcome.kind == "other" and open_doc is not None and open_doc.type == DocType.other:
+        elif (
+            outcome.kind == "other"
+            and open_doc is not None
+            and open_doc.type == DocType.other
+            and _fits(open_doc, outcome.documents[0])
+        ):
             open_doc.pages += outcome.documents[0].pages
             open_doc.images += outcome.documents[0].images
             continue
@@ -134,6 +144,11 @@ def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
             yield from outcome.documents
     if open_doc is not None:
         yield open_doc
+
+
+def _fits(document: Document, part: Document) -> bool:
+    """Return whether the document can take the part's pages within MAX_DOCUMENT_BYTES."""
+    return sum(image.nbytes for image in document.images + part.images) <= MAX_DOCUMENT_BYTES
 
 
 def capture_stream(pages: Iterable[Page]) -> Iterator[Document]:

@@ -94,6 +94,8 @@ def check_date(text: str, long_term_allowed: bool = False) -> Checked:
     return Checked(value, ("not a date (YYYY-MM-DD or 1987年3月15日)",))
 
 
+# Kinds whose value is kept as read match [0-9], not \d: \d takes any script's digits (٣, ३), which
+# would then be stored as the canonical value.
 def check_amount(text: str) -> Checked:
     value = _clean(text).replace("元", "").replace("¥", "").replace("￥", "")
     value = re.sub(r"[\s,，]", "", value).translate(_DIGIT_CONFUSABLES)
