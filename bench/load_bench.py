@@ -27,8 +27,6 @@ import math
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,7 +45,6 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
-from rq import Worker  # noqa: E402
 from rq.exceptions import NoSuchJobError  # noqa: E402
 from rq.job import Job, JobStatus  # noqa: E402
 
@@ -56,8 +53,8 @@ from api import ScanView  # noqa: E402
 from models import DocumentRecord, Scan, document_key, scan_key  # noqa: E402
 from settings import Settings  # noqa: E402
 from storage import ObjectStore, open_store  # noqa: E402
-from tests.conftest import running_api, settings_env  # noqa: E402
-from tests.servers import S3Server, redis_server, wait_until  # noqa: E402
+from tests.conftest import running_api, running_workers  # noqa: E402
+from tests.servers import S3Server, redis_server  # noqa: E402
 
 SCANNER_KEYS = [f"load-scanner-{i:02d}-" + "s" * 16 for i in range(64)]
 # kind -> (pages, documents): what capture must find in it
@@ -207,38 +204,6 @@ def prepare(count: int, seed: int) -> list[Upload]:
 
 
 # ---- the service ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def running_workers(settings: Settings, count: int, logs: Path) -> Iterator[list[Path]]:
-    """Run `imaging worker` count times until they are registered (their models loaded); yield the logs."""
-    paths = [logs / f"worker-{i}.log" for i in range(count)]
-    processes = []
-    with ExitStack() as files:
-        for i, path in enumerate(paths):
-            log = files.enter_context(path.open("wb"))
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "cli", "worker", "--name", f"load-{i}"],
-                    env=settings_env(settings),
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        try:
-            conn = worker.connect(settings.redis_url)
-            wait_until(lambda: Worker.count(connection=conn) >= count, 120, f"{count} workers to register")
-            yield paths
-        finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)  # RQ's warm shutdown: the job in hand finishes first
-            for process in processes:
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
 
 
 @contextmanager
@@ -513,7 +478,8 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="load-") as tmp,
         service_settings(args.backend, Path(tmp)) as settings,
     ):
-        with running_api(settings) as url, running_workers(settings, args.workers, Path(tmp)) as logs:
+        with running_api(settings) as url, running_workers(settings, args.workers, Path(tmp)):
+            logs = sorted(Path(tmp).glob("worker-*.log"))
             load_before = os.getloadavg()  # the service idle: what else runs on the machine
             began = time.perf_counter()
             outcomes = upload_all(url, uploads, args.clients)

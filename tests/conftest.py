@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from rq import Worker
 
 from settings import Settings
 from storage import LocalStore, ObjectStore
 from storage.s3 import S3Store
 from supervisor import free_port
-from tests.servers import MailServer, RedisServer, S3Server, redis_server
+from tests.servers import MailServer, RedisServer, S3Server, redis_server, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNER_KEY = "scanner-key-" + "s" * 20
@@ -171,6 +173,42 @@ def running_api(settings: Settings, output=subprocess.DEVNULL) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@contextlib.contextmanager
+def running_workers(settings: Settings, count: int, logs: Path) -> Iterator[list[subprocess.Popen]]:
+    """Run `imaging worker` count times, each logging to logs/worker-<i>.log and leading its own process
+    group (it and its job's work horse), until all have registered (their models loaded); yield the
+    processes. At the end RQ's warm shutdown (the job in hand finishes), then SIGKILL after 60 s."""
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as files:
+        for i in range(count):
+            out = files.enter_context((logs / f"worker-{i}.log").open("ab"))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cli", "worker", "--name", f"w{i}-{os.getpid()}-{time.time_ns()}"],
+                    env=settings_env(settings),
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        try:
+            conn = Redis.from_url(settings.redis_url)
+            wait_until(lambda: Worker.count(connection=conn) >= count, 120, f"{count} workers to register")
+            yield procs
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 @pytest.fixture

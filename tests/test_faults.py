@@ -12,10 +12,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +34,7 @@ from ocr import keyentry
 from settings import Settings
 from storage import LocalStore, ObjectNotFound, ObjectStore, open_store
 from supervisor import free_port
-from tests.conftest import ROOT, SCANNER_KEY, run_worker_burst, settings_env
+from tests.conftest import ROOT, SCANNER_KEY, run_worker_burst, running_workers
 from tests.servers import RedisServer, S3Server, wait_until
 
 VALUES = json.loads((ROOT / "capture" / "sample_values.json").read_text())
@@ -93,36 +91,6 @@ def _scan_ids(store: ObjectStore) -> set[str]:
     return {i.key.removeprefix("scans/").removesuffix(".json") for i in store.list("scans/")}
 
 
-@contextmanager
-def _workers(settings: Settings, count: int, log: Path) -> Iterator[list[subprocess.Popen]]:
-    """Run `imaging worker` processes, each the leader of its own process group (it and its job)."""
-    out = log.open("ab")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--name", f"w{i}-{os.getpid()}-{time.time_ns()}"],
-            env=settings_env(settings),
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for i in range(count)
-    ]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        out.close()
-
-
 def _descendants(pid: int) -> list[int]:
     found, stack = [], [pid]
     while stack:
@@ -151,7 +119,7 @@ def _log_tail(log: Path, conn: Redis | None = None, scan_ids: list[str] = ()) ->
                 f"failed={queue.failed_job_registry.get_job_ids()} "
                 f"intermediate={queue.intermediate_queue.get_job_ids()}"
             )
-    text = log.read_text(errors="replace") if log.exists() else ""
+    text = "".join(path.read_text(errors="replace") for path in sorted(log.glob("worker-*.log")))
     kept = [line for line in text.splitlines() if "cleaning" not in line]
     return "\n".join(lines + kept[-60:])
 
@@ -168,8 +136,8 @@ def test_a_worker_killed_mid_capture_leaves_its_job_to_another_which_completes_i
     answer = _upload(client, _form_pdf(pages), mode="immediate")
     assert answer.status_code == 202, answer.text
     scan_id = answer.json()["scan_id"]
-    log = tmp_path / "workers.log"
-    with _workers(settings, 2, log) as procs:
+    log = tmp_path / "workers"
+    with running_workers(settings, 2, log) as procs:
         # Kill the worker holding the job once the job has stored its first document, not before.
         wait_until(lambda: store.exists(document_key(doc_id_for(scan_id, 1))), 120, "the first document")
         job_id = f"capture-{scan_id}"
@@ -212,8 +180,8 @@ def test_the_object_store_away_for_30_seconds_delays_jobs_refuses_uploads_and_lo
     store = open_store(settings)
     client = TestClient(create_app(settings))
     scan_ids = [_upload(client, _form_pdf(1)).json()["scan_id"] for _ in range(5)]
-    log = tmp_path / "workers.log"
-    with _workers(settings, 1, log) as procs:
+    log = tmp_path / "workers"
+    with running_workers(settings, 1, log) as procs:
         wait_until(lambda: _captured(store, scan_ids[:1]), 120, "the first scan")
         own_s3.stop()
         stopped = time.monotonic()
@@ -256,8 +224,8 @@ def test_a_redis_restart_is_reported_refuses_uploads_meanwhile_and_loses_no_queu
     conn = Redis.from_url(own_redis.url)
     client = TestClient(create_app(settings))
     scan_ids = [_upload(client, _form_pdf(1)).json()["scan_id"] for _ in range(4)]
-    log = tmp_path / "workers.log"
-    with _workers(settings, 1, log) as procs:
+    log = tmp_path / "workers"
+    with running_workers(settings, 1, log) as procs:
         wait_until(lambda: _captured(store, scan_ids[:1]), 120, "the first scan")
         # Restart Redis while the next capture job runs: its worker loses Redis in the middle of it.
         batch = Queue("batch", connection=conn)
