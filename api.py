@@ -27,26 +27,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import idnumber
+import keyentry
 import worker
 from capture.formats import SUPPORTED, sniff
 from errors import DependencyDown, ImagingError, NotFound, QueueUnavailable
-from models import (
-    BUSINESS_NO_PATTERN,
-    SCAN_ID_PATTERN,
-    DocumentRecord,
-    Scan,
-    ScanFile,
-    ScanMode,
-    ScanStatus,
-    Stage,
-    document_key,
-    new_scan_id,
-    scan_key,
-    utcnow,
-)
-from ocr import keyentry
+from models import DocumentRecord, Scan, ScanFile, document_key, scan_key
 from settings import Role, Settings, load_settings
 from storage import ObjectNotFound, ObjectStore, open_store
+from vocabulary import BUSINESS_NO_PATTERN, SCAN_ID_PATTERN, ScanMode, ScanStatus, Stage, new_scan_id, utcnow
 
 log = logging.getLogger("imaging.api")
 MAX_WAIT = 60.0  # seconds an immediate-mode upload may hold its answer

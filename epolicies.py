@@ -27,19 +27,10 @@ from errors import NotFound
 from esign.epolicy import EPolicyRequest
 from esign.tokens import BadToken, check_token
 from esign.verify import load_roots, verify
-from models import (
-    BUSINESS_NO_PATTERN,
-    Delivery,
-    Download,
-    EPolicy,
-    EPolicyStatus,
-    EPolicyVersion,
-    epolicy_file,
-    epolicy_key,
-    utcnow,
-)
+from models import Delivery, Download, EPolicy, EPolicyStatus, EPolicyVersion, epolicy_file, epolicy_key
 from settings import Role, Settings
 from storage import ObjectNotFound, ObjectStore
+from vocabulary import BUSINESS_NO_PATTERN, utcnow
 
 PolicyNo = Annotated[str, PathParam(pattern=BUSINESS_NO_PATTERN)]
 Staff = Annotated[Caller, Depends(require(Role.sales, Role.underwriter, Role.servicing))]

@@ -5,51 +5,54 @@ Each stored record carries ``schema`` so a later version can read an older one.
 
 from __future__ import annotations
 
-import re
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCAN_ID_PATTERN = r"^s[0-9]{14}[0-9a-f]{12}$"
-MAIL_ID_PATTERN = r"^m[0-9a-f]{32}$"
-BUSINESS_NO_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,30}[A-Z0-9]$"  # policy, application and claim numbers
+from errors import NotFound
+from storage.base import ObjectNotFound, ObjectStore
+from vocabulary import (
+    BUSINESS_NO_PATTERN,
+    MAIL_ID_PATTERN,
+    SCAN_ID_PATTERN,
+    ScanMode,
+    ScanStatus,
+    Stage,
+)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+class Stored(BaseModel):
+    """A record kept as JSON in the object store, under a key made from its id (``key_of``)."""
+
+    noun: ClassVar[str] = "record"  # what a person calls it: "no scan s2026..."
+
+    @staticmethod
+    def key_of(ident: str) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=1).encode()
 
 
-def new_scan_id(now: datetime | None = None) -> str:
-    """Return a scan id that sorts by upload time: ``s`` + UTC timestamp to the second + the
-    microseconds in five hex digits + 28 random bits, so two uploads in one second still sort
-    in the order they came (the index lists newest first by this id)."""
-    now = now or utcnow()
-    return "s" + now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond:05x}" + secrets.token_hex(4)[:7]
+R = TypeVar("R", bound=Stored)
 
 
-def is_scan_id(text: str) -> bool:
-    return bool(re.fullmatch(SCAN_ID_PATTERN, text))
+def find(store: ObjectStore, model: type[R], ident: str) -> R | None:
+    """Return the record of this type and id, or None if none is stored."""
+    try:
+        return model.model_validate_json(store.get(model.key_of(ident)))
+    except ObjectNotFound:
+        return None
 
 
-class ScanMode(StrEnum):
-    immediate = "immediate"  # counter staff, the customer is waiting (立等影像化)
-    batch = "batch"  # back office, stacks after the fact (事后影像化)
-
-
-class ScanStatus(StrEnum):
-    queued = "queued"
-    processing = "processing"
-    captured = "captured"
-    failed = "failed"
-
-
-class Stage(StrEnum):
-    new_business = "new_business"
-    underwriting = "underwriting"
-    servicing = "servicing"
-    claims = "claims"
+def load(store: ObjectStore, model: type[R], ident: str) -> R:
+    """Return the record of this type and id; raise NotFound ("no scan s2026...") if none is stored."""
+    record = find(store, model, ident)
+    if record is None:
+        raise NotFound(f"no {model.noun} {ident}")
+    return record
 
 
 class ScanFile(BaseModel):
@@ -61,8 +64,14 @@ class ScanFile(BaseModel):
     name: str | None = None  # the file name the client sent, for people; never part of a key
 
 
-class Scan(BaseModel):
+class Scan(Stored):
     """``scans/<scan_id>.json``: one upload (one or more files), who sent it, and how far it has gone."""
+
+    noun: ClassVar[str] = "scan"
+
+    @staticmethod
+    def key_of(scan_id: str) -> str:
+        return scan_key(scan_id)
 
     model_config = ConfigDict(frozen=True)
 
@@ -87,17 +96,9 @@ class Scan(BaseModel):
     def key(self) -> str:
         return scan_key(self.scan_id)
 
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1).encode()
-
 
 def scan_key(scan_id: str) -> str:
     return f"scans/{scan_id}.json"
-
-
-def doc_id_for(scan_id: str, index: int) -> str:
-    """Return the id of the index-th document (1-based) of a scan: the same on every run of the job."""
-    return f"d{scan_id[1:]}{index:03d}"
 
 
 class KeyedValue(BaseModel):
@@ -129,8 +130,14 @@ class FieldRecord(BaseModel):
     entries: list[KeyedValue] = Field(default_factory=list)
 
 
-class DocumentRecord(BaseModel):
+class DocumentRecord(Stored):
     """``documents/<doc_id>/record.json``."""
+
+    noun: ClassVar[str] = "document"
+
+    @staticmethod
+    def key_of(doc_id: str) -> str:
+        return document_key(doc_id)
 
     schema_: int = Field(1, alias="schema")
     doc_id: str
@@ -155,9 +162,6 @@ class DocumentRecord(BaseModel):
     on_file: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
 
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1).encode()
-
 
 def document_key(doc_id: str) -> str:
     return f"documents/{doc_id}/record.json"
@@ -169,8 +173,14 @@ class MailStatus(StrEnum):
     failed = "failed"
 
 
-class Mail(BaseModel):
+class Mail(Stored):
     """``mail/<mail_id>.json``: one message to deliver exactly once; its bytes are ``mail/<mail_id>.eml``."""
+
+    noun: ClassVar[str] = "mail"
+
+    @staticmethod
+    def key_of(mail_id: str) -> str:
+        return mail_key(mail_id)
 
     model_config = ConfigDict(frozen=True)
 
@@ -184,9 +194,6 @@ class Mail(BaseModel):
     last_error: str | None = None
     sent_at: datetime | None = None
     delivered_to: str | None = None  # "smtp://host:port" or the outbox file
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1).encode()
 
 
 def mail_key(mail_id: str) -> str:
@@ -230,8 +237,14 @@ class Download(BaseModel):
     address: str
 
 
-class EPolicy(BaseModel):
+class EPolicy(Stored):
     """``epolicies/<policy_no>/policy.json``: the versions of one policy and their delivery."""
+
+    noun: ClassVar[str] = "e-policy"
+
+    @staticmethod
+    def key_of(policy_no: str) -> str:
+        return epolicy_key(policy_no)
 
     schema_: int = Field(1, alias="schema")
     policy_no: str = Field(pattern=BUSINESS_NO_PATTERN)
@@ -242,9 +255,6 @@ class EPolicy(BaseModel):
     @property
     def current(self) -> EPolicyVersion | None:
         return self.versions[-1] if self.versions else None
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1).encode()
 
 
 def epolicy_key(policy_no: str) -> str:

@@ -27,9 +27,10 @@ from api import Caller, ErrorBody, FieldView, RedisConn, Store, checked_number, 
 from errors import NotFound, QueueUnavailable
 from indexing.access import READERS, may_see, visible_entries
 from indexing.index import TRUSTED, current_cards, load_record, lookup, still_valid, uploaded_at
-from models import DocumentRecord, Stage
+from models import DocumentRecord
 from settings import Role
 from storage import ObjectNotFound, ObjectStore
+from vocabulary import Stage
 
 ACCESS_LOG = "access:log"  # a Redis stream; persisted with Redis (AOF in `imaging up`)
 ACCESS_LOG_MAX = 5_000_000  # entries kept (approximately) before the oldest are trimmed

@@ -41,19 +41,16 @@ from models import (
     Mail,
     MailStatus,
     Scan,
-    ScanMode,
-    ScanStatus,
-    doc_id_for,
     document_key,
     epolicy_file,
     epolicy_key,
     mail_body_key,
     mail_key,
     scan_key,
-    utcnow,
 )
 from settings import Settings, load_settings
 from storage import ObjectNotFound, ObjectStore, open_store
+from vocabulary import ScanMode, ScanStatus, doc_id_for, utcnow
 
 log = logging.getLogger("imaging.worker")
 
@@ -156,8 +153,8 @@ def capture_scan(scan_id: str) -> dict:
     """Return the scan's outcome after capturing it into documents with page and field images."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
+    from keyentry import add_tasks
     from ocr.decide import read_document
-    from ocr.keyentry import add_tasks
 
     ctx = context()
     store = ctx.store

@@ -36,11 +36,12 @@ from capture.decode import encode_png, thumbnail_png  # noqa: E402
 from capture.render import render_form, render_idcard  # noqa: E402
 from capture.templates import latest  # noqa: E402
 from indexing.index import enter, lookup  # noqa: E402
-from models import DocumentRecord, document_key, utcnow  # noqa: E402
+from models import DocumentRecord, document_key  # noqa: E402
 from settings import Settings  # noqa: E402
 from storage.s3 import S3Store  # noqa: E402
 from tests.conftest import running_api  # noqa: E402
 from tests.servers import S3Server, redis_server  # noqa: E402
+from vocabulary import utcnow  # noqa: E402
 
 KEY = "bench-admin-key-" + "a" * 16
 POLICY = "TB2026777777"

@@ -31,10 +31,11 @@ from capture.pipeline import capture  # noqa: E402
 from capture.render import render_form, render_idcard  # noqa: E402
 from capture.specimens import card_values, form_values  # noqa: E402
 from capture.templates import latest  # noqa: E402
-from ocr.decide import THRESHOLDS, Status, decide_document, ocr_config  # noqa: E402
+from ocr.decide import THRESHOLDS, decide_document, ocr_config  # noqa: E402
 from ocr.tesseract import OcrConfig, read_fields  # noqa: E402
 from ocr.validate import validate  # noqa: E402
 from tests.capture.scans import handwrite, place_cards, scan_page, smudge  # noqa: E402
+from vocabulary import FieldStatus  # noqa: E402
 
 FORM, FRONT, BACK = latest("application_form"), latest("idcard_front"), latest("idcard_back")
 
@@ -129,7 +130,7 @@ def report(rows) -> None:
         c = by_kind[kind if condition == "printed" else condition]
         c["fields"] += 1
         c["read right"] += bool(d.value == truth or d.suggestion == truth)
-        if d.status == Status.accepted:
+        if d.status == FieldStatus.accepted:
             c["accepted"] += 1
             c["accepted right"] += d.value == truth
             if condition != "printed":
@@ -189,7 +190,7 @@ def calibrate(rows) -> None:
             t for t in range(0, 101, 5) if all(ok for agree, conf, ok, *_ in items if agree and conf >= t)
         )
         accepted = sum(1 for agree, conf, *_ in items if agree and conf >= safe)
-        voted = [(v, t) for *_, v, t, _, _ in items if v.status == Status.accepted]
+        voted = [(v, t) for *_, v, t, _, _ in items if v.status == FieldStatus.accepted]
         right = [m for *_, t, value, m in items if value == t]
         wrong = [m for *_, t, value, m in items if value and value != t]
         print(

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 
-
-class DocType(StrEnum):
-    application_form = "application_form"
-    idcard_front = "idcard_front"
-    idcard_back = "idcard_back"
-    other = "other"
-
+from vocabulary import DocType
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import idnumber
-from models import BUSINESS_NO_PATTERN
+from vocabulary import BUSINESS_NO_PATTERN
 
 NAME_PATTERN = r"^[\u3400-\u9fff·A-Za-z][\u3400-\u9fff·A-Za-z .'-]{0,39}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import idnumber
-from models import BUSINESS_NO_PATTERN, DocumentRecord, Scan, Stage, document_key, scan_key
+from models import DocumentRecord, Scan, document_key, scan_key
 from storage import ObjectNotFound, ObjectStore
+from vocabulary import BUSINESS_NO_PATTERN, Stage
 
 KINDS = ("policy", "customer", "claim")
 CARD_TYPES = ("idcard_front", "idcard_back")

@@ -33,6 +33,7 @@ import numpy as np
 from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
 from ocr.tesseract import OcrConfig, OcrText, read_fields
 from ocr.validate import cross_check, validate
+from vocabulary import FieldStatus
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
 # the lowest threshold at which the first two reads, agreeing and looking printed character by
@@ -84,12 +85,6 @@ GLYPH_LINE = 2.0
 VOTES_MIN: dict[str, int] = {}
 DEFAULT_VOTES_MIN = 2
 MARGIN_VOTES = 2  # without the image: the value most reads give, by this many reads
-
-
-class Status:
-    accepted = "accepted"  # by OCR, every check passed
-    key_entry = "key_entry"  # waiting for people
-    keyed = "keyed"  # typed by people and accepted
 
 
 @dataclass
@@ -172,15 +167,15 @@ def _decide_by_votes(kind: str, name: str, reads: tuple[OcrText, ...], image: np
     confidence = max((r.confidence for r in reads), default=0.0)
     if not candidates:
         first = validate(kind, reads[0].text, name)
-        return Decision(None, 0.0, Status.key_entry, list(first.problems), first.value or None)
+        return Decision(None, 0.0, FieldStatus.key_entry, list(first.problems), first.value or None)
     votes_min = VOTES_MIN.get(kind, DEFAULT_VOTES_MIN)
     if image is None:
         ranked = sorted(candidates.items(), key=lambda c: -c[1][0])
         (value, (votes, surest)), runner_up = ranked[0], ranked[1][1][0] if len(ranked) > 1 else 0
         if votes >= votes_min and votes - runner_up >= MARGIN_VOTES:
-            return Decision(value, surest.confidence, Status.accepted)
+            return Decision(value, surest.confidence, FieldStatus.accepted)
         return Decision(
-            None, confidence, Status.key_entry, [f"the reads disagree: {votes} of {len(reads)}"], value
+            None, confidence, FieldStatus.key_entry, [f"the reads disagree: {votes} of {len(reads)}"], value
         )
     scored = []
     for value, (votes, surest) in candidates.items():
@@ -196,8 +191,8 @@ def _decide_by_votes(kind: str, name: str, reads: tuple[OcrText, ...], image: np
     if not reasons:
         reasons = print_problems(kind, surest.text, image)
     if reasons:
-        return Decision(None, confidence, Status.key_entry, reasons, value)
-    return Decision(value, surest.confidence, Status.accepted)
+        return Decision(None, confidence, FieldStatus.key_entry, reasons, value)
+    return Decision(value, surest.confidence, FieldStatus.accepted)
 
 
 def decide_field(
@@ -206,7 +201,7 @@ def decide_field(
     """Return the decision for one field from its reads (no reads: the field is blank) and, when given,
     the image they were read from (to check that it is printed, and to choose between values read)."""
     if not reads:
-        return Decision(None, 0.0, Status.key_entry, ["nothing written in the field"], None)
+        return Decision(None, 0.0, FieldStatus.key_entry, ["nothing written in the field"], None)
     if len(reads) > 2:
         return _decide_by_votes(kind, name, reads, image)
     checked = [validate(kind, r.text, name) for r in reads]
@@ -221,14 +216,14 @@ def decide_field(
     if not reasons and image is not None:
         reasons = print_problems(kind, reads[0].text, image)
     if reasons:
-        return Decision(None, confidence, Status.key_entry, reasons, first.value or None)
-    return Decision(first.value, confidence, Status.accepted)
+        return Decision(None, confidence, FieldStatus.key_entry, reasons, first.value or None)
+    return Decision(first.value, confidence, FieldStatus.accepted)
 
 
 def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> bool:
     """Return whether a field's first two reads are enough: they would be accepted as they are (used by
     ocr/tesseract.py to read the field more times when not)."""
-    return decide_field(kind, "", reads, image).status == Status.accepted
+    return decide_field(kind, "", reads, image).status == FieldStatus.accepted
 
 
 def _printed_text(kind: str, name: str, reads: tuple[OcrText, ...], value: str) -> str | None:
@@ -252,7 +247,7 @@ def lone_glyph_problems(
     geometry = {}
     for name, d in decisions.items():
         image = images.get(name)
-        if d.status != Status.accepted or not d.value or image is None:
+        if d.status != FieldStatus.accepted or not d.value or image is None:
             continue
         kind, reads = fields[name]
         text = _printed_text(kind, name, reads, d.value)
@@ -290,11 +285,11 @@ def decide_document(
     }
     for name, problems in lone_glyph_problems(fields, decisions, images).items():
         d = decisions[name]
-        decisions[name] = Decision(None, d.confidence, Status.key_entry, problems, d.value)
-    accepted = {n: d.value for n, d in decisions.items() if d.status == Status.accepted and d.value}
+        decisions[name] = Decision(None, d.confidence, FieldStatus.key_entry, problems, d.value)
+    accepted = {n: d.value for n, d in decisions.items() if d.status == FieldStatus.accepted and d.value}
     for name, problems in cross_check(accepted).items():
         d = decisions[name]
-        decisions[name] = Decision(None, d.confidence, Status.key_entry, problems, d.value)
+        decisions[name] = Decision(None, d.confidence, FieldStatus.key_entry, problems, d.value)
     return decisions
 
 
@@ -322,8 +317,8 @@ def read_document(document) -> dict[str, Decision]:
         if f.text is not None:
             checked = validate(str(template.field(name).kind), f.text, name)
             decisions[name] = (
-                Decision(checked.value, 100.0, Status.accepted)
+                Decision(checked.value, 100.0, FieldStatus.accepted)
                 if checked.ok
-                else Decision(None, 100.0, Status.key_entry, list(checked.problems), checked.value)
+                else Decision(None, 100.0, FieldStatus.key_entry, list(checked.problems), checked.value)
             )
     return decisions

@@ -24,18 +24,19 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
+import keyentry
 import worker
 from api import create_app
 from capture.render import render_form
 from capture.templates import latest
 from errors import StorageUnavailable
-from models import Scan, ScanStatus, doc_id_for, document_key, scan_key
-from ocr import keyentry
+from models import Scan, document_key, scan_key
 from settings import Settings
 from storage import LocalStore, ObjectNotFound, ObjectStore, open_store
 from supervisor import free_port
 from tests.conftest import ROOT, SCANNER_KEY, run_worker_burst, running_workers
 from tests.servers import RedisServer, S3Server, wait_until
+from vocabulary import ScanStatus, doc_id_for
 
 VALUES = json.loads((ROOT / "capture" / "sample_values.json").read_text())
 

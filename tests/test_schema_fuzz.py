@@ -39,18 +39,19 @@ from schemathesis.specs.openapi.checks import (
 )
 
 import epolicies
+import keyentry
 from api import _key_id, create_app
 from esign.epolicy import sample_request
 from esign.keys import init_test_keys
 from esign.render import render
 from esign.sign import load_pkcs12, seal
-from models import Scan, ScanFile, ScanMode, document_key, utcnow
-from ocr import keyentry
+from models import Scan, ScanFile, document_key
 from settings import Role, Settings
 from storage import open_store
 from tests.conftest import API_KEYS, SCANNER_KEY, running_api
 from tests.indexing.conftest import APPLICANT, CLAIM, INSURED, POLICY, doc_id, put_case, put_document
 from tests.test_roles import KEYS, TABLE
+from vocabulary import ScanMode, utcnow
 
 MAX_EXAMPLES = 25
 CHECKS = [

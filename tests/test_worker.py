@@ -13,13 +13,14 @@ from rq.job import Job, JobStatus
 
 import worker
 from api import create_app
-from models import DocumentRecord, Mail, MailStatus, Scan, ScanStatus, document_key, mail_key, scan_key
+from models import DocumentRecord, Mail, MailStatus, Scan, document_key, mail_key, scan_key
 from settings import Settings
 from storage import open_store
 from supervisor import free_port
 from tests.conftest import ROOT, SCANNER_KEY, run_cli, run_worker_burst, settings_env
 from tests.helpers import sample_png, sample_stack, snapshot
 from tests.servers import MailServer, wait_until
+from vocabulary import ScanStatus
 
 
 def _upload(settings: Settings, data: bytes, mode: str = "immediate") -> str:

@@ -7,9 +7,10 @@ import pytest
 
 from capture.decode import encode_png
 from indexing.index import enter
-from models import DocumentRecord, FieldRecord, document_key, utcnow
+from models import DocumentRecord, FieldRecord, document_key
 from settings import Settings
 from storage import ObjectStore, open_store
+from vocabulary import utcnow
 
 APPLICANT = "110105198703150013"
 INSURED = "110105201001010010"

@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import keyentry
 from api import create_app
 from capture.render import render_form, render_idcard
 from capture.templates import latest
 from indexing.index import lookup
 from models import DocumentRecord, Scan, document_key, scan_key
-from ocr import keyentry
 from settings import Settings
 from storage import open_store
 from tests.capture.scans import place_cards

@@ -13,10 +13,11 @@ from indexing.index import (
     still_valid,
     valid_number,
 )
-from models import DocumentRecord, document_key, is_scan_id, new_scan_id
+from models import DocumentRecord, document_key
 from storage import ObjectStore
 from tests.helpers import snapshot
 from tests.indexing.conftest import APPLICANT, INSURED, OTHER, doc_id, put_document
+from vocabulary import is_scan_id, new_scan_id
 
 POLICY = "TB2026001234"
 
@@ -81,7 +82,8 @@ def test_check_reports_drift_and_repair_mends_it(store: ObjectStore) -> None:
 
 
 def test_check_finds_a_record_whose_keyed_number_was_never_entered(store: ObjectStore) -> None:
-    from models import Scan, ScanFile, ScanMode, utcnow
+    from models import Scan, ScanFile
+    from vocabulary import ScanMode, utcnow
 
     record = put_document(store, 1, "idcard_front", "new_business", {}, fields={"id_number": INSURED})
     scan = Scan(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import keyentry
 from capture.decode import encode_png
-from models import DocumentRecord, FieldRecord, document_key, utcnow
-from ocr import keyentry
+from models import DocumentRecord, FieldRecord, document_key
 from settings import Settings
 from storage import open_store
+from vocabulary import utcnow
 
 DOC = "d20261123101500abcdefabcdef001"
 SCAN = "s20261123101500abcdefabcdef"

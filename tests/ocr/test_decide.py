@@ -13,10 +13,11 @@ from capture.pipeline import capture
 from capture.render import _pil_font, _px, _wrap, render_form, render_idcard
 from capture.specimens import card_values, form_values
 from capture.templates import latest
-from ocr.decide import Status, decide_document, decide_field
+from ocr.decide import decide_document, decide_field
 from ocr.printed import char_scores
 from ocr.tesseract import OcrText
 from tests.capture.scans import handwrite, place_cards, scan_page
+from vocabulary import FieldStatus
 
 FORM = latest("application_form")
 
@@ -38,7 +39,7 @@ def test_of_eight_reads_the_value_that_matches_the_print_wins_over_the_most_give
     image = printed["applicant_name"].ocr_image
     reads = (OcrText("杨风勇", 84.0),) * 5 + (OcrText("杨凤勇", 40.0),) * 3
     decision = decide_field("name", "applicant_name", reads, image)
-    assert decision.status == Status.accepted and decision.value == "杨凤勇"
+    assert decision.status == FieldStatus.accepted and decision.value == "杨凤勇"
     image = printed["insured_name"].ocr_image
     reads = (OcrText("孙字", 87.0),) * 5 + (OcrText("孙宇", 44.0),) * 2 + (OcrText("", 0.0),)
     assert decide_field("name", "insured_name", reads, image).value == "孙宇"
@@ -47,25 +48,25 @@ def test_of_eight_reads_the_value_that_matches_the_print_wins_over_the_most_give
 def test_a_value_every_read_gives_still_goes_to_key_entry_when_a_character_does_not_match(printed) -> None:
     image = printed["applicant_name"].ocr_image
     decision = decide_field("name", "applicant_name", (OcrText("杨风勇", 90.0),) * 8, image)
-    assert decision.status == Status.key_entry and decision.suggestion == "杨风勇"
+    assert decision.status == FieldStatus.key_entry and decision.suggestion == "杨风勇"
     assert "character" in decision.reasons[0]
     # The first two reads alone are held to the same check.
     decision = decide_field("name", "applicant_name", (OcrText("杨风勇", 90.0),) * 2, image)
-    assert decision.status == Status.key_entry
+    assert decision.status == FieldStatus.key_entry
 
 
 def test_a_value_only_one_read_gives_goes_to_key_entry(printed) -> None:
     image = printed["applicant_name"].ocr_image
     reads = (OcrText("杨凤勇", 60.0),) + (OcrText("", 0.0),) * 7
     decision = decide_field("name", "applicant_name", reads, image)
-    assert decision.status == Status.key_entry and "only 1 of 8" in decision.reasons[0]
+    assert decision.status == FieldStatus.key_entry and "only 1 of 8" in decision.reasons[0]
 
 
 def test_without_the_image_eight_reads_need_a_clear_majority() -> None:
     reads = (OcrText("13812345678", 50.0),) * 5 + (OcrText("13812346678", 50.0),) * 3
     assert decide_field("phone", "applicant_phone", reads).value == "13812345678"
     reads = (OcrText("13812345678", 50.0),) * 4 + (OcrText("13812346678", 50.0),) * 3 + (OcrText("", 0),)
-    assert decide_field("phone", "applicant_phone", reads).status == Status.key_entry
+    assert decide_field("phone", "applicant_phone", reads).status == FieldStatus.key_entry
 
 
 def test_a_card_address_is_matched_line_by_line() -> None:
@@ -105,12 +106,14 @@ def test_one_character_written_by_hand_never_goes_through_even_read_right_and_su
         for name in ("applicant_sex", "payment_years"):
             page = handwrite(page, FORM.field(name).box, values[name], rng)
         decisions = decide_document(*_sure(_scan(page, 20 + i), values))
-        through += [n for n in ("applicant_sex", "payment_years") if decisions[n].status == Status.accepted]
-        assert decisions["applicant_name"].status == Status.accepted  # the printed rest goes through
+        through += [
+            n for n in ("applicant_sex", "payment_years") if decisions[n].status == FieldStatus.accepted
+        ]
+        assert decisions["applicant_name"].status == FieldStatus.accepted  # the printed rest goes through
         # The same values printed go through.
         decisions = decide_document(*_sure(_scan(render_form(FORM, values, 300), 40 + i), values))
-        assert decisions["applicant_sex"].status == Status.accepted
-        assert decisions["payment_years"].status == Status.accepted
+        assert decisions["applicant_sex"].status == FieldStatus.accepted
+        assert decisions["payment_years"].status == FieldStatus.accepted
     assert through == []
 
 
@@ -118,21 +121,21 @@ def test_one_character_with_no_other_printed_value_beside_it_goes_to_key_entry(p
     reads = {"applicant_sex": ("sex", (OcrText("男", 95.0),) * 2)}
     fields = _scan(render_form(FORM, {"applicant_sex": "男"}, 300), 2)
     decisions = decide_document(reads, {"applicant_sex": fields["applicant_sex"].ocr_image})
-    assert decisions["applicant_sex"].status == Status.key_entry
+    assert decisions["applicant_sex"].status == FieldStatus.key_entry
     assert "one character" in decisions["applicant_sex"].reasons[0]
 
 
 def test_a_name_every_read_gives_with_a_look_alike_character_goes_to_key_entry(printed) -> None:
     image = printed["insured_name"].ocr_image  # 孙宇 printed
     decision = decide_field("name", "insured_name", (OcrText("孙字", 90.0),) * 8, image)
-    assert decision.status == Status.key_entry and "字 could as well be 宇" in decision.reasons[0]
+    assert decision.status == FieldStatus.key_entry and "字 could as well be 宇" in decision.reasons[0]
     decision = decide_field("name", "insured_name", (OcrText("孙字", 90.0),) * 2, image)
-    assert decision.status == Status.key_entry
+    assert decision.status == FieldStatus.key_entry
     assert decide_field("name", "insured_name", (OcrText("孙宇", 90.0),) * 2, image).value == "孙宇"
 
 
 def test_a_digit_the_print_matches_no_better_than_another_digit_goes_to_key_entry(printed) -> None:
     image = printed["sum_insured"].ocr_image  # 50000.00 printed; both reads said 30000.00 at 81 (seed 17)
     decision = decide_field("amount", "sum_insured", (OcrText("30000.00", 81.0),) * 2, image)
-    assert decision.status == Status.key_entry and "3 could as well be 5" in decision.reasons[0]
+    assert decision.status == FieldStatus.key_entry and "3 could as well be 5" in decision.reasons[0]
     assert decide_field("amount", "sum_insured", (OcrText("50000.00", 81.0),) * 2, image).value == "50000.00"

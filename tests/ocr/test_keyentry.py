@@ -8,9 +8,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+import keyentry
 from api import create_app
 from models import DocumentRecord, document_key
-from ocr import keyentry
 from settings import Settings
 from storage import open_store
 from tests.conftest import ADMIN_KEY, KEYER2_KEY, KEYER3_KEY, KEYER_KEY, SCANNER_KEY

@@ -8,10 +8,11 @@ from capture.decode import Page
 from capture.pipeline import capture
 from capture.render import render_form
 from capture.templates import latest
-from ocr.decide import PRINT_MIN, Status, decide_field
+from ocr.decide import PRINT_MIN, decide_field
 from ocr.printed import print_score
 from ocr.tesseract import OcrText
 from tests.capture.scans import handwrite, scan_page, smudge
+from vocabulary import FieldStatus
 
 FORM = latest("application_form")
 VALUES = {
@@ -49,9 +50,9 @@ def test_a_handwritten_field_read_right_and_sure_still_goes_to_key_entry() -> No
     page = handwrite(render_form(FORM, {}, 300), FORM.field("applicant_phone").box, "13812345678", rng)
     image = _fields(page, 6)["applicant_phone"].ocr_image
     reads = (OcrText("13812345678", 95.0), OcrText("13812345678", 93.0))
-    assert decide_field("phone", "applicant_phone", reads).status == Status.accepted  # without the image
+    assert decide_field("phone", "applicant_phone", reads).status == FieldStatus.accepted  # without the image
     decision = decide_field("phone", "applicant_phone", reads, image)
-    assert decision.status == Status.key_entry and "does not look printed" in decision.reasons[0]
+    assert decision.status == FieldStatus.key_entry and "does not look printed" in decision.reasons[0]
     assert decision.suggestion == "13812345678"
 
 

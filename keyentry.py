@@ -22,10 +22,10 @@ from redis import Redis
 
 from errors import BadInput, ImagingError, NotFound
 from indexing.index import CUSTOMER_FIELDS, POLICY_FIELDS, reenter
-from models import DocumentRecord, KeyedValue, document_key, utcnow
-from ocr.decide import Status
+from models import DocumentRecord, KeyedValue, document_key
 from ocr.validate import validate
 from storage import ObjectStore
+from vocabulary import FieldStatus, utcnow
 
 POOL, LEASES, PREFIX = "ke:pool", "ke:lease", "ke:task:"
 LEASE_SECONDS = 120
@@ -99,7 +99,7 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
     created = 0
     base = int(time.time() * 1000) - (IMMEDIATE_BONUS if immediate else 0)
     for name, f in record.fields.items():
-        if f.status != Status.key_entry:
+        if f.status != FieldStatus.key_entry:
             continue
         task_id = task_id_for(record.doc_id, name)
         task = {
@@ -203,7 +203,7 @@ def submit(conn: Redis, store: ObjectStore, task_id: str, keyer: str, text: str)
     conn.hset(key, mapping={**progress, "state": "done", "lessee": ""})
     conn.expire(key, DONE_TTL)
     conn.zrem(LEASES, task_id)
-    return {"task_id": task_id, "status": Status.keyed, "value": checked.value}
+    return {"task_id": task_id, "status": FieldStatus.keyed, "value": checked.value}
 
 
 def _keyers(conn: Redis, key: str) -> str:
@@ -223,9 +223,11 @@ def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: li
     with conn.lock(f"lock:doc:{task.doc_id}", timeout=30, blocking_timeout=15):
         record = DocumentRecord.model_validate_json(store.get(document_key(task.doc_id)))
         field = record.fields[task.field]
-        field.value, field.status = value, Status.keyed
+        field.value, field.status = value, FieldStatus.keyed
         field.entries = [KeyedValue.model_validate(e) for e in entries]
-        record.complete = all(f.status in (Status.accepted, Status.keyed) for f in record.fields.values())
+        record.complete = all(
+            f.status in (FieldStatus.accepted, FieldStatus.keyed) for f in record.fields.values()
+        )
         records = [record]
         if task.field in (*POLICY_FIELDS, *CUSTOMER_FIELDS):  # a number to be found under: move the entries
             records = reenter(store, record)
