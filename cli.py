@@ -65,10 +65,10 @@ def jobs() -> None:
 @jobs.command("failed")
 def jobs_failed() -> None:
     """List failed jobs, oldest first."""
-    import worker as worker_module
+    import queues
 
-    conn = worker_module.connect(load_settings().redis_url)
-    failed = worker_module.failed_jobs(conn)
+    conn = queues.connect(load_settings().redis_url)
+    failed = queues.failed_jobs(conn)
     for f in failed:
         click.echo(f"{f.job_id}\t{f.queue}\t{f.func}\t{f.ended_at}\t{f.error}")
     click.echo(f"{len(failed)} failed job(s)", err=True)
@@ -79,13 +79,13 @@ def jobs_failed() -> None:
 @click.option("--all", "all_", is_flag=True, help="Requeue every failed job.")
 def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
     """Put failed jobs back on their queues."""
-    import worker as worker_module
+    import queues
 
     if not job_ids and not all_:
         raise click.UsageError("name the job ids to requeue, or pass --all")
-    conn = worker_module.connect(load_settings().redis_url)
-    ids = [f.job_id for f in worker_module.failed_jobs(conn)] if all_ else list(job_ids)
-    done = worker_module.requeue(conn, ids)
+    conn = queues.connect(load_settings().redis_url)
+    ids = [f.job_id for f in queues.failed_jobs(conn)] if all_ else list(job_ids)
+    done = queues.requeue(conn, ids)
     for job_id in done:
         click.echo(job_id)
     missing = sorted(set(ids) - set(done))

@@ -22,7 +22,7 @@ from redis import Redis
 
 from errors import BadInput, ImagingError, NotFound
 from indexing.index import CUSTOMER_FIELDS, POLICY_FIELDS, reenter
-from models import DocumentRecord, KeyedValue, document_key
+from models import DocumentRecord, KeyedValue, load
 from ocr.validate import validate
 from storage import ObjectStore
 from vocabulary import FieldStatus, utcnow
@@ -221,7 +221,7 @@ def _requeue(conn: Redis, task_id: str, progress: dict, round_: str, message: st
 def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: list[dict]) -> None:
     """Write the accepted value and every keyed entry into the document record, under its lock."""
     with conn.lock(f"lock:doc:{task.doc_id}", timeout=30, blocking_timeout=15):
-        record = DocumentRecord.model_validate_json(store.get(document_key(task.doc_id)))
+        record = load(store, DocumentRecord, task.doc_id)
         field = record.fields[task.field]
         field.value, field.status = value, FieldStatus.keyed
         field.entries = [KeyedValue.model_validate(e) for e in entries]
@@ -233,4 +233,4 @@ def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: li
             records = reenter(store, record)
         for changed in records:
             meta = {"scan_id": changed.scan_id, "type": changed.type}
-            store.put(document_key(changed.doc_id), changed.to_json(), "application/json", meta)
+            store.put(changed.key, changed.to_json(), "application/json", meta)

@@ -37,12 +37,18 @@ class Stored(BaseModel):
 
 
 R = TypeVar("R", bound=Stored)
+M = TypeVar("M", bound=BaseModel)
+
+
+def read(store: ObjectStore, model: type[M], key: str) -> M:
+    """Return the JSON object stored at key as a model; raise ObjectNotFound if there is none."""
+    return model.model_validate_json(store.get(key))
 
 
 def find(store: ObjectStore, model: type[R], ident: str) -> R | None:
     """Return the record of this type and id, or None if none is stored."""
     try:
-        return model.model_validate_json(store.get(model.key_of(ident)))
+        return read(store, model, model.key_of(ident))
     except ObjectNotFound:
         return None
 
@@ -162,6 +168,10 @@ class DocumentRecord(Stored):
     on_file: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
 
+    @property
+    def key(self) -> str:
+        return document_key(self.doc_id)
+
 
 def document_key(doc_id: str) -> str:
     return f"documents/{doc_id}/record.json"
@@ -194,6 +204,10 @@ class Mail(Stored):
     last_error: str | None = None
     sent_at: datetime | None = None
     delivered_to: str | None = None  # "smtp://host:port" or the outbox file
+
+    @property
+    def key(self) -> str:
+        return mail_key(self.mail_id)
 
 
 def mail_key(mail_id: str) -> str:
@@ -251,6 +265,10 @@ class EPolicy(Stored):
     versions: list[EPolicyVersion] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
     downloads: list[Download] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return epolicy_key(self.policy_no)
 
     @property
     def current(self) -> EPolicyVersion | None:

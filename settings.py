@@ -6,7 +6,6 @@ to a directory under the data dir and mail to ``<data dir>/outbox``.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
@@ -14,18 +13,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errors import ConfigError
+from roles import Role
 
 ENV_PREFIX = "IMAGING_"
-
-
-class Role(StrEnum):
-    scanner = "scanner"
-    keyer = "keyer"
-    underwriter = "underwriter"
-    servicing = "servicing"
-    claims = "claims"
-    sales = "sales"  # the sale system: issues e-policies
-    admin = "admin"
 
 
 def parse_api_keys(text: str) -> dict[str, Role]:

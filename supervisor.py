@@ -153,9 +153,9 @@ def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
             proc.wait()
 
 
-def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
-    """Run the service until Ctrl-C or SIGTERM; return the exit code."""
-    data_dir = settings.data_dir.resolve()
+def _prepare(settings: Settings, data_dir: Path, host: str, port: int) -> tuple[str, bool]:
+    """Return the admin key and whether it is new, after making the data dir, checking the port is free
+    and, when no signing key is configured, making the test signing keys."""
     data_dir.mkdir(parents=True, exist_ok=True)
     if not _port_is_free(host, port):
         raise ConfigError(
@@ -167,6 +167,22 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
 
         init_test_keys(data_dir / "keys")  # the embedded default signs with a clearly marked test key
         print(f"made TEST signing keys under {data_dir / 'keys'} (replace them for production)", flush=True)
+    return key, first
+
+
+def _announce(url: str, data_dir: Path, key: str, first: bool) -> None:
+    print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
+    if first:
+        print(f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}", flush=True)
+    else:
+        print(f"admin API key: in {data_dir / 'admin.key'}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+
+
+def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
+    """Run the service until Ctrl-C or SIGTERM; return the exit code."""
+    data_dir = settings.data_dir.resolve()
+    key, first = _prepare(settings, data_dir, host, port)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -196,12 +212,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     restarts = 0
     try:
         _wait_healthy(url, [*worker_procs, api_proc])
-        print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
-        if first:
-            print(f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}", flush=True)
-        else:
-            print(f"admin API key: in {data_dir / 'admin.key'}", flush=True)
-        print("press Ctrl-C to stop", flush=True)
+        _announce(url, data_dir, key, first)
         while not stopping:
             # A process that dies is started again (a worker's job is retried by RQ, see worker.py);
             # one that keeps dying stops the service rather than spinning.

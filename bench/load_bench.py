@@ -48,9 +48,9 @@ from PIL import Image  # noqa: E402
 from rq.exceptions import NoSuchJobError  # noqa: E402
 from rq.job import Job, JobStatus  # noqa: E402
 
-import worker  # noqa: E402
-from api import ScanView  # noqa: E402
-from models import DocumentRecord, Scan, document_key, scan_key  # noqa: E402
+import queues  # noqa: E402
+from models import DocumentRecord, Scan, load, scan_key  # noqa: E402
+from routes.scans import ScanView  # noqa: E402
 from settings import Settings  # noqa: E402
 from storage import ObjectStore, open_store  # noqa: E402
 from tests.conftest import running_api, running_workers  # noqa: E402
@@ -320,7 +320,7 @@ def job_runs(logs: list[Path]) -> tuple[Counter, Counter]:
 def check(store: ObjectStore, settings: Settings, outcomes: list[Outcome], logs: list[Path]) -> None:
     """Note on each acknowledged outcome its job's state and timings, and what does not hold in the store,
     the queue and the workers' logs."""
-    conn = worker.connect(settings.redis_url)
+    conn = queues.connect(settings.redis_url)
     started, done = job_runs(logs)
     for o in outcomes:
         if not o.acknowledged:
@@ -344,7 +344,7 @@ def check(store: ObjectStore, settings: Settings, outcomes: list[Outcome], logs:
             o.problems.append(f"job {job_id} is {o.job_status}")
         if started[job_id] != 1 or done[job_id] != 1:
             o.problems.append(f"job run {started[job_id]} times, finished OK {done[job_id]} times")
-        stored = Scan.model_validate_json(store.get(scan_key(o.scan_id)))
+        stored = load(store, Scan, o.scan_id)
         missing = [f.sha256[:12] for f in stored.files if not store.exists(f"originals/{f.sha256}")]
         if missing or len(stored.files) != len(o.upload.files):
             o.problems.append(f"{len(stored.files)} files recorded, originals missing: {missing}")
@@ -365,7 +365,7 @@ def check(store: ObjectStore, settings: Settings, outcomes: list[Outcome], logs:
         if len(set(stored.documents)) != len(stored.documents) or on_disk != set(stored.documents):
             o.problems.append(f"documents in the store {sorted(on_disk)} != recorded {stored.documents}")
         for doc_id in stored.documents:
-            record = DocumentRecord.model_validate_json(store.get(document_key(doc_id)))
+            record = load(store, DocumentRecord, doc_id)
             if record.scan_id != o.scan_id:
                 o.problems.append(f"{doc_id} belongs to {record.scan_id}")
 

@@ -15,6 +15,7 @@ from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 from errors import BadInput, MailUnavailable
+from settings import Settings
 
 
 class MailRefused(BadInput):
@@ -39,6 +40,21 @@ class SmtpServer:
 @dataclass(frozen=True)
 class Outbox:
     directory: Path
+
+
+def transport_from_settings(settings: Settings) -> SmtpServer | Outbox:
+    """Return the SMTP server the settings name, or the outbox folder under the data dir when none."""
+    if not settings.smtp_host:
+        return Outbox(settings.outbox_dir)
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpServer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_starttls,
+        settings.smtp_user,
+        password,
+        settings.smtp_timeout,
+    )
 
 
 def deliver(message: EmailMessage, mail_id: str, transport: SmtpServer | Outbox) -> str:

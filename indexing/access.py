@@ -1,4 +1,4 @@
-"""Who sees which documents: the role table, and the rule for identity documents.
+"""Who sees which documents: the stages of the role table (roles.py), and the rule for identity documents.
 
 - ``underwriter`` sees new-business and underwriting documents;
 - ``servicing`` and ``claims`` see the documents of their own stage, and the identity documents (ID card
@@ -10,41 +10,34 @@
 
 from __future__ import annotations
 
-from indexing.index import Entry, load_record, lookup
-from models import DocumentRecord
-from settings import Role
+from indexing.index import Entry, lookup
+from models import DocumentRecord, find
+from roles import Role, identity_through, stages
 from storage import ObjectStore
+from vocabulary import DocType
 
-ROLE_STAGES: dict[Role, frozenset[str]] = {
-    Role.underwriter: frozenset({"new_business", "underwriting"}),
-    Role.servicing: frozenset({"servicing"}),
-    Role.claims: frozenset({"claims"}),
-}
-# The number a customer must be filed under, besides their ID number, for the role to see their identity.
-ROLE_BUSINESS: dict[Role, str] = {Role.servicing: "policy", Role.claims: "claim"}
-IDENTITY_TYPES = frozenset({"idcard_front", "idcard_back", "signature"})
+IDENTITY_TYPES = frozenset({DocType.idcard_front, DocType.idcard_back, DocType.signature})
 SIGNATURE_REGIONS = frozenset({"applicant_signature"})
-READERS = frozenset({Role.admin, *ROLE_STAGES})
 
 
 def sees_stage(role: Role, stage: str | None) -> bool:
     """Whether the role sees a document of this stage for its stage alone."""
-    return role == Role.admin or stage in ROLE_STAGES.get(role, ())
+    return role == Role.admin or stage in stages(role)
 
 
 def is_identity(doc_type: str, part: str | None = None) -> bool:
     """Whether a document (or one region of it) is an identity document: a card side or a signature."""
-    return doc_type in IDENTITY_TYPES or (doc_type == "application_form" and part in SIGNATURE_REGIONS)
+    return doc_type in IDENTITY_TYPES or (doc_type == DocType.application_form and part in SIGNATURE_REGIONS)
 
 
 def customer_on_business(store: ObjectStore, role: Role, customers: list[str]) -> bool:
     """Whether any of these customers is on a policy (servicing) or a claim (claims)."""
-    kind = ROLE_BUSINESS.get(role)
+    kind = identity_through(role)
     if kind is None:
         return False
     for customer in customers:
         for entry in lookup(store, "customer", customer):
-            record = load_record(store, entry.doc_id)
+            record = find(store, DocumentRecord, entry.doc_id)
             if record is not None and record.keys.get(kind):
                 return True
     return False
@@ -54,9 +47,10 @@ def may_see(store: ObjectStore, role: Role, record: DocumentRecord, part: str | 
     """Whether the role may see the document (``part``: a field or region name, for a signature)."""
     if sees_stage(role, record.stage):
         return True
-    if role not in ROLE_BUSINESS or not is_identity(record.type, part):
+    kind = identity_through(role)
+    if kind is None or not is_identity(record.type, part):
         return False
-    if record.keys.get(ROLE_BUSINESS[role]):
+    if record.keys.get(kind):
         return True
     return customer_on_business(store, role, record.keys.get("customer", []))
 
@@ -70,8 +64,11 @@ def visible_entries(
         return entries
     shown = [e for e in entries if sees_stage(role, e.stage)]
     identity = [e for e in entries if not sees_stage(role, e.stage) and is_identity(e.type)]
-    if identity and role in ROLE_BUSINESS:
-        business = ROLE_BUSINESS[role]
-        if kind == business or (kind == "customer" and customer_on_business(store, role, [value])):
-            shown += identity
+    business = identity_through(role)
+    if (
+        identity
+        and business
+        and (kind == business or (kind == "customer" and customer_on_business(store, role, [value])))
+    ):
+        shown += identity
     return sorted(shown, key=lambda e: e.doc_id, reverse=True)

@@ -23,25 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import idnumber
-from models import DocumentRecord, Scan, document_key, scan_key
-from storage import ObjectNotFound, ObjectStore
-from vocabulary import BUSINESS_NO_PATTERN, Stage
+from models import DocumentRecord, Scan, find
+from storage import ObjectStore
+from vocabulary import BUSINESS_NO_PATTERN, CARD_TYPES, DOC_ID, TRUSTED, DocType, Stage, uploaded_at
 
 KINDS = ("policy", "customer", "claim")
-CARD_TYPES = ("idcard_front", "idcard_back")
-TRUSTED = ("accepted", "keyed")
-_DOC_TYPES = (
-    "application_form",
-    "idcard_front",
-    "idcard_back",
-    "signature",
-    "claim_evidence",
-    "epolicy",
-    "other",
-)
-_ENTRY = re.compile(
-    r"^index/(policy|customer|claim|image)/([^/]+)/(d[0-9]{14}[0-9a-f]{12}[0-9]{3})=([a-z_]+)=([a-z_]+)$"
-)
+_ENTRY = re.compile(rf"^index/(policy|customer|claim|image)/([^/]+)/({DOC_ID})=([a-z_]+)=([a-z_]+)$")
 # Fields whose trusted value puts the document under a number.
 POLICY_FIELDS = ("application_no",)
 CUSTOMER_FIELDS = ("applicant_id_number", "insured_id_number", "id_number")
@@ -66,11 +53,6 @@ class Entry:
     def body(self, scan_id: str) -> bytes:
         fields = {"doc_id": self.doc_id, "type": self.type, "stage": self.stage, "scan_id": scan_id}
         return json.dumps({self.kind: self.value, **fields}, ensure_ascii=False).encode()
-
-
-def uploaded_at(doc_id: str) -> datetime:
-    """Return when the scan holding the document was uploaded (the doc id begins with it, UTC)."""
-    return datetime.strptime(doc_id[1:15], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def parse_entry(key: str) -> Entry | None:
@@ -128,7 +110,7 @@ def document_keys(
 def entries_for(record: DocumentRecord) -> list[Entry]:
     """Return the entries a document's record says it belongs under."""
     stage = record.stage or Stage.new_business.value
-    doc_type = record.type if record.type in _DOC_TYPES else "other"
+    doc_type = record.type if record.type in frozenset(DocType) else DocType.other.value
     found = [
         Entry(kind, value, record.doc_id, doc_type, stage)
         for kind in KINDS
@@ -155,17 +137,17 @@ def enter(store: ObjectStore, record: DocumentRecord) -> DocumentRecord:
 def reenter(store: ObjectStore, record: DocumentRecord) -> list[DocumentRecord]:
     """Return the records to store after a keyed value changed what a document belongs under: the
     document itself, and for an ID card front whose number is now known, the back beside it."""
-    scan = load_scan(store, record.scan_id)
+    scan = find(store, Scan, record.scan_id)
     keys = document_keys(record, scan)
-    if record.type == "idcard_back":
+    if record.type == DocType.idcard_back:
         keys = _merge(keys, {"customer": record.keys.get("customer", [])})
     changed = [enter(store, record.model_copy(update={"keys": keys}))]
     customer = _trusted(record.fields, "id_number")
-    if record.type == "idcard_front" and customer and scan is not None:
-        beside = [r for r in map(lambda d: load_record(store, d), scan.documents) if r is not None]
+    if record.type == DocType.idcard_front and customer and scan is not None:
+        beside = [r for r in map(lambda d: find(store, DocumentRecord, d), scan.documents) if r is not None]
         beside = [r for r in beside if r.source_pages == record.source_pages and r.doc_id != record.doc_id]
-        if not any(r.type == "idcard_front" for r in beside):  # the only front on its page
-            for back in (r for r in beside if r.type == "idcard_back" and not r.on_file):
+        if not any(r.type == DocType.idcard_front for r in beside):  # the only front on its page
+            for back in (r for r in beside if r.type == DocType.idcard_back and not r.on_file):
                 keys = _merge(back.keys, {"customer": [customer]})
                 changed.append(enter(store, back.model_copy(update={"keys": keys})))
     return changed
@@ -177,20 +159,6 @@ def lookup(store: ObjectStore, kind: str, value: str) -> list[Entry]:
         return []
     found = (parse_entry(info.key) for info in store.list(f"index/{kind}/{value}/"))
     return sorted((e for e in found if e is not None), key=lambda e: e.doc_id, reverse=True)
-
-
-def load_record(store: ObjectStore, doc_id: str) -> DocumentRecord | None:
-    try:
-        return DocumentRecord.model_validate_json(store.get(document_key(doc_id)))
-    except ObjectNotFound:
-        return None
-
-
-def load_scan(store: ObjectStore, scan_id: str) -> Scan | None:
-    try:
-        return Scan.model_validate_json(store.get(scan_key(scan_id)))
-    except ObjectNotFound:
-        return None
 
 
 # ---- ID cards on file ---------------------------------------------------------------------------
@@ -221,7 +189,7 @@ def current_cards(store: ObjectStore, customer: str, exclude: str = "") -> dict[
     cards: dict[str, DocumentRecord] = {}
     for entry in lookup(store, "customer", customer):
         if entry.type in CARD_TYPES and entry.type not in cards and entry.doc_id != exclude:
-            record = load_record(store, entry.doc_id)
+            record = find(store, DocumentRecord, entry.doc_id)
             if record is not None and not record.on_file:
                 cards[entry.type] = record
         if len(cards) == len(CARD_TYPES):
@@ -249,16 +217,16 @@ def card_on_file(
         for entry in lookup(store, "image", image_sha256):
             if entry.type != doc_type or entry.doc_id == doc_id:
                 continue
-            record = load_record(store, entry.doc_id)
+            record = find(store, DocumentRecord, entry.doc_id)
             if record is not None and not record.on_file:
                 return record
     if not customer:
         return None
     cards = current_cards(store, customer, exclude=doc_id)
-    on_file, back = cards.get(doc_type), cards.get("idcard_back")
+    on_file, back = cards.get(doc_type), cards.get(DocType.idcard_back)
     if on_file is None or back is None or not still_valid(_trusted(back.fields, "valid_to")):
         return None
-    if doc_type == "idcard_front":
+    if doc_type == DocType.idcard_front:
         same = _trusted(values, "id_number") == customer and _trusted(values, "name") in (
             None,
             _trusted(on_file.fields, "name"),
@@ -291,7 +259,7 @@ class CheckReport:
 def _records(store: ObjectStore) -> Iterator[DocumentRecord]:
     for info in store.list("documents/"):
         if info.key.endswith("/record.json"):
-            record = load_record(store, info.key.split("/")[1])
+            record = find(store, DocumentRecord, info.key.split("/")[1])
             if record is not None:
                 yield record
 
@@ -305,10 +273,10 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
     for record in _records(store):
         report.documents += 1
         if record.scan_id not in scans:
-            scans[record.scan_id] = load_scan(store, record.scan_id)
+            scans[record.scan_id] = find(store, Scan, record.scan_id)
         scan = scans[record.scan_id]
         keys = document_keys(record, scan)
-        if record.type == "idcard_back":  # its customer came from the front beside it: keep it
+        if record.type == DocType.idcard_back:  # its customer came from the front beside it: keep it
             keys = _merge(keys, {"customer": record.keys.get("customer", [])})
         fixed = record.model_copy(update={"keys": keys})
         fixed_index = sorted(e.key for e in entries_for(fixed))
@@ -317,7 +285,7 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
             report.stale_records.append(record.doc_id)
             if repair:
                 fixed = enter(store, fixed)
-                store.put(document_key(record.doc_id), fixed.to_json(), "application/json")
+                store.put(fixed.key, fixed.to_json(), "application/json")
     stored = {info.key for info in store.list("index/")}
     report.entries = len(stored)
     report.missing = sorted(wanted - stored)
@@ -327,7 +295,7 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
             store.delete(key)
         for key in report.missing:
             entry = parse_entry(key)
-            record = load_record(store, entry.doc_id) if entry else None
+            record = find(store, DocumentRecord, entry.doc_id) if entry else None
             if entry and record:
                 store.put(key, entry.body(record.scan_id), "application/json")
         report.repaired = True

@@ -25,12 +25,12 @@ from rq import Queue, Worker
 from rq.job import Job
 
 import keyentry
-import worker
+import queues
 from api import create_app
 from capture.render import render_form
 from capture.templates import latest
 from errors import StorageUnavailable
-from models import Scan, document_key, scan_key
+from models import Scan, document_key, load
 from settings import Settings
 from storage import LocalStore, ObjectNotFound, ObjectStore, open_store
 from supervisor import free_port
@@ -60,7 +60,7 @@ def _upload(client: TestClient, data: bytes, mode: str = "batch"):
 
 def _scan(store: ObjectStore, scan_id: str) -> Scan | None:
     try:
-        return Scan.model_validate_json(store.get(scan_key(scan_id)))
+        return load(store, Scan, scan_id)
     except (ObjectNotFound, StorageUnavailable):
         return None
 
@@ -262,12 +262,12 @@ def test_the_sweep_queues_again_a_scan_whose_job_redis_lost_and_leaves_the_rest_
     lost, kept = (_upload(client, _form_pdf(1)).json()["scan_id"] for _ in range(2))
     # The state a Redis restart at the wrong moment can leave: the job exists but is in no list.
     redis_conn.lrem(Queue("batch", connection=redis_conn).key, 0, f"capture-{lost}")
-    assert worker.sweep_scans(redis_conn, settings, store) == [], "young scans are left to RQ"
-    assert worker.sweep_scans(redis_conn, settings, store, older_than=0) == [lost]
-    assert worker.sweep_scans(redis_conn, settings, store, older_than=0) == [], "queued once"
+    assert queues.sweep_scans(redis_conn, settings, store) == [], "young scans are left to RQ"
+    assert queues.sweep_scans(redis_conn, settings, store, older_than=0) == [lost]
+    assert queues.sweep_scans(redis_conn, settings, store, older_than=0) == [], "queued once"
     assert run_worker_burst(settings).returncode == 0
     assert _captured(store, [lost, kept])
-    assert redis_conn.zcard(worker.OPEN_SCANS) == 0, "a captured scan is closed"
+    assert redis_conn.zcard(queues.OPEN_SCANS) == 0, "a captured scan is closed"
 
 
 # ---- the local store's disk full ------------------------------------------------------------------

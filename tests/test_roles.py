@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from settings import Role, Settings
+from roles import Role
+from settings import Settings
 from tests.conftest import (
     ADMIN_KEY,
     CLAIMS_KEY,

@@ -40,13 +40,15 @@ from schemathesis.specs.openapi.checks import (
 
 import epolicies
 import keyentry
-from api import _key_id, create_app
+from api import create_app
 from esign.epolicy import sample_request
 from esign.keys import init_test_keys
 from esign.render import render
 from esign.sign import load_pkcs12, seal
 from models import Scan, ScanFile, document_key
-from settings import Role, Settings
+from roles import Role
+from routes.deps import key_id as _key_id
+from settings import Settings
 from storage import open_store
 from tests.conftest import API_KEYS, SCANNER_KEY, running_api
 from tests.indexing.conftest import APPLICANT, CLAIM, INSURED, POLICY, doc_id, put_case, put_document

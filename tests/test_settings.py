@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from errors import ConfigError
-from settings import Role, load_settings
+from roles import Role
+from settings import load_settings
 from tests.conftest import ROOT
 
 

@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq.job import Job, JobStatus
 
+import epolicies
+import queues
 import worker
 from api import create_app
-from models import DocumentRecord, Mail, MailStatus, Scan, document_key, mail_key, scan_key
+from models import DocumentRecord, Mail, MailStatus, Scan, load, scan_key
 from settings import Settings
 from storage import open_store
 from supervisor import free_port
@@ -35,7 +37,7 @@ def _upload(settings: Settings, data: bytes, mode: str = "immediate") -> str:
 
 
 def _scan(settings: Settings, scan_id: str) -> Scan:
-    return Scan.model_validate_json(open_store(settings).get(scan_key(scan_id)))
+    return load(open_store(settings), Scan, scan_id)
 
 
 def test_a_scan_uploaded_through_the_api_is_captured_by_a_real_worker_into_s3(settings: Settings) -> None:
@@ -45,7 +47,7 @@ def test_a_scan_uploaded_through_the_api_is_captured_by_a_real_worker_into_s3(se
     scan = _scan(settings, scan_id)
     assert (scan.status, scan.pages, scan.error, scan.problems) == (ScanStatus.captured, 2, None, [])
     store = open_store(settings)
-    records = [DocumentRecord.model_validate_json(store.get(document_key(d))) for d in scan.documents]
+    records = [load(store, DocumentRecord, d) for d in scan.documents]
     assert [(r.type, r.source_pages) for r in records] == [("application_form", [1]), ("idcard_front", [2])]
     form = records[0]
     assert form.application_no == "TB2026001234"
@@ -65,7 +67,7 @@ def test_running_the_capture_job_again_changes_nothing(settings: Settings, redis
 
     # The same job again, as a retry or a second worker would run it.
     Job.fetch(f"capture-{scan_id}", connection=redis_conn).delete()
-    worker.enqueue(
+    queues.enqueue(
         redis_conn, settings, "immediate", worker.capture_scan, scan_id, job_id=f"capture-{scan_id}"
     )
     assert run_worker_burst(settings).returncode == 0
@@ -79,7 +81,7 @@ def test_running_the_capture_job_again_changes_nothing(settings: Settings, redis
         scan_key(scan_id), scan.model_copy(update={"status": ScanStatus.queued, "documents": []}).to_json()
     )
     Job.fetch(f"capture-{scan_id}", connection=redis_conn).delete()
-    worker.enqueue(
+    queues.enqueue(
         redis_conn, settings, "immediate", worker.capture_scan, scan_id, job_id=f"capture-{scan_id}"
     )
     assert run_worker_burst(settings).returncode == 0
@@ -93,7 +95,7 @@ def test_running_the_capture_job_again_changes_nothing(settings: Settings, redis
 
 def test_enqueueing_the_same_job_twice_queues_it_once(settings: Settings, redis_conn: Redis) -> None:
     scan_id = _upload(settings, sample_png())
-    again = worker.enqueue(
+    again = queues.enqueue(
         redis_conn, settings, "immediate", worker.capture_scan, scan_id, job_id=f"capture-{scan_id}"
     )
     assert again.id == f"capture-{scan_id}"
@@ -149,10 +151,10 @@ def test_mail_is_retried_while_smtp_is_down_and_sent_exactly_once_when_it_return
     settings = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_timeout": 2.0})
     settings = settings.model_copy(update={"retry_intervals": "1,1,1,1,1,1,1,1"})
     store = open_store(settings)
-    mail = worker.submit_mail(redis_conn, store, settings, _message("holder@example.cn"))
+    mail = epolicies.submit_mail(redis_conn, store, settings, _message("holder@example.cn"))
 
     def record() -> Mail:
-        return Mail.model_validate_json(store.get(mail_key(mail.mail_id)))
+        return load(store, Mail, mail.mail_id)
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "worker"],
@@ -177,7 +179,7 @@ def test_mail_is_retried_while_smtp_is_down_and_sent_exactly_once_when_it_return
 
     # Running the job again finds it sent and does not send it twice.
     Job.fetch(f"mail-{mail.mail_id}", connection=redis_conn).delete()
-    worker.enqueue(
+    queues.enqueue(
         redis_conn, settings, "mail", worker.deliver_mail, mail.mail_id, job_id=f"mail-{mail.mail_id}"
     )
     smtp2 = MailServer(port=port)
@@ -196,9 +198,9 @@ def test_mail_goes_to_the_outbox_without_smtp_and_to_the_server_with_it(
     if smtp:
         settings = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp_srv.port})
     before = len(smtp_srv.messages)
-    mail = worker.submit_mail(redis_conn, open_store(settings), settings, _message("a@example.cn"))
+    mail = epolicies.submit_mail(redis_conn, open_store(settings), settings, _message("a@example.cn"))
     assert run_worker_burst(settings).returncode == 0
-    sent = Mail.model_validate_json(open_store(settings).get(mail_key(mail.mail_id)))
+    sent = load(open_store(settings), Mail, mail.mail_id)
     assert sent.status == MailStatus.sent and sent.attempts == 1
     outbox = settings.outbox_dir / f"{mail.mail_id}.eml"
     assert outbox.exists() is (not smtp)

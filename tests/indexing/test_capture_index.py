@@ -16,7 +16,7 @@ from api import create_app
 from capture.render import render_form, render_idcard
 from capture.templates import latest
 from indexing.index import lookup
-from models import DocumentRecord, Scan, document_key, scan_key
+from models import DocumentRecord, Scan, document_key, load
 from settings import Settings
 from storage import open_store
 from tests.capture.scans import place_cards
@@ -83,8 +83,8 @@ def test_a_case_is_filed_under_its_numbers_and_a_card_on_file_is_not_stored_agai
     assert run_worker_burst(settings).returncode == 0
 
     def records(scan_id: str) -> list[DocumentRecord]:
-        scan = Scan.model_validate_json(store.get(scan_key(scan_id)))
-        return [DocumentRecord.model_validate_json(store.get(document_key(d))) for d in scan.documents]
+        scan = load(store, Scan, scan_id)
+        return [load(store, DocumentRecord, d) for d in scan.documents]
 
     (invoice,) = records(evidence)
     assert (invoice.type, invoice.stage) == ("claim_evidence", "claims")
@@ -146,5 +146,5 @@ def test_a_keyed_id_number_files_the_document_under_it(settings: Settings, redis
     )
     assert done.status_code == 200, done.text
     assert [e.doc_id for e in lookup(store, "customer", APPLICANT)] == [record.doc_id]
-    stored = DocumentRecord.model_validate_json(store.get(document_key(record.doc_id)))
+    stored = load(store, DocumentRecord, record.doc_id)
     assert stored.keys == {"customer": [APPLICANT]} and stored.index

@@ -13,7 +13,7 @@ from indexing.index import (
     still_valid,
     valid_number,
 )
-from models import DocumentRecord, document_key
+from models import DocumentRecord, load
 from storage import ObjectStore
 from tests.helpers import snapshot
 from tests.indexing.conftest import APPLICANT, INSURED, OTHER, doc_id, put_document
@@ -97,7 +97,7 @@ def test_check_finds_a_record_whose_keyed_number_was_never_entered(store: Object
     report = check(store)
     assert report.stale_records == [record.doc_id]
     check(store, repair=True)
-    fixed = DocumentRecord.model_validate_json(store.get(document_key(record.doc_id)))
+    fixed = load(store, DocumentRecord, record.doc_id)
     assert fixed.keys == {"customer": [INSURED]}
     assert [e.doc_id for e in lookup(store, "customer", INSURED)] == [record.doc_id]
     assert check(store).clean

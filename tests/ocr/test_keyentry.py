@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 import keyentry
 from api import create_app
-from models import DocumentRecord, document_key
+from models import DocumentRecord, load
 from settings import Settings
 from storage import open_store
 from tests.conftest import ADMIN_KEY, KEYER2_KEY, KEYER3_KEY, KEYER_KEY, SCANNER_KEY
@@ -64,7 +64,7 @@ def test_fields_are_keyed_single_and_blind_double_until_the_document_is_complete
     done = _key(client, other, number["task_id"], "110105 19870315 0013")
     assert done.json()["status"] == "keyed" and done.json()["value"] == "110105198703150013"
 
-    record = DocumentRecord.model_validate_json(open_store(settings).get(document_key(DOC)))
+    record = load(open_store(settings), DocumentRecord, DOC)
     assert record.complete
     field = record.fields["applicant_id_number"]
     assert field.status == "keyed" and field.value == "110105198703150013"
@@ -92,9 +92,7 @@ def test_two_blind_keyers_who_differ_are_settled_by_a_third(
     assert arbiter["round"] == "arbitration"
     assert arbiter["values"] == ["110105198703150013", "110105198703150021"]
     assert _key(client, KEYER3_KEY, task_id, "110105198703150013").json()["status"] == "keyed"
-    field = DocumentRecord.model_validate_json(open_store(settings).get(document_key(DOC))).fields[
-        "applicant_id_number"
-    ]
+    field = load(open_store(settings), DocumentRecord, DOC).fields["applicant_id_number"]
     assert field.value == "110105198703150013"
     assert [e.round for e in field.entries] == ["blind", "blind", "arbitration"]
 

@@ -8,7 +8,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from models import DocumentRecord, document_key
+from models import DocumentRecord, load
 from settings import Settings
 from storage import open_store
 from tests.conftest import KEYER_KEY, needs_chromium
@@ -53,7 +53,7 @@ def test_a_keyer_keys_a_document_with_the_keyboard_alone(
     assert {w for _, w in seen.values()} <= {"1", "2"}
     # The blind field waits for a second keyer; this keyer has nothing left.
     wait.until(ec.visibility_of_element_located((By.ID, "empty")))
-    record = DocumentRecord.model_validate_json(open_store(settings).get(document_key(DOC)))
+    record = load(open_store(settings), DocumentRecord, DOC)
     assert record.fields["applicant_name"].value == "张三丰"
     assert record.fields["applicant_id_number"].status == "key_entry"
     assert [e.value for e in record.fields["applicant_name"].entries] == ["张三丰"]

@@ -155,9 +155,9 @@ def test_imaging_scan_uploads_a_folder_and_names_the_file_it_could_not_send(
     sent = [json.loads(line) for line in result.stdout.splitlines()]
     assert [Path(s["file"]).name for s in sent] == ["a.png", "b.png"]
     assert "c.png: 415" in result.stderr
-    from models import Scan, scan_key
+    from models import Scan, load
     from storage import open_store
 
     store = open_store(settings)
-    scans = [Scan.model_validate_json(store.get(scan_key(s["scan_id"]))) for s in sent]
+    scans = [load(store, Scan, s["scan_id"]) for s in sent]
     assert {s.policy_no for s in scans} == {"P2026000777"} and {s.mode for s in scans} == {"batch"}

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.exceptions import HTTPException
 
-from api import checked_number
 from indexing.index import valid_number
 from models import document_key, scan_key
+from routes.deps import checked_number
 from storage import BadKey, LocalStore, check_key
 
 # Text that leans towards what breaks paths: separators, dots, NUL, backslashes, other scripts' digits.

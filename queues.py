@@ -1,0 +1,211 @@
+"""The job queues: connecting to Redis, enqueueing by job path, the open-scan ledger, the failed registry.
+
+Queues in priority order: a worker always takes ``immediate`` (a customer is waiting at the counter)
+before ``esign`` and ``mail``, and the ``batch`` backlog last. Jobs are named by their path
+(``worker.capture_scan``), so the API enqueues without importing the worker and its libraries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from errors import ConfigError, DependencyDown, QueueUnavailable
+from models import Scan, find
+from settings import Settings
+from storage import ObjectStore
+from vocabulary import ScanStatus
+
+log = logging.getLogger("imaging.queues")
+
+QUEUES = ("immediate", "esign", "mail", "batch")
+CAPTURE_SCAN = "worker.capture_scan"
+ISSUE_EPOLICY = "worker.issue_epolicy"
+DELIVER_MAIL = "worker.deliver_mail"
+# Every acknowledged scan is in this sorted set (score: upload time) until its capture ends; the sweep
+# (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
+OPEN_SCANS = "scans:open"
+SWEEP_AFTER = 60  # seconds a scan may wait before the sweep looks at its job
+
+
+def connect(url: str | None, *, for_worker: bool = False) -> Redis:
+    """Return a Redis client for url; raise ConfigError if none is configured."""
+    if not url:
+        raise ConfigError(
+            "IMAGING_REDIS_URL: not set; `imaging up` starts a private Redis, other commands need its URL"
+        )
+    if for_worker:
+        # RQ blocks on the queues for minutes; a read timeout would break that wait.
+        return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def enqueue(
+    conn: Redis,
+    settings: Settings,
+    queue_name: str,
+    func: str | Callable[..., object],
+    *args: object,
+    job_id: str,
+) -> Job:
+    """Return the job with this id, enqueued now or found already queued, running or done.
+    ``func`` is the job's path (``worker.capture_scan``) or the function itself."""
+    if queue_name not in QUEUES:
+        raise ValueError(f"unknown queue {queue_name!r}")
+    intervals = settings.retry_schedule
+    queue = Queue(queue_name, connection=conn)
+    try:
+        return queue.enqueue_call(
+            func,
+            args=args,
+            job_id=job_id,
+            unique=True,  # atomic in Redis: the same job enqueued twice is one job
+            timeout=settings.job_timeout,
+            result_ttl=24 * 3600,
+            failure_ttl=30 * 24 * 3600,
+            retry=Retry(max=len(intervals), interval=intervals),
+        )
+    except DuplicateJobError:
+        return Job.fetch(job_id, connection=conn)
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis did not take job {job_id}: {exc}") from exc
+
+
+def capture_job_id(scan_id: str) -> str:
+    return f"capture-{scan_id}"
+
+
+def open_scan(conn: Redis, settings: Settings, scan: Scan) -> None:
+    """Enter a stored scan in the open-scan ledger and queue its capture; raise QueueUnavailable, with
+    the ledger entry taken back, if Redis does not take it."""
+    try:
+        conn.zadd(OPEN_SCANS, {scan.scan_id: time.time()})
+        enqueue(
+            conn, settings, scan.mode.value, CAPTURE_SCAN, scan.scan_id, job_id=capture_job_id(scan.scan_id)
+        )
+    except (QueueUnavailable, RedisError):
+        with contextlib.suppress(RedisError):
+            conn.zrem(OPEN_SCANS, scan.scan_id)
+        raise QueueUnavailable(f"the job queue (Redis) did not take scan {scan.scan_id}; try again") from None
+
+
+def close_scan(conn: Redis, scan_id: str) -> None:
+    """Take a scan whose capture ended (captured or failed) out of the open-scan ledger."""
+    conn.zrem(OPEN_SCANS, scan_id)
+
+
+def _held_job_ids(conn: Redis) -> set[str]:
+    """Return the ids of every job in a queue, an intermediate list or a registry that will run it."""
+    held: set[str] = set()
+    for name in QUEUES:
+        queue = Queue(name, connection=conn)
+        held.update(queue.get_job_ids())
+        held.update(queue.intermediate_queue.get_job_ids())
+        for registry in (queue.started_job_registry, queue.scheduled_job_registry, queue.failed_job_registry):
+            held.update(registry.get_job_ids())
+    return held
+
+
+def sweep_scans(
+    conn: Redis, settings: Settings, store: ObjectStore, older_than: float = SWEEP_AFTER
+) -> list[str]:
+    """Return the open scans whose capture job was lost, after queueing each again.
+
+    RQ keeps a job in a queue, an intermediate list or a registry from enqueue to end, and its own
+    maintenance retries jobs abandoned by dead workers. A Redis restart at the wrong moment (between
+    taking a job off its queue and registering it as started) can still leave a job that is in none of
+    them: it would never run. This is the safety net under "every acknowledged scan completes"."""
+    cutoff = time.time() - older_than
+    candidates = [s.decode() for s in conn.zrangebyscore(OPEN_SCANS, "-inf", cutoff, start=0, num=1000)]
+    if not candidates:
+        return []
+    held = _held_job_ids(conn)
+    lost = []
+    for scan_id in candidates:
+        job_id = capture_job_id(scan_id)
+        if job_id in held:
+            continue
+        try:
+            job = Job.fetch(job_id, connection=conn)
+            status = job.get_status()
+        except NoSuchJobError:
+            job, status = None, None
+        if status in ("finished", "failed", "canceled", "stopped", "deferred"):
+            continue  # its end is recorded (or it waits on purpose); the scan is closed when it runs
+        scan = find(store, Scan, scan_id)
+        if scan is None or scan.status in (ScanStatus.captured, ScanStatus.failed):
+            close_scan(conn, scan_id)  # refused after all, or its end was not recorded here
+            continue
+        if job is not None:
+            job.delete()
+        enqueue(conn, settings, scan.mode.value, CAPTURE_SCAN, scan_id, job_id=job_id)
+        log.warning("scan %s: its capture job was lost (status %s); queued again", scan_id, status)
+        lost.append(scan_id)
+    return lost
+
+
+def sweep_now(conn: Redis, settings: Settings, store: ObjectStore, every: float) -> None:
+    """Run the sweep if no other worker ran it in the last ``every`` seconds (a Redis lock decides)."""
+    if conn.set("lock:sweep", "1", nx=True, ex=max(1, int(every))):
+        try:
+            sweep_scans(conn, settings, store)
+        except (DependencyDown, RedisError) as exc:  # the next sweep tries again
+            log.warning("sweep of open scans: %s", exc)
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    job_id: str
+    queue: str
+    func: str
+    args: tuple
+    ended_at: str
+    error: str
+
+
+def failed_jobs(conn: Redis) -> list[FailedJob]:
+    """Return the jobs in every queue's failed registry, oldest first."""
+    found: list[FailedJob] = []
+    try:
+        for name in QUEUES:
+            registry = FailedJobRegistry(name, connection=conn)
+            for job_id in registry.get_job_ids():
+                try:
+                    j = Job.fetch(job_id, connection=conn)
+                except NoSuchJobError:
+                    continue
+                result = j.latest_result()
+                error = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+                ended = j.ended_at.isoformat() if j.ended_at else ""
+                found.append(
+                    FailedJob(j.id, name, j.func_name, tuple(j.args), ended, error[0] if error else "")
+                )
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis: cannot read the failed registry: {exc}") from exc
+    return sorted(found, key=lambda f: f.ended_at)
+
+
+def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
+    """Return the ids put back on their queues (ids not in a failed registry are skipped)."""
+    wanted = set(job_ids)
+    done: list[str] = []
+    try:
+        for name in QUEUES:
+            registry = FailedJobRegistry(name, connection=conn)
+            for job_id in registry.get_job_ids():
+                if job_id in wanted:
+                    registry.requeue(job_id)
+                    done.append(job_id)
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis: cannot requeue: {exc}") from exc
+    return done

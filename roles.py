@@ -1,0 +1,82 @@
+"""Roles: which operations each may call and which documents each sees. A new role is one row.
+
+Every route names its operation (``routes/deps.py`` ``require``); the table below says which roles may
+call it. What a reader sees of the documents follows its stages, and for identity documents (ID card
+sides, signatures) the link of the customer to a policy or a claim (``indexing/access.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vocabulary import Stage
+
+
+class Role(StrEnum):
+    scanner = "scanner"
+    keyer = "keyer"
+    underwriter = "underwriter"
+    servicing = "servicing"
+    claims = "claims"
+    sales = "sales"  # the sale system: issues e-policies
+    admin = "admin"
+
+
+class Operation(StrEnum):
+    upload_scans = "upload_scans"  # store scans and queue their capture; a scan's own status
+    key_fields = "key_fields"  # lease, key and view the fields OCR could not prove
+    read_documents = "read_documents"  # documents, images, customers' ID cards and signatures
+    read_access_log = "read_access_log"
+    issue_epolicies = "issue_epolicies"
+    read_epolicies = "read_epolicies"  # status, the staff's PDF, resend
+    verify_pdfs = "verify_pdfs"
+    manage_jobs = "manage_jobs"  # the failed registry, requeue
+
+
+@dataclass(frozen=True)
+class Row:
+    operations: frozenset[Operation]
+    stages: frozenset[Stage] = frozenset()  # the stages whose documents the role sees
+    # For servicing and claims: identity documents of customers filed under a number of this kind.
+    identity_through: str | None = None
+
+
+def _ops(*ops: Operation) -> frozenset[Operation]:
+    return frozenset({*ops, Operation.verify_pdfs})
+
+
+TABLE: dict[Role, Row] = {
+    Role.scanner: Row(_ops(Operation.upload_scans)),
+    Role.keyer: Row(_ops(Operation.key_fields)),
+    Role.underwriter: Row(
+        _ops(Operation.read_documents, Operation.read_epolicies),
+        frozenset({Stage.new_business, Stage.underwriting}),
+    ),
+    Role.servicing: Row(
+        _ops(Operation.read_documents, Operation.read_epolicies), frozenset({Stage.servicing}), "policy"
+    ),
+    Role.claims: Row(_ops(Operation.read_documents), frozenset({Stage.claims}), "claim"),
+    Role.sales: Row(_ops(Operation.issue_epolicies, Operation.read_epolicies)),
+    Role.admin: Row(frozenset(Operation), frozenset(Stage)),
+}
+
+
+def may(role: Role, operation: Operation) -> bool:
+    """Whether the role may call the operation."""
+    return operation in TABLE[role].operations
+
+
+def allowed_roles(operation: Operation) -> list[Role]:
+    """Return the roles that may call the operation, in the table's order."""
+    return [role for role, row in TABLE.items() if operation in row.operations]
+
+
+def stages(role: Role) -> frozenset[Stage]:
+    """Return the stages whose documents the role sees for their stage alone."""
+    return TABLE[role].stages
+
+
+def identity_through(role: Role) -> str | None:
+    """Return the kind of number (policy, claim) through which the role sees customers' identity documents."""
+    return TABLE[role].identity_through

@@ -1,0 +1,379 @@
+"""Documents: a case's documents by policy, customer or claim number, their page and field images, a
+customer's ID card and signature, and the access log.
+
+Every image served is appended to the access log (who, which document, which part, when) before it
+leaves; if the log cannot be written the image is not served. Images carry their store ETag and are
+cached privately by the browser for a short while.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from redis import Redis
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+import idnumber
+from errors import NotFound, QueueUnavailable
+from indexing.access import may_see, visible_entries
+from indexing.index import current_cards, lookup, still_valid
+from models import DocumentRecord, find, load
+from roles import Operation
+from routes.deps import Caller, ErrorBody, RedisConn, Store, checked_number, require
+from storage import ObjectNotFound, ObjectStore
+from vocabulary import DOC_ID_PATTERN, FIELD_NAME, TRUSTED, DocType, FieldStatus, Stage, uploaded_at
+
+ACCESS_LOG = "access:log"  # a Redis stream; persisted with Redis (AOF in `imaging up`)
+ACCESS_LOG_MAX = 5_000_000  # entries kept (approximately) before the oldest are trimmed
+IMAGE_CACHE = "private, max-age=300"
+router = APIRouter(tags=["documents"])
+Reader = Annotated[Caller, Depends(require(Operation.read_documents))]
+DocId = Annotated[str, PathParam(pattern=DOC_ID_PATTERN)]
+
+
+class FieldView(BaseModel):
+    value: str | None = Field(description="the trusted value; null until accepted or keyed")
+    confidence: float | None = Field(description="OCR's lowest word confidence, 0-100")
+    status: str | None = Field(description="accepted (by OCR), key_entry (waiting for people) or keyed")
+    reasons: list[str] = Field(default_factory=list, description="why the field went to key-entry")
+    image_url: str
+
+
+def field_views(record: DocumentRecord) -> dict[str, FieldView]:
+    """Return each field's value, confidence, status and image URL, as the API shows them."""
+    return {
+        name: FieldView(
+            value=f.value,
+            confidence=f.confidence,
+            status=f.status,
+            reasons=f.reasons if f.status == FieldStatus.key_entry else [],
+            image_url=f"/v1/documents/{record.doc_id}/fields/{name}",
+        )
+        for name, f in record.fields.items()
+    }
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    type: str
+    stage: str | None
+    uploaded_at: datetime = Field(description="when the scan holding the document was uploaded")
+    scan_id: str
+    pages: int
+    complete: bool
+    on_file: str | None = Field(description="an ID card side already on file: the document it links to")
+    url: str
+    page_urls: list[str]
+    thumbnail_url: str | None
+    pdf_url: str | None = Field(None, description="an e-policy: its signed PDF (staff copy)")
+
+
+class DocumentList(BaseModel):
+    kind: str = Field(description="policy, customer or claim")
+    number: str
+    total: int = Field(description="documents you may see that match the filters, on every page")
+    documents: list[DocumentSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page; null at the end")
+    customers: list[str] = Field(description="ID numbers on these documents: look up their ID cards")
+
+
+class DocumentMeta(DocumentSummary):
+    template: str | None
+    captured_at: datetime
+    status: str
+    problems: list[str]
+    keys: dict[str, list[str]] = Field(description="the numbers it is filed under: policy, customer, claim")
+    fields: dict[str, FieldView]
+    regions: dict[str, str] = Field(description="image regions (signature, photo): name to image URL")
+
+
+class IdCardView(BaseModel):
+    customer_id: str
+    front: DocumentSummary | None
+    back: DocumentSummary | None
+    valid_to: str | None = Field(description="the back's expiry, YYYY-MM-DD or 长期, once trusted")
+    valid: bool | None = Field(description="whether the card is valid today; null when unknown")
+
+
+class SignatureView(BaseModel):
+    customer_id: str
+    doc_id: str
+    image_url: str
+    uploaded_at: datetime
+
+
+class AccessRecord(BaseModel):
+    at: datetime
+    who: str
+    role: str
+    doc_id: str
+    part: str
+
+
+def _summary(record: DocumentRecord) -> DocumentSummary:
+    base = f"/v1/documents/{record.doc_id}"
+    return DocumentSummary(
+        doc_id=record.doc_id,
+        type=record.type,
+        stage=record.stage,
+        uploaded_at=uploaded_at(record.doc_id),
+        scan_id=record.scan_id,
+        pages=len(record.pages),
+        complete=record.complete,
+        on_file=record.on_file,
+        url=base,
+        page_urls=[f"{base}/pages/{n}" for n in range(1, len(record.pages) + 1)],
+        thumbnail_url=f"{base}/thumbnail" if record.thumbnail else None,
+        pdf_url=_epolicy_pdf(record),
+    )
+
+
+def _epolicy_pdf(record: DocumentRecord) -> str | None:
+    """The staff PDF of an e-policy document (its scan id is ``epolicy-<policy_no>-v<k>``)."""
+    match = re.fullmatch(r"epolicy-(.+)-v([0-9]+)", record.scan_id) if record.type == "epolicy" else None
+    return f"/v1/epolicies/{match.group(1)}/pdf?version={match.group(2)}" if match else None
+
+
+def _meta(record: DocumentRecord) -> DocumentMeta:
+    base = f"/v1/documents/{record.doc_id}"
+    fields = field_views(record)
+    return DocumentMeta(
+        **_summary(record).model_dump(),
+        template=record.template,
+        captured_at=record.captured_at,
+        status=record.status,
+        problems=record.problems,
+        keys=record.keys,
+        fields=fields,
+        regions={name: f"{base}/fields/{name}" for name in record.regions},
+    )
+
+
+def _readable(store: ObjectStore, who: Caller, doc_id: str, part: str | None = None) -> DocumentRecord:
+    """Return the record if the caller may see it; a document it may not see is reported as absent."""
+    record = load(store, DocumentRecord, doc_id)
+    if not may_see(store, who.role, record, part):
+        raise NotFound(f"no document {doc_id}")
+    return record
+
+
+def log_read(conn: Redis, who: Caller, doc_id: str, part: str) -> None:
+    """Append one image read to the access log; raise QueueUnavailable (503) if it cannot be written."""
+    try:
+        conn.xadd(
+            ACCESS_LOG,
+            {"who": who.key_id, "role": who.role.value, "doc_id": doc_id, "part": part},
+            maxlen=ACCESS_LOG_MAX,
+            approximate=True,
+        )
+    except RedisError as exc:
+        raise QueueUnavailable(f"access log (Redis) cannot be written; no image is served: {exc}") from exc
+
+
+def _image(request: Request, store: ObjectStore, conn: Redis, who: Caller, doc_id: str, key: str, part: str):
+    try:
+        info = store.stat(key)
+    except ObjectNotFound:
+        raise NotFound(f"document {doc_id} has no {part}") from None
+    log_read(conn, who, doc_id, part)
+    etag = f'"{info.etag}"'
+    headers = {"ETag": etag, "Cache-Control": IMAGE_CACHE}
+    if etag in (request.headers.get("if-none-match") or "").replace("W/", "").split(", "):
+        return Response(status_code=304, headers=headers)
+    return Response(store.get(key), media_type=info.content_type or "image/png", headers=headers)
+
+
+IMAGE_RESPONSES = {
+    200: {"content": {"image/png": {}}, "description": "the image"},
+    304: {"description": "not modified (If-None-Match)"},
+    404: {"model": ErrorBody},
+}
+
+
+@router.get("/v1/documents", response_model=DocumentList)
+def find_documents(
+    store: Store,
+    who: Reader,
+    policy_no: Annotated[str | None, Query(description="policy or application number")] = None,
+    customer_id: Annotated[str | None, Query(description="18-character ID number")] = None,
+    claim_no: str | None = None,
+    type: Annotated[DocType | None, Query(description="only documents of this type")] = None,
+    stage: Stage | None = None,
+    since: Annotated[date | None, Query(description="uploaded on or after this day (UTC)")] = None,
+    until: Annotated[date | None, Query(description="uploaded on or before this day (UTC)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=DOC_ID_PATTERN, description="from next_cursor")] = None,
+) -> DocumentList:
+    """Everything filed under one policy (or application), customer or claim number that you may see,
+    newest first, `limit` to a page. One prefix listing of the index answers it."""
+    asked = (("policy", "policy_no", policy_no), ("customer", "customer_id", customer_id))
+    given = [(k, name, v) for k, name, v in (*asked, ("claim", "claim_no", claim_no)) if v]
+    if len(given) != 1:
+        raise HTTPException(422, "give exactly one of policy_no, customer_id or claim_no")
+    kind, name, raw = given[0]
+    number = checked_number(name, raw)
+    entries = visible_entries(store, who.role, lookup(store, kind, number), kind, number)
+    entries = [
+        e
+        for e in entries
+        if (type is None or e.type == type.value)
+        and (stage is None or e.stage == stage.value)
+        and (since is None or e.uploaded_at.date() >= since)
+        and (until is None or e.uploaded_at.date() <= until)
+    ]
+    start = next((i for i, e in enumerate(entries) if e.doc_id < cursor), len(entries)) if cursor else 0
+    page = entries[start : start + limit]
+    records = [r for r in (find(store, DocumentRecord, e.doc_id) for e in page) if r is not None]
+    customers = sorted({c for r in records for c in r.keys.get("customer", [])} - {number})
+    more = start + limit < len(entries)
+    return DocumentList(
+        kind=kind,
+        number=number,
+        total=len(entries),
+        documents=[_summary(r) for r in records],
+        next_cursor=page[-1].doc_id if more and page else None,
+        customers=customers,
+    )
+
+
+@router.get("/v1/documents/{doc_id}", response_model=DocumentMeta, responses={404: {"model": ErrorBody}})
+def document(doc_id: DocId, store: Store, who: Reader) -> DocumentMeta:
+    """A document's metadata: type, stage, numbers it is filed under, pages, fields with their values."""
+    return _meta(_readable(store, who, doc_id))
+
+
+@router.get("/v1/documents/{doc_id}/pages/{n}", response_class=Response, responses=IMAGE_RESPONSES)
+def page_image(
+    request: Request,
+    doc_id: DocId,
+    n: Annotated[int, PathParam(ge=1, le=1000)],
+    store: Store,
+    conn: RedisConn,
+    who: Reader,
+) -> Response:
+    """Page n (from 1) of a document, rectified, as PNG."""
+    record = _readable(store, who, doc_id)
+    if n > len(record.pages):
+        raise NotFound(f"document {doc_id} has {len(record.pages)} page(s), not {n}")
+    return _image(request, store, conn, who, doc_id, record.pages[n - 1], f"page {n}")
+
+
+@router.get("/v1/documents/{doc_id}/thumbnail", response_class=Response, responses=IMAGE_RESPONSES)
+def thumbnail(
+    request: Request,
+    doc_id: DocId,
+    store: Store,
+    conn: RedisConn,
+    who: Reader,
+) -> Response:
+    """A small image of the document's first page, for result lists."""
+    record = _readable(store, who, doc_id)
+    if not record.thumbnail:
+        raise NotFound(f"document {doc_id} has no thumbnail")
+    return _image(request, store, conn, who, doc_id, record.thumbnail, "thumbnail")
+
+
+@router.get("/v1/documents/{doc_id}/fields/{name}", response_class=Response, responses=IMAGE_RESPONSES)
+def field_image(
+    request: Request,
+    doc_id: DocId,
+    name: Annotated[str, PathParam(pattern=f"^{FIELD_NAME}$")],
+    store: Store,
+    conn: RedisConn,
+    who: Reader,
+) -> Response:
+    """The image of one field, or of a region such as `applicant_signature` or `photo`."""
+    record = _readable(store, who, doc_id, name)
+    part = record.fields.get(name) or record.regions.get(name)
+    if part is None:
+        raise NotFound(f"document {doc_id} has no field or region {name}")
+    return _image(request, store, conn, who, doc_id, part.image, name)
+
+
+@router.get(
+    "/v1/customers/{customer_id}/idcard", response_model=IdCardView, responses={404: {"model": ErrorBody}}
+)
+def idcard(customer_id: str, store: Store, who: Reader) -> IdCardView:
+    """The customer's current ID card: the newest front and back on file, and whether it is valid."""
+    customer = checked_number("customer_id", customer_id)
+    cards = {t: r for t, r in current_cards(store, customer).items() if may_see(store, who.role, r)}
+    if not cards:
+        raise NotFound(f"no ID card on file for customer {idnumber.mask(customer)}")
+    back = cards.get("idcard_back")
+    valid_to = None
+    if back is not None and (f := back.fields.get("valid_to")) and f.status in TRUSTED:
+        valid_to = f.value
+    return IdCardView(
+        customer_id=customer,
+        front=_summary(cards["idcard_front"]) if "idcard_front" in cards else None,
+        back=_summary(back) if back else None,
+        valid_to=valid_to,
+        valid=still_valid(valid_to) if valid_to else None,
+    )
+
+
+@router.get(
+    "/v1/customers/{customer_id}/signature",
+    response_model=SignatureView,
+    responses={404: {"model": ErrorBody}},
+)
+def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
+    """The customer's newest signature: a signature document, or the applicant's signature on the newest
+    application form they signed."""
+    customer = checked_number("customer_id", customer_id)
+    for entry in lookup(store, "customer", customer):
+        if entry.type not in ("signature", "application_form"):
+            continue
+        record = find(store, DocumentRecord, entry.doc_id)
+        if record is None:
+            continue
+        if record.type == "signature" and record.pages and may_see(store, who.role, record):
+            url = f"/v1/documents/{record.doc_id}/pages/1"
+        elif (
+            "applicant_signature" in record.regions
+            and _applicant(record) == customer
+            and may_see(store, who.role, record, "applicant_signature")
+        ):
+            url = f"/v1/documents/{record.doc_id}/fields/applicant_signature"
+        else:
+            continue
+        return SignatureView(
+            customer_id=customer, doc_id=record.doc_id, image_url=url, uploaded_at=entry.uploaded_at
+        )
+    raise NotFound(f"no signature on file for customer {idnumber.mask(customer)}")
+
+
+@router.get("/v1/access", response_model=list[AccessRecord], tags=["service"])
+def access_log(
+    conn: RedisConn,
+    who: Annotated[Caller, Depends(require(Operation.read_access_log))],
+    doc_id: Annotated[str | None, Query(pattern=DOC_ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AccessRecord]:
+    """The newest image reads, optionally of one document (admin only)."""
+    try:
+        raw = conn.xrevrange(ACCESS_LOG, count=limit if doc_id is None else 100_000)
+    except RedisError as exc:
+        raise QueueUnavailable(f"the access log (Redis) cannot be read: {exc}") from exc
+    found = []
+    for stream_id, values in raw:
+        row = {k.decode(): v.decode() for k, v in values.items()}
+        if doc_id is not None and row["doc_id"] != doc_id:
+            continue
+        millis = int(stream_id.decode().split("-")[0])
+        found.append(AccessRecord(at=datetime.fromtimestamp(millis / 1000, UTC), **row))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _applicant(record: DocumentRecord) -> str | None:
+    f = record.fields.get("applicant_id_number")
+    return f.value if f is not None and f.status in TRUSTED else None

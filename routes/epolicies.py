@@ -1,0 +1,155 @@
+"""E-policies for staff and the sale system: issue, status, the staff's PDF, resend; and verifying a PDF.
+The records are kept by epolicies.py; the customer's pages are in routes/pages.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+import epolicies
+from esign.epolicy import EPolicyRequest
+from esign.verify import load_roots, verify
+from models import Delivery, Download, EPolicy, EPolicyStatus, EPolicyVersion, load
+from roles import Operation
+from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
+from vocabulary import BUSINESS_NO_PATTERN
+
+router = APIRouter(tags=["e-policies"])
+PolicyNo = Annotated[str, PathParam(pattern=BUSINESS_NO_PATTERN)]
+Staff = Annotated[Caller, Depends(require(Operation.read_epolicies))]
+
+
+class EPolicyAccepted(BaseModel):
+    policy_no: str
+    version: int
+    new: bool = Field(description="false when the same data was sent before: the existing version")
+    status: EPolicyStatus
+    status_url: str
+
+
+class EPolicyView(BaseModel):
+    policy_no: str
+    status: EPolicyStatus = Field(
+        description="of the current version: rendering, signed, sent, delivery_failed"
+    )
+    reason: str | None
+    current_version: int
+    versions: list[EPolicyVersion]
+    deliveries: list[Delivery]
+    downloads: list[Download]
+
+
+def _view(policy: EPolicy) -> EPolicyView:
+    current = policy.current
+    assert current is not None
+    return EPolicyView(
+        policy_no=policy.policy_no,
+        status=current.status,
+        reason=current.reason,
+        current_version=current.version,
+        versions=policy.versions,
+        deliveries=policy.deliveries,
+        downloads=policy.downloads,
+    )
+
+
+def pdf_response(data: bytes, name: str) -> Response:
+    """Return a PDF as a download that no cache keeps."""
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.post(
+    "/v1/epolicies",
+    status_code=202,
+    response_model=EPolicyAccepted,
+    responses={503: {"model": ErrorBody}},
+)
+def issue_epolicy(
+    body: EPolicyRequest,
+    store: Store,
+    conn: RedisConn,
+    settings: SettingsDep,
+    who: Annotated[Caller, Depends(require(Operation.issue_epolicies))],
+) -> EPolicyAccepted:
+    """Issue the e-policy of a paid policy: rendered, signed, encrypted, stored, indexed and mailed on the
+    `esign` and `mail` queues. The same data again is the same version; changed data (an endorsement)
+    is the next version, and the old ones stay."""
+    version, new = epolicies.issue(store, conn, settings, body)
+    return EPolicyAccepted(
+        policy_no=body.policy_no,
+        version=version.version,
+        new=new,
+        status=version.status,
+        status_url=f"/v1/epolicies/{body.policy_no}",
+    )
+
+
+@router.get("/v1/epolicies/{policy_no}", response_model=EPolicyView, responses={404: {"model": ErrorBody}})
+def epolicy_status(policy_no: PolicyNo, store: Store, who: Staff) -> EPolicyView:
+    """Status of the current version (rendering, signed, sent, delivery_failed with the reason), every
+    version, every delivery and download."""
+    return _view(load(store, EPolicy, policy_no))
+
+
+@router.get(
+    "/v1/epolicies/{policy_no}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorBody}},
+)
+def epolicy_pdf(
+    policy_no: PolicyNo,
+    store: Store,
+    who: Staff,
+    version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> Response:
+    """The signed archive copy (not encrypted) of the current version, or of `version`, for staff."""
+    number, data = epolicies.version_pdf(store, policy_no, version, "archive")
+    return pdf_response(data, f"{policy_no}-v{number}.pdf")
+
+
+@router.post(
+    "/v1/epolicies/{policy_no}/resend",
+    response_model=EPolicyView,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def epolicy_resend(policy_no: PolicyNo, store: Store, conn: RedisConn, settings: SettingsDep, who: Staff):
+    """Mail the current version to the holder again."""
+    current = load(store, EPolicy, policy_no).current
+    if current.status == EPolicyStatus.rendering:
+        raise HTTPException(409, "the current version is not signed yet; it is mailed when it is")
+    epolicies.mail_version(conn, store, settings, policy_no, current.version)
+    return _view(load(store, EPolicy, policy_no))
+
+
+@router.post(
+    "/v1/verify",
+    openapi_extra={
+        "requestBody": {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def verify_pdf(
+    request: Request,
+    settings: SettingsDep,
+    who: Annotated[Caller, Depends(require(Operation.verify_pdfs))],
+    password: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    """Check a PDF's signatures (the body is the PDF): intact, certified with no disallowed change,
+    signer, signing time, timestamp, trust against the configured roots; and why not."""
+    data = await request.body()
+    if not data:
+        raise HTTPException(422, "the body is empty: send the PDF as the request body")
+    result = await run_in_threadpool(verify, data, load_roots(settings.trust_roots_path), password)
+    return result.to_json()

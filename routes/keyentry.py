@@ -1,0 +1,101 @@
+"""Key-entry: lease the next field to key, submit its value, and see its image (the pool is keyentry.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+import keyentry
+from roles import Operation
+from routes.deps import Caller, ErrorBody, RedisConn, Store, require
+from vocabulary import DOC_ID, FIELD_NAME
+
+router = APIRouter(tags=["key-entry"])
+Keyer = Annotated[Caller, Depends(require(Operation.key_fields))]
+TaskId = Annotated[str, PathParam(pattern=rf"^{DOC_ID}\.{FIELD_NAME}$")]
+
+
+class TaskView(BaseModel):
+    task_id: str
+    field: str
+    label: str
+    kind: str
+    round: str = Field(description="single, blind (double entry, no suggestion shown) or arbitration")
+    suggestion: str | None = Field(description="what OCR read; withheld in blind rounds")
+    values: list[str] = Field(description="arbitration: the two keyers' differing values")
+    reasons: list[str] = Field(description="why OCR's reading was not accepted")
+    image_url: str
+    lease_seconds: int
+    doc_id: str
+    document_type: str
+    scan_id: str
+
+
+class NextTask(BaseModel):
+    task: TaskView | None
+    waiting: int = Field(description="fields waiting for key-entry, this one included")
+
+
+class KeyedIn(BaseModel):
+    value: str = Field(max_length=200)
+
+
+class KeyResult(BaseModel):
+    task_id: str
+    status: str = Field(description="keyed (accepted) or waiting (for a second keyer or an arbiter)")
+    value: str | None = None
+    detail: str | None = None
+
+
+def _task_view(task: keyentry.Task) -> TaskView:
+    return TaskView(
+        task_id=task.task_id,
+        field=task.field,
+        label=task.label,
+        kind=task.kind,
+        round=task.round,
+        suggestion=task.suggestion,
+        values=task.values,
+        reasons=task.reasons,
+        image_url=f"/v1/keyentry/{task.task_id}/image",
+        lease_seconds=max(0, round(task.lease_until - time.time())),
+        doc_id=task.doc_id,
+        document_type=task.doc_type,
+        scan_id=task.scan_id,
+    )
+
+
+@router.get("/v1/keyentry/next", response_model=NextTask)
+def keyentry_next(conn: RedisConn, who: Keyer) -> NextTask:
+    """Lease the next field to key to the caller: its image, kind, OCR suggestion (not in a blind
+    round) and document. The lease runs out after `lease_seconds`; the task then returns to the pool."""
+    task = keyentry.lease(conn, who.key_id)
+    waiting = keyentry.waiting(conn)
+    return NextTask(task=_task_view(task) if task else None, waiting=waiting)
+
+
+@router.post(
+    "/v1/keyentry/{task_id}",
+    response_model=KeyResult,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def keyentry_submit(task_id: TaskId, body: KeyedIn, conn: RedisConn, store: Store, who: Keyer) -> KeyResult:
+    """Submit the value for a leased field, validated like OCR output (422 with the reason; the lease
+    is kept). A double-entry field waits for a second blind keyer, and for an arbiter if they differ."""
+    return KeyResult(**keyentry.submit(conn, store, task_id, who.key_id, body.value))
+
+
+@router.get(
+    "/v1/keyentry/{task_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def keyentry_image(task_id: TaskId, conn: RedisConn, store: Store, who: Keyer) -> Response:
+    """The field image of a task leased to the caller."""
+    task = keyentry.held(conn, task_id, who.key_id)
+    return Response(store.get(task.image), media_type="image/png", headers={"Cache-Control": "private"})

@@ -1,0 +1,277 @@
+"""Scans: uploads stored and queued for capture, and a scan's status with its documents' fields."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from redis import Redis
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+import queues
+from capture.formats import SUPPORTED, sniff
+from errors import DependencyDown, NotFound, QueueUnavailable
+from models import DocumentRecord, Scan, ScanFile, load
+from roles import Operation, Role
+from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, checked_number, require
+from routes.documents import FieldView, field_views
+from settings import Settings
+from storage import ObjectStore
+from vocabulary import (
+    BUSINESS_NO_PATTERN,
+    SCAN_ID_PATTERN,
+    FieldStatus,
+    ScanMode,
+    ScanStatus,
+    Stage,
+    new_scan_id,
+    utcnow,
+)
+
+log = logging.getLogger("imaging.api")
+router = APIRouter(tags=["scans"])
+Scanner = Annotated[Caller, Depends(require(Operation.upload_scans))]
+MAX_WAIT = 60.0  # seconds an immediate-mode upload may hold its answer
+MAX_FILES = 200  # files in one multipart upload
+UploadedFile = tuple[bytes, str, str | None]  # the bytes, their media type, the client's file name
+
+
+class ScanAccepted(BaseModel):
+    scan_id: str
+    status: ScanStatus
+    mode: ScanMode
+    files: list[ScanFile]
+    status_url: str
+
+
+class DocumentView(BaseModel):
+    doc_id: str
+    type: str
+    template: str | None
+    pages: list[int]
+    status: str = Field(description="ok, or exception when the quality gate asks for a rescan")
+    complete: bool = Field(description="every field accepted, by OCR or by key-entry")
+    problems: list[str]
+    application_no: str | None
+    on_file: str | None = Field(None, description="an ID card side already on file: the document it links to")
+    fields: dict[str, FieldView]
+
+
+class ScanView(Scan):
+    documents: list[DocumentView] = Field(default_factory=list)  # type: ignore[assignment]
+    fields_pending: int = Field(0, description="fields still waiting for key-entry")
+
+
+MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 1,
+            "maxItems": MAX_FILES,
+        },
+        "mode": {"type": "string", "enum": [m.value for m in ScanMode]},
+        "policy_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
+        "customer_id": {"type": "string", "description": "18-character ID number (GB 11643)"},
+        "claim_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
+        "stage": {"type": "string", "enum": [s.value for s in Stage]},
+    },
+}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **{media: {"schema": {"type": "string", "format": "binary"}} for media in SUPPORTED},
+            "multipart/form-data": {
+                "schema": MULTIPART_SCHEMA,
+                "encoding": {"file": {"contentType": ", ".join(SUPPORTED)}},
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/scans",
+    status_code=202,
+    response_model=ScanAccepted,
+    responses={200: {"model": ScanView}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_scan(
+    request: Request,
+    store: Store,
+    conn: RedisConn,
+    settings: SettingsDep,
+    who: Scanner,
+    mode: Annotated[ScanMode, Query(description="immediate: the customer waits; batch: back office")] = (
+        ScanMode.batch
+    ),
+    wait: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT, description="immediate mode: hold the answer up to this many seconds"),
+    ] = 0,
+) -> JSONResponse:
+    """Store scanned files and queue their capture and OCR.
+
+    Either the raw body is one file (JPEG, PNG, TIFF or PDF), with `mode` in the query; or the body is
+    `multipart/form-data` with one or more `file` parts and the form fields `mode`, `policy_no`,
+    `customer_id`, `claim_no` and `stage`. Every file is stored before the answer. With `?wait=S` in
+    immediate mode the answer waits until the scan is read (200, the full result) or S seconds pass
+    (202, as without wait)."""
+    keys: dict[str, str] = {}
+    if (request.headers.get("content-type") or "").startswith("multipart/form-data"):
+        files, form = await _multipart(request)
+        mode = _form_value(form, "mode", ScanMode, mode)
+        keys = _index_keys(form)
+    else:
+        data = await request.body()
+        if not data:
+            raise HTTPException(422, "the body is empty: send the scanned file as the request body")
+        files = [(data, _media(data, "the body"), None)]
+    accepted = await run_in_threadpool(_accept_scan, store, conn, settings, who, mode, files, keys)
+    if wait and mode == ScanMode.immediate:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            scan = await run_in_threadpool(load, store, Scan, accepted.scan_id)
+            if scan.status in (ScanStatus.captured, ScanStatus.failed):
+                view = await run_in_threadpool(_scan_view, store, scan)
+                return JSONResponse(view.model_dump(mode="json"), status_code=200)
+            await asyncio.sleep(0.1)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+@router.get("/v1/scans/{scan_id}", response_model=ScanView, responses={404: {"model": ErrorBody}})
+def scan_status(
+    scan_id: Annotated[str, PathParam(pattern=SCAN_ID_PATTERN)], store: Store, who: Scanner
+) -> ScanView:
+    """A scan's status (queued, processing, captured or failed, with the reason) and, once captured,
+    its documents with every field's value, confidence and status (accepted, key_entry, keyed)."""
+    scan = load(store, Scan, scan_id)
+    if who.role != Role.admin and scan.uploaded_by != who.key_id:
+        raise NotFound(f"no scan {scan_id}")  # another scanner's scan: do not confirm it exists
+    return _scan_view(store, scan)
+
+
+def _media(data: bytes, what: str) -> str:
+    media = sniff(data[:1024])
+    if media is None:
+        raise HTTPException(415, f"{what} is not a file we read; send one of {', '.join(SUPPORTED)}")
+    return media
+
+
+async def _multipart(request: Request) -> tuple[list[UploadedFile], dict[str, str]]:
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=20)
+    except Exception as exc:  # python-multipart's parse errors and Starlette's limits
+        raise HTTPException(422, f"the multipart body cannot be read: {exc}") from exc
+    files = []
+    for part in form.getlist("file"):
+        if isinstance(part, str):
+            raise HTTPException(422, "`file` must be a file part, not a text field")
+        data = await part.read()
+        if not data:
+            raise HTTPException(422, f"file {part.filename or len(files) + 1} is empty")
+        files.append((data, _media(data, f"file {part.filename or len(files) + 1}"), part.filename))
+    if not files:
+        raise HTTPException(422, "no `file` part: send the scanned files as `file`")
+    return files, {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+def _form_value(form: dict[str, str], name: str, kind, default):
+    if name not in form:
+        return default
+    try:
+        return kind(form[name])
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise HTTPException(422, f"{name} must be one of {allowed}, not {form[name]!r}") from None
+
+
+def _index_keys(form: dict[str, str]) -> dict[str, str]:
+    """Return the upload's index keys after checking each against its pattern (422 naming the bad one)."""
+    keys = {
+        name: checked_number(name, form[name])
+        for name in ("policy_no", "claim_no", "customer_id")
+        if form.get(name, "").strip()
+    }
+    if form.get("stage"):
+        keys["stage"] = _form_value(form, "stage", Stage, None).value
+    return keys
+
+
+def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
+    documents = []
+    for doc_id in scan.documents:
+        record = load(store, DocumentRecord, doc_id)
+        documents.append(
+            DocumentView(
+                doc_id=doc_id,
+                type=record.type,
+                template=record.template,
+                pages=record.source_pages,
+                status=record.status,
+                complete=record.complete,
+                problems=record.problems,
+                application_no=record.application_no,
+                on_file=record.on_file,
+                fields=field_views(record),
+            )
+        )
+    pending = sum(1 for d in documents for f in d.fields.values() if f.status == FieldStatus.key_entry)
+    return ScanView(**scan.model_dump(exclude={"documents"}), documents=documents, fields_pending=pending)
+
+
+def _accept_scan(
+    store: ObjectStore,
+    conn: Redis,
+    settings: Settings,
+    who: Caller,
+    mode: ScanMode,
+    files: list[UploadedFile],
+    keys: dict[str, str],
+) -> ScanAccepted:
+    # Refuse before storing anything if the queue is away: we must not accept work we cannot queue.
+    try:
+        conn.ping()
+    except RedisError as exc:
+        raise QueueUnavailable(f"the job queue (Redis) is unreachable, try again shortly: {exc}") from exc
+    stored = [
+        ScanFile(sha256=store.put_original(data, media), content_type=media, size=len(data), name=name)
+        for data, media, name in files
+    ]
+    scan = Scan(
+        scan_id=new_scan_id(), mode=mode, files=stored, uploaded_by=who.key_id, uploaded_at=utcnow(), **keys
+    )
+    store.put(scan.key, scan.to_json(), "application/json")
+    try:
+        queues.open_scan(conn, settings, scan)
+    except QueueUnavailable:
+        # Refused, so not kept: a scan record without its job would wait for ever. (The originals stay;
+        # they are content-addressed, may be another scan's too, and the client's retry reuses them.)
+        try:
+            store.delete(scan.key)
+        except DependencyDown:
+            log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
+        raise
+    size = sum(f.size for f in stored)
+    log.info(
+        "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value
+    )
+    return ScanAccepted(
+        scan_id=scan.scan_id,
+        status=scan.status,
+        mode=mode,
+        files=stored,
+        status_url=f"/v1/scans/{scan.scan_id}",
+    )
