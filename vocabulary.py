@@ -98,6 +98,17 @@ def epolicy_doc_id(requested_at: datetime, policy_no: str, version: int) -> str:
     return f"d{requested_at:%Y%m%d%H%M%S}{digest}{version % 1000:03d}"
 
 
+def epolicy_source(policy_no: str, version: int) -> str:
+    """Return what stands for the scan id of an e-policy version's document (it came from no scan)."""
+    return f"epolicy-{policy_no}-v{version}"
+
+
+def parse_epolicy_source(scan_id: str) -> tuple[str, int] | None:
+    """Return the policy number and version an e-policy document's source names, or None."""
+    match = re.fullmatch(r"epolicy-(.+)-v([0-9]+)", scan_id)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
 def uploaded_at(doc_id: str) -> datetime:
     """Return when the scan holding the document was uploaded (the doc id begins with it, UTC)."""
     return datetime.strptime(doc_id[1:15], "%Y%m%d%H%M%S").replace(tzinfo=UTC)

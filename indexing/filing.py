@@ -17,7 +17,17 @@ from capture.templates import by_key
 from indexing.index import card_on_file, default_stage, document_keys, enter
 from models import DocumentRecord, FieldRecord, Scan
 from storage import ObjectStore
-from vocabulary import TRUSTED, DocType, FieldStatus, Stage, doc_id_for, epolicy_doc_id, is_card, utcnow
+from vocabulary import (
+    TRUSTED,
+    DocType,
+    FieldStatus,
+    Stage,
+    doc_id_for,
+    epolicy_doc_id,
+    epolicy_source,
+    is_card,
+    utcnow,
+)
 
 
 def cards_together(documents: Iterable[Document]) -> Iterator[list[Document]]:
@@ -147,7 +157,7 @@ def file_epolicy(
     holder and the insured), stage new business for the first version and servicing after."""
     doc = DocumentRecord(
         doc_id=epolicy_doc_id(requested_at, policy_no, version),
-        scan_id=f"epolicy-{policy_no}-v{version}",
+        scan_id=epolicy_source(policy_no, version),
         type=DocType.epolicy.value,
         source_pages=[],
         pages=[],

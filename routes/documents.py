@@ -8,7 +8,6 @@ cached privately by the browser for a short while.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -28,7 +27,16 @@ from models import DocumentRecord, find, load
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, Store, checked_number, require
 from storage import ObjectNotFound, ObjectStore
-from vocabulary import DOC_ID_PATTERN, FIELD_NAME, TRUSTED, DocType, FieldStatus, Stage, uploaded_at
+from vocabulary import (
+    DOC_ID_PATTERN,
+    FIELD_NAME,
+    TRUSTED,
+    DocType,
+    FieldStatus,
+    Stage,
+    parse_epolicy_source,
+    uploaded_at,
+)
 
 ACCESS_LOG = "access:log"  # a Redis stream; persisted with Redis (AOF in `imaging up`)
 ACCESS_LOG_MAX = 5_000_000  # entries kept (approximately) before the oldest are trimmed
@@ -137,8 +145,8 @@ def _summary(record: DocumentRecord) -> DocumentSummary:
 
 def _epolicy_pdf(record: DocumentRecord) -> str | None:
     """The staff PDF of an e-policy document (its scan id is ``epolicy-<policy_no>-v<k>``)."""
-    match = re.fullmatch(r"epolicy-(.+)-v([0-9]+)", record.scan_id) if record.type == "epolicy" else None
-    return f"/v1/epolicies/{match.group(1)}/pdf?version={match.group(2)}" if match else None
+    source = parse_epolicy_source(record.scan_id) if record.type == DocType.epolicy else None
+    return f"/v1/epolicies/{source[0]}/pdf?version={source[1]}" if source else None
 
 
 def _meta(record: DocumentRecord) -> DocumentMeta:
@@ -306,13 +314,13 @@ def idcard(customer_id: str, store: Store, who: Reader) -> IdCardView:
     cards = {t: r for t, r in current_cards(store, customer).items() if may_see(store, who.role, r)}
     if not cards:
         raise NotFound(f"no ID card on file for customer {idnumber.mask(customer)}")
-    back = cards.get("idcard_back")
+    back = cards.get(DocType.idcard_back)
     valid_to = None
     if back is not None and (f := back.fields.get("valid_to")) and f.status in TRUSTED:
         valid_to = f.value
     return IdCardView(
         customer_id=customer,
-        front=_summary(cards["idcard_front"]) if "idcard_front" in cards else None,
+        front=_summary(cards[DocType.idcard_front]) if DocType.idcard_front in cards else None,
         back=_summary(back) if back else None,
         valid_to=valid_to,
         valid=still_valid(valid_to) if valid_to else None,
@@ -329,12 +337,12 @@ def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
     application form they signed."""
     customer = checked_number("customer_id", customer_id)
     for entry in lookup(store, "customer", customer):
-        if entry.type not in ("signature", "application_form"):
+        if entry.type not in (DocType.signature, DocType.application_form):
             continue
         record = find(store, DocumentRecord, entry.doc_id)
         if record is None:
             continue
-        if record.type == "signature" and record.pages and may_see(store, who.role, record):
+        if record.type == DocType.signature and record.pages and may_see(store, who.role, record):
             url = f"/v1/documents/{record.doc_id}/pages/1"
         elif (
             "applicant_signature" in record.regions
