@@ -22,8 +22,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from capture.formats import SUPPORTED, sniff
 from errors import BadInput
+from media import SUPPORTED, sniff
 
 # An A3 page at 600 dpi is 7016 x 9921 = 70 Mpx; anything far beyond is a decompression bomb.
 MAX_PAGE_PIXELS = 60_000_000

@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 import queues
-from capture.formats import SUPPORTED, sniff
 from errors import DependencyDown, NotFound, QueueUnavailable
+from media import SUPPORTED, sniff
 from models import DocumentRecord, Scan, ScanFile, load
 from roles import Operation, Role
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, checked_number, require

@@ -11,7 +11,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
 from capture.decode import UnreadableScan, decode, encode_png
-from capture.formats import sniff
+from media import sniff
 
 
 def _image_bytes(fmt: str, size=(400, 300), mode="RGB", frames: int = 1, dpi=(200, 200)) -> bytes:

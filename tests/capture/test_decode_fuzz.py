@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from capture.decode import Page, UnreadableScan, decode
-from capture.formats import SUPPORTED, sniff
+from media import SUPPORTED, sniff
 from tests.hostile import image_file, one_page_pdf, page_image
 
 # Reproducible in CI: the same examples every run, nothing remembered between runs. Each decode forks

@@ -1,4 +1,5 @@
-"""What kind of file an upload is, by its first bytes (the extension and Content-Type may lie)."""
+"""What kind of file an upload is, by its first bytes (the extension and Content-Type may lie): the API
+refuses what capture cannot read before storing it, and capture decodes by the same rule."""
 
 from __future__ import annotations
 
