@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = open_store(settings)
-    app.state.redis = queues.connect(settings.redis_url)
+    app.state.redis = queues.connect(settings.redis_target)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -67,7 +67,7 @@ def jobs_failed() -> None:
     """List failed jobs, oldest first."""
     import queues
 
-    conn = queues.connect(load_settings().redis_url)
+    conn = queues.connect(load_settings().redis_target)
     failed = queues.failed_jobs(conn)
     for f in failed:
         click.echo(f"{f.job_id}\t{f.queue}\t{f.func}\t{f.ended_at}\t{f.error}")
@@ -83,7 +83,7 @@ def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
 
     if not job_ids and not all_:
         raise click.UsageError("name the job ids to requeue, or pass --all")
-    conn = queues.connect(load_settings().redis_url)
+    conn = queues.connect(load_settings().redis_target)
     ids = [f.job_id for f in queues.failed_jobs(conn)] if all_ else list(job_ids)
     done = queues.requeue(conn, ids)
     for job_id in done:

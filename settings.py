@@ -111,6 +111,19 @@ class Settings(BaseSettings):
         return [int(s) for s in self.retry_intervals.split(",")]
 
     @property
+    def redis_socket(self) -> Path:
+        """Where the private Redis of ``imaging up`` listens: a unix socket in a 0700 directory."""
+        return self.data_dir.resolve() / "redis" / "redis.sock"
+
+    @property
+    def redis_target(self) -> str | None:
+        """The Redis to use: IMAGING_REDIS_URL, or else the private one ``imaging up`` runs on this data
+        dir (so admin commands beside it need no setting); None when there is neither."""
+        if self.redis_url:
+            return self.redis_url
+        return f"unix://{self.redis_socket}?db=0" if self.redis_socket.exists() else None
+
+    @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 

@@ -1,6 +1,7 @@
 """``imaging up``: the whole service on the embedded default, in the foreground.
 
-A private redis-server under the data dir (append-only file on, so queued jobs survive a restart),
+A private redis-server under the data dir, on a unix socket only the service's user can reach
+(append-only file on, so queued jobs survive a restart),
 the local object store, the API and the workers, each its own process. Ctrl-C or SIGTERM stops them
 all, workers first (they finish the job in hand), then the API, then Redis.
 """
@@ -18,7 +19,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from errors import ConfigError, DependencyDown
 from settings import Settings
@@ -69,45 +69,54 @@ def admin_key(data_dir: Path) -> tuple[str, bool]:
     return key, True
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Return the private redis-server process and its URL, once it answers."""
+def start_redis(sock: Path) -> tuple[subprocess.Popen, str]:
+    """Return the private redis-server process and its URL, once it answers. It listens on the unix
+    socket ``sock`` only, in a directory only the service's user may enter: no TCP port, so no other
+    local user can reach it (and queue a job naming any function for a worker to run)."""
     binary = shutil.which("redis-server")
     if not binary:
         raise ConfigError(
             "redis-server is not installed: run `make run` (installs it) or `apt-get install redis-server`, "
             "or set IMAGING_REDIS_URL to a Redis you run"
         )
-    redis_dir = data_dir / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    if len(str(sock).encode()) > 100:  # sun_path holds 108 bytes
+        raise ConfigError(
+            f"IMAGING_DATA_DIR: {sock.parent.parent} is too long a path for the private Redis's socket "
+            f"({sock}); choose a shorter data directory"
+        )
+    sock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sock.parent.chmod(0o700)  # made by an earlier version with the default mode
+    log = sock.parent / "redis.log"
     proc = subprocess.Popen(
         [
             binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(redis_dir),
+            "--port", "0",  # no TCP at all
+            "--unixsocket", str(sock),
+            "--unixsocketperm", "700",
+            "--dir", str(sock.parent),
             "--appendonly", "yes",  # queued jobs survive a Redis restart
             "--save", "",
-            "--logfile", str(redis_dir / "redis.log"),
+            "--logfile", str(log),
             "--daemonize", "no",
         ],
         preexec_fn=_die_with_parent,
         start_new_session=True,
     )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise DependencyDown(f"redis-server exited at start; see {redis_dir / 'redis.log'}")
+            raise DependencyDown(f"redis-server exited at start; see {log}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(0.5)
+                s.connect(str(sock))
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
-                    return proc, url
+                    return proc, f"unix://{sock}?db=0"
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise DependencyDown(f"redis-server did not answer within 15 s; see {redis_dir / 'redis.log'}")
+    raise DependencyDown(f"redis-server did not answer within 15 s; see {log}")
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -154,9 +163,12 @@ def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
 
 
 def _prepare(settings: Settings, data_dir: Path, host: str, port: int) -> tuple[str, bool]:
-    """Return the admin key and whether it is new, after making the data dir, checking the port is free
-    and, when no signing key is configured, making the test signing keys."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Return the admin key and whether it is new, after making the data dir (only the service's user
+    may read it: it holds OCR's readings, keys and mail), checking the port is free and, when no signing
+    key is configured, making the test signing keys."""
+    os.umask(0o077)  # every file and directory the service and its children make: 0600 and 0700
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
     if not _port_is_free(host, port):
         raise ConfigError(
             f"port {port} on {host} is in use: stop what holds it or choose another with --port"
@@ -195,7 +207,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     redis_proc = None
     redis_url = settings.redis_url
     if not redis_url:
-        redis_proc, redis_url = start_redis(data_dir)
+        redis_proc, redis_url = start_redis(settings.redis_socket)
     env = {
         **os.environ,
         "IMAGING_DATA_DIR": str(data_dir),
@@ -236,7 +248,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
                     file=sys.stderr,
                 )
                 if proc is redis_proc:
-                    redis_proc, _ = start_redis(data_dir, urlsplit(redis_url).port)
+                    redis_proc, _ = start_redis(settings.redis_socket)
                 elif proc is api_proc:
                     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
                 else:

@@ -64,7 +64,7 @@ def context() -> Context:
 
 def _redis(ctx: Context) -> Redis:
     current = get_current_job()
-    return current.connection if current is not None else queues.connect(ctx.settings.redis_url)
+    return current.connection if current is not None else queues.connect(ctx.settings.redis_target)
 
 
 def job(fn: Callable[P, R]) -> Callable[P, R]:
@@ -264,7 +264,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
 
     RQ's worker quits when Redis goes away under it (a restart, a failover); this one waits for Redis
     to answer again and carries on under a new name (the old one may still be registered)."""
-    conn = queues.connect(settings.redis_url, for_worker=True)
+    conn = queues.connect(settings.redis_target, for_worker=True)
     preload(settings)
     taken = [Queue(q, connection=conn) for q in queues.QUEUES]
     worked = False

@@ -1,0 +1,122 @@
+"""Security findings of the attack review, each shown on the running service (see SECURITY.md).
+
+Tests that play "another local user" run redis-cli as ``nobody``: the tests run as root, for whom
+file permissions do not hold, so only a process of another user shows what the permissions keep out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from supervisor import free_port
+from tests.servers import wait_until
+from tests.test_up import _children, _get, _scan_is_captured, _start
+
+NOBODY = 65534
+
+
+@contextmanager
+def _imaging_up() -> Iterator[tuple[Path, str, int]]:
+    """Run `imaging up` on a data dir whose parent any user may enter (pytest's tmp_path is 0700 and would
+    hide everything below it from other users, whatever the service does)."""
+    parent = Path(tempfile.mkdtemp(prefix="imaging-sec-"))
+    parent.chmod(0o755)
+    data_dir, port = parent / "var", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
+        yield data_dir, base, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        subprocess.run(["rm", "-rf", str(parent)], check=False)
+
+
+def _redis_pid(up_pid: int) -> int:
+    for pid in _children(up_pid):
+        if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
+            return pid
+    raise AssertionError("no redis-server under imaging up")
+
+
+def _listening_tcp_ports(pid: int) -> list[int]:
+    """Return the TCP ports the process listens on (its socket inodes in /proc/net/tcp*, state LISTEN)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        if m := re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd)):
+            inodes.add(m.group(1))
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:
+                ports.append(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _as_nobody(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["redis-cli", *args], user=NOBODY, capture_output=True, text=True, timeout=10)
+
+
+def _queued(answer: subprocess.CompletedProcess) -> bool:
+    """Whether redis-cli's RPUSH went through (it prints the list's new length)."""
+    return answer.returncode == 0 and answer.stdout.strip().isdigit()
+
+
+def test_no_other_local_user_can_reach_the_private_redis_to_queue_a_job() -> None:
+    with _imaging_up() as (data_dir, base, up_pid):
+        redis = _redis_pid(up_pid)
+        # Any TCP port is open to every local user: there must be none.
+        for port in _listening_tcp_ports(redis):
+            injected = _as_nobody("-p", str(port), "RPUSH", "rq:queue:immediate", "os.system")
+            assert not _queued(injected), f"nobody queued a job on TCP port {port}"
+        assert _listening_tcp_ports(redis) == []
+        sock = data_dir / "redis" / "redis.sock"
+        assert sock.is_socket()
+        tried = _as_nobody("-s", str(sock), "RPUSH", "rq:queue:immediate", "os.system")
+        assert not _queued(tried), "nobody queued a job through the unix socket"
+        assert "Permission denied" in tried.stdout + tried.stderr, tried
+
+
+def test_what_the_service_writes_is_readable_by_its_user_only() -> None:
+    with _imaging_up() as (data_dir, base, _):
+        key = (data_dir / "admin.key").read_text().strip()
+        _scan_is_captured(base, key, "the scan to be captured")
+        exposed = []
+        for path in [data_dir, *data_dir.rglob("*")]:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode) or stat.S_ISSOCK(mode):
+                continue
+            if mode & 0o077:
+                exposed.append(f"{path.relative_to(data_dir.parent)} {stat.filemode(mode)}")
+        assert not exposed, "readable by others:\n" + "\n".join(exposed)
+        assert any((data_dir / "redis" / "appendonlydir").iterdir()), "the AOF is there, and private"
+
+
+def test_admin_commands_beside_imaging_up_find_its_redis_without_settings() -> None:
+    with _imaging_up() as (data_dir, base, _):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
+        env["IMAGING_DATA_DIR"] = str(data_dir)
+        listed = subprocess.run(
+            [sys.executable, "-m", "cli", "jobs", "failed"],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "0 failed job(s)" in listed.stderr
