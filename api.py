@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import queues
 from errors import DependencyDown, ImagingError
 from routes import documents, epolicies, jobs, keyentry, pages, scans
-from routes.deps import ErrorBody
+from routes.deps import NO_KEY, UNKNOWN_KEY, ErrorBody, role_of
 from settings import Settings, load_settings
 from storage import open_store
 
@@ -69,35 +69,52 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal_error", f"an unexpected error; quote reference {reference} to support")
 
 
-# ---- request size limit -------------------------------------------------------------------------
+# ---- the gate: who and how much, before a byte of the body is read -------------------------------
 
 
 class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            413, f"the body is larger than the limit of {limit} bytes (IMAGING_MAX_UPLOAD_BYTES)"
-        )
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(413, f"the body is larger than the limit of {limit} bytes ({setting})")
 
 
-class BodyLimit:
-    """Refuse a body over the limit from its Content-Length, or while it streams in, never buffering it."""
+def body_limit(settings: Settings, method: str, path: str) -> tuple[int, str]:
+    """Return the largest body a route takes and the setting that says so: uploads of scans and PDFs to
+    verify are files; every other body is a small JSON document."""
+    if method == "POST" and path == "/v1/scans":
+        return settings.max_upload_bytes, "IMAGING_MAX_UPLOAD_BYTES"
+    if method == "POST" and path == "/v1/verify":
+        return settings.max_verify_bytes, "IMAGING_MAX_VERIFY_BYTES"
+    return settings.max_json_bytes, "IMAGING_MAX_JSON_BYTES"
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class Gate:
+    """Refuse a request before its body is read: a caller without a known API key on a route of the API
+    (401; a JSON body was parsed before the key was checked, so anyone could make the API hold a
+    64 MiB document), and a body over its route's limit, from its Content-Length or as it streams in."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.limit = limit
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            if not length.isdigit():
-                await _error(400, "bad_request", "Content-Length is not a number")(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and not length.isdigit():
+            await _error(400, "bad_request", "Content-Length is not a number")(scope, receive, send)
+            return
+        has_body = (length is not None and int(length) > 0) or b"transfer-encoding" in headers
+        if has_body and scope["path"].startswith("/v1/"):
+            key = headers.get(b"x-api-key", b"").decode("latin-1")
+            if not key or role_of(self.settings, key) is None:
+                await _error(401, "unauthorized", UNKNOWN_KEY if key else NO_KEY)(scope, receive, send)
                 return
-            if int(length) > self.limit:
-                await _error(413, "too_large", BodyTooLarge(self.limit).detail)(scope, receive, send)
-                return
+        limit, setting = body_limit(self.settings, scope["method"], scope["path"])
+        if length is not None and int(length) > limit:
+            await _error(413, "too_large", BodyTooLarge(limit, setting).detail)(scope, receive, send)
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -105,8 +122,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit, setting)
             return message
 
         await self.app(scope, limited, send)
@@ -128,7 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
             401: {"model": ErrorBody},
             403: {"model": ErrorBody},
-            413: {"model": ErrorBody, "description": "the body is over IMAGING_MAX_UPLOAD_BYTES"},
+            413: {
+                "model": ErrorBody,
+                "description": "the body is over the route's limit (IMAGING_MAX_*_BYTES)",
+            },
             422: {"model": ErrorBody},
             503: {"model": ErrorBody},
         },
@@ -136,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = open_store(settings)
     app.state.redis = queues.connect(settings.redis_target)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(Gate, settings=settings)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImagingError, _imaging_error)

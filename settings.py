@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_verify_bytes: int = Field(default=16 * 1024 * 1024, gt=0)  # a PDF sent to POST /v1/verify
+    max_json_bytes: int = Field(default=256 * 1024, gt=0)  # every other body: a JSON document
     # Against decompression bombs: an A4 page at 600 dpi is 35 Mpx.
     max_page_pixels: int = Field(default=60_000_000, gt=0)
     max_pages: int = Field(default=500, gt=0)

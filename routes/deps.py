@@ -42,17 +42,27 @@ def key_id(key: str) -> str:
     return "k" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+NO_KEY = "send an API key in the X-API-Key header"
+UNKNOWN_KEY = "the API key is not known"
+
+
+def role_of(settings: Settings, api_key: str) -> Role | None:
+    """Return the role of a known API key, or None."""
+    role = None
+    # Compare against every key, each in constant time, so timing tells nothing about which is close.
+    for key, key_role in settings.keys.items():
+        if hmac.compare_digest(key.encode(), api_key.encode()):
+            role = key_role
+    return role
+
+
 def caller(request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> Caller:
     """Return who is calling, from the X-API-Key header; 401 without a known key."""
     if not api_key:
-        raise HTTPException(401, "send an API key in the X-API-Key header")
-    role = None
-    # Compare against every key, each in constant time, so timing tells nothing about which is close.
-    for key, key_role in request.app.state.settings.keys.items():
-        if hmac.compare_digest(key.encode(), api_key.encode()):
-            role = key_role
+        raise HTTPException(401, NO_KEY)
+    role = role_of(request.app.state.settings, api_key)
     if role is None:
-        raise HTTPException(401, "the API key is not known")
+        raise HTTPException(401, UNKNOWN_KEY)
     return Caller(key_id(api_key), role)
 
 

@@ -6,13 +6,17 @@ file permissions do not hold, so only a process of another user shows what the p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,3 +124,91 @@ def test_admin_commands_beside_imaging_up_find_its_redis_without_settings() -> N
         )
         assert listed.returncode == 0, listed.stderr
         assert "0 failed job(s)" in listed.stderr
+
+
+def _api_pid(port: int) -> int:
+    """Return the pid of the `imaging api` process serving this port."""
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"api" in args and str(port).encode() in args:
+            return int(proc.name)
+    raise AssertionError(f"no imaging api on port {port}")
+
+
+def _peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def _post_streamed(url: str, path: str, chunks: Iterator[bytes]) -> tuple[int, float, int]:
+    """POST a chunked body with no API key, stopping as soon as the server answers; return the status,
+    the seconds to the answer and the bytes sent."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)))
+    conn.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n".encode()
+    )
+    answered, sent = threading.Event(), [0]
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):
+            for chunk in chunks:
+                if answered.is_set():
+                    return
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent[0] += len(chunk)
+            conn.sendall(b"0\r\n\r\n")
+
+    started = time.monotonic()
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    conn.settimeout(300)
+    head = conn.recv(4096)
+    answered.set()
+    seconds = time.monotonic() - started
+    conn.close()
+    feeder.join(30)
+    return int(head.split()[1]), seconds, sent[0]
+
+
+def _json_bomb(total: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Yield ``[{},{},...]`` of about ``total`` bytes: cheap to send, costly to parse into objects."""
+    yield b"["
+    for _ in range(total // chunk):
+        yield b"{}," * (chunk // 3)
+    yield b"{}]"
+
+
+def test_an_unknown_caller_cannot_make_the_api_read_or_parse_a_big_body(settings) -> None:
+    from tests.conftest import running_api
+
+    with running_api(settings.model_copy(update={"max_upload_bytes": 64 * 1024 * 1024})) as url:
+        pid = _api_pid(int(url.rsplit(":", 1)[1]))
+        before = _peak_rss_mib(pid)
+        status, seconds, sent = _post_streamed(url, "/v1/epolicies", _json_bomb(64 * 1024 * 1024))
+        grown = _peak_rss_mib(pid) - before
+    assert status == 401
+    assert grown < 16, f"the API's peak memory grew {grown:.0f} MiB for a caller it does not know"
+    assert seconds < 2 and sent < 16 * 1024 * 1024, f"answered after {seconds:.2f} s and {sent} bytes"
+
+
+def test_each_route_takes_a_body_only_up_to_its_own_limit(settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from tests.conftest import ADMIN_KEY
+
+    client = TestClient(create_app(settings))
+    headers = {"X-API-Key": ADMIN_KEY, "Content-Type": "application/json"}
+    big_json = b'{"policy_no": "' + b"P" * (settings.max_json_bytes + 1) + b'"}'
+    refused = client.post("/v1/epolicies", content=big_json, headers=headers)
+    assert refused.status_code == 413 and "IMAGING_MAX_JSON_BYTES" in refused.json()["detail"]
+    pdf = b"%PDF-1.7\n" + b"0" * settings.max_verify_bytes
+    refused = client.post("/v1/verify", content=pdf, headers={**headers, "Content-Type": "application/pdf"})
+    assert refused.status_code == 413 and "IMAGING_MAX_VERIFY_BYTES" in refused.json()["detail"]
+    unknown = client.post("/v1/epolicies", content=b"{}", headers={**headers, "X-API-Key": "x" * 20})
+    assert (unknown.status_code, unknown.json()["detail"]) == (401, "the API key is not known")
