@@ -43,21 +43,27 @@ class Row:
 
 
 def _ops(*ops: Operation) -> frozenset[Operation]:
-    return frozenset({*ops, Operation.verify_pdfs})
+    return frozenset(ops)
 
 
+# Verifying a PDF is for the staff who handle customers' e-policies, not for scanners and keyers: it runs
+# pyHanko on anyone's file (in a limited child process, esign/verify.py), so it is offered only where needed.
 TABLE: dict[Role, Row] = {
     Role.scanner: Row(_ops(Operation.upload_scans)),
     Role.keyer: Row(_ops(Operation.key_fields)),
     Role.underwriter: Row(
-        _ops(Operation.read_documents, Operation.read_epolicies),
+        _ops(Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs),
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
     Role.servicing: Row(
-        _ops(Operation.read_documents, Operation.read_epolicies), frozenset({Stage.servicing}), "policy"
+        _ops(Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs),
+        frozenset({Stage.servicing}),
+        "policy",
     ),
-    Role.claims: Row(_ops(Operation.read_documents), frozenset({Stage.claims}), "claim"),
-    Role.sales: Row(_ops(Operation.issue_epolicies, Operation.read_epolicies)),
+    Role.claims: Row(
+        _ops(Operation.read_documents, Operation.verify_pdfs), frozenset({Stage.claims}), "claim"
+    ),
+    Role.sales: Row(_ops(Operation.issue_epolicies, Operation.read_epolicies, Operation.verify_pdfs)),
     Role.admin: Row(frozenset(Operation), frozenset(Stage)),
 }
 

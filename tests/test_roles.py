@@ -56,7 +56,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/epolicies/{policy_no}"): STAFF,
     ("get", "/v1/epolicies/{policy_no}/pdf"): STAFF,
     ("post", "/v1/epolicies/{policy_no}/resend"): STAFF,
-    ("post", "/v1/verify"): set(Role),
+    ("post", "/v1/verify"): {Role.underwriter, Role.servicing, Role.claims, Role.sales, Role.admin},
 }
 SAMPLE = {
     "scan_id": "s20261123101500abcdefabcdef",

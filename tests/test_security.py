@@ -7,6 +7,8 @@ file permissions do not hold, so only a process of another user shows what the p
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import re
 import signal
@@ -17,9 +19,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from supervisor import free_port
 from tests.servers import wait_until
@@ -212,3 +218,93 @@ def test_each_route_takes_a_body_only_up_to_its_own_limit(settings) -> None:
     assert refused.status_code == 413 and "IMAGING_MAX_VERIFY_BYTES" in refused.json()["detail"]
     unknown = client.post("/v1/epolicies", content=b"{}", headers={**headers, "X-API-Key": "x" * 20})
     assert (unknown.status_code, unknown.json()["detail"]) == (401, "the API key is not known")
+
+
+def _listing_the_signature_field(archive: bytes, times: int) -> bytes:
+    """Return the signed PDF with one incremental update whose form lists its signature field ``times``
+    times: 100 KB that once kept the API checking it for minutes at 3.2 GB."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(archive), strict=False)
+    form = writer.root["/AcroForm"]
+    form[generic.NameObject("/Fields")] = generic.ArrayObject([form["/Fields"].raw_get(0)] * times)
+    writer.update_container(form)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def archive_copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
+    from esign.epolicy import sample_request
+    from esign.keys import init_test_keys
+    from esign.render import render
+    from esign.sign import load_pkcs12, seal
+
+    paths = init_test_keys(tmp_path_factory.mktemp("keys"))
+    signer = load_pkcs12(paths["pkcs12"], paths["passphrase"].read_bytes())
+    return seal(render(sample_request(), 1, "https://x/v"), signer, "150013", "o").archive, paths["ca"]
+
+
+def test_a_pdf_built_to_stall_the_checker_is_refused_while_the_api_keeps_answering(
+    settings, archive_copy
+) -> None:
+    from tests.conftest import UNDERWRITER_KEY, running_api
+
+    archive, ca = archive_copy
+    crafted = _listing_the_signature_field(archive, 2000)
+    assert len(crafted) < 200_000
+    with running_api(settings.model_copy(update={"trust_roots": ca})) as url:
+        health: list[float] = []
+        answered = threading.Event()
+
+        def probe() -> None:
+            while not answered.is_set():
+                started = time.monotonic()
+                with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
+                    assert response.status == 200
+                health.append(time.monotonic() - started)
+                time.sleep(0.1)
+
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+        started = time.monotonic()
+        request = urllib.request.Request(
+            url + "/v1/verify",
+            data=crafted,
+            headers={"X-API-Key": UNDERWRITER_KEY, "Content-Type": "application/pdf"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=120)
+        seconds = time.monotonic() - started
+        answered.set()
+        prober.join(15)
+    assert refused.value.code == 422
+    assert "2000 signatures" in json.loads(refused.value.read())["detail"]
+    assert seconds < 30, f"refused after {seconds:.0f} s"
+    assert health and max(health) < 5, f"/healthz answered in {health}"
+
+
+def test_the_checker_s_child_is_held_to_its_memory_and_time(archive_copy) -> None:
+    from errors import BadInput
+    from esign.verify import verify_in_child
+
+    archive, ca = archive_copy
+    assert verify_in_child(archive, ca)["ok"] is True
+    with pytest.raises(BadInput, match="more than 64 MiB of memory"):
+        verify_in_child(archive, ca, memory=64 * 1024 * 1024)
+    with pytest.raises(BadInput, match="longer than 0 s"):
+        verify_in_child(archive, ca, seconds=0.05)
+
+
+def test_scanners_and_keyers_may_not_run_the_checker(settings, archive_copy) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from tests.conftest import KEYER_KEY, SCANNER_KEY
+
+    client = TestClient(create_app(settings))
+    for key in (SCANNER_KEY, KEYER_KEY):
+        answer = client.post("/v1/verify", content=archive_copy[0], headers={"X-API-Key": key})
+        assert answer.status_code == 403
