@@ -232,10 +232,10 @@ def preload(settings: Settings | None = None) -> None:
     import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
     import esign.render  # noqa: F401
     import esign.verify  # noqa: F401
-    from capture.render import cjk_font
     from capture.templates import templates
     from esign.sign import signer_from_settings
     from ocr.tesseract import preload as load_tesseract
+    from printing import cjk_font
 
     templates()
     cjk_font()

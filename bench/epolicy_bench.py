@@ -77,13 +77,11 @@ def _one_copy_cli(policies, pkcs12: Path, passfile: Path, tmp: Path) -> list[flo
 def _through_the_service(n: int, tmp: Path) -> list[float]:
     """Seconds from POST /v1/epolicies to the stored customer PDF, one request at a time, on a real
     Redis, a local store and one `imaging worker` process."""
-    import os
-    import signal
-
     from fastapi.testclient import TestClient
 
     from api import create_app
     from settings import Settings
+    from tests.conftest import running_workers
     from tests.servers import redis_server
 
     key = "bench-sales-key-" + "s" * 16
@@ -91,14 +89,10 @@ def _through_the_service(n: int, tmp: Path) -> list[float]:
     with redis_server(tmp) as redis:
         settings = Settings(data_dir=tmp / "var", redis_url=redis.url, api_keys=f"{key}:sales")
         init_test_keys(settings.keys_dir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
-        env.update(IMAGING_DATA_DIR=str(tmp / "var"), IMAGING_REDIS_URL=redis.url, PYTHONPATH=str(ROOT))
-        worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         client = TestClient(create_app(settings))
         store = LocalStore(settings.objects_dir)
         times = []
-        try:
+        with running_workers(settings, 1, tmp / "workers"):
             for i, policy in enumerate(_policies(n + 2)):
                 began = time.perf_counter()
                 response = client.post(
@@ -109,9 +103,6 @@ def _through_the_service(n: int, tmp: Path) -> list[float]:
                     time.sleep(0.005)
                 if i >= 2:  # the first two warm the worker up
                     times.append(time.perf_counter() - began)
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(30)
     return times
 
 

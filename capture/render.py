@@ -9,50 +9,19 @@ import io
 import math
 from datetime import date
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
 from PIL import Image, ImageDraw, ImageFont
-from reportlab.graphics.barcode.qrencoder import QRCode, QRErrorCorrectLevel
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from capture.templates import MM_PER_INCH, Box, Template
+from printing import cjk_font, draw_qr, font_file
 
-# A TrueType font that is embedded (as a subset) in every PDF: a non-embedded CID font such as
-# STSong-Light renders blank in viewers and rasterisers that lack Asian font packs.
-FONT_CANDIDATES = (
-    (Path("/usr/share/fonts/truetype/arphic/uming.ttc"), 0),
-    (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"), 0),
-)
-FONT_NAME = "ImagingCJK"
 QR_PREFIX = "IMG1"
 SEPARATOR_PAYLOAD = f"{QR_PREFIX}|separator"
 A4_MM = (210.0, 297.0)
-
-
-class FontMissing(RuntimeError):
-    """No CJK TrueType font is installed."""
-
-
-@cache
-def font_file() -> tuple[Path, int]:
-    """Return the CJK font file and its subfont index."""
-    for path, index in FONT_CANDIDATES:
-        if path.exists():
-            return path, index
-    raise FontMissing("no CJK font: install fonts-arphic-uming (make run and make test do)")
-
-
-@cache
-def cjk_font() -> str:
-    """Return the name of the CJK TrueType font, registered with reportlab (embedded as a subset)."""
-    path, index = font_file()
-    pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=index))
-    return FONT_NAME
 
 
 def form_payload(template: Template, page: int, application_no: str = "") -> str:
@@ -70,26 +39,6 @@ def parse_payload(text: str) -> dict[str, str] | None:
     if len(parts) != 5 or not parts[3].isdigit():
         return None
     return {"type": parts[1], "version": parts[2], "page": parts[3], "application_no": parts[4]}
-
-
-def _draw_qr(c: Canvas, payload: str, box: Box, page_h: float) -> None:
-    qr = QRCode(None, QRErrorCorrectLevel.M)
-    qr.addData(payload)
-    qr.make()
-    n = qr.getModuleCount()
-    cell = box.w / n
-    c.setFillGray(0)
-    for row in range(n):
-        for col in range(n):
-            if qr.isDark(row, col):
-                c.rect(
-                    (box.x + col * cell) * mm,
-                    (page_h - box.y - (row + 1) * cell) * mm,
-                    cell * mm,
-                    cell * mm,
-                    0,
-                    1,
-                )
 
 
 def render_form_pdf(template: Template, values: dict[str, str] | None = None) -> bytes:
@@ -113,7 +62,9 @@ def render_form_pdf(template: Template, values: dict[str, str] | None = None) ->
                 1,
             )
         if template.qr:
-            _draw_qr(c, form_payload(template, page, values.get("application_no", "")), template.qr, h)
+            q = template.qr
+            payload = form_payload(template, page, values.get("application_no", ""))
+            draw_qr(c, payload, q.x * mm, (h - q.y - q.w) * mm, q.w * mm)
         c.setFont(font, 20)
         c.drawCentredString(w / 2 * mm, (h - 34) * mm, template.title)
         c.setFont(font, 11)
@@ -163,7 +114,7 @@ def render_separator_pdf() -> bytes:
     c.drawCentredString(w / 2 * mm, (h / 2 - 10) * mm, "SEPARATOR")
     # Four copies: a damaged or folded corner still leaves three to read.
     for x, y in [(20.0, 55.0), (w - 60.0, 55.0), (20.0, h - 95.0), (w - 60.0, h - 95.0)]:
-        _draw_qr(c, SEPARATOR_PAYLOAD, Box(x, y, 40.0, 40.0), h)
+        draw_qr(c, SEPARATOR_PAYLOAD, x * mm, (h - y - 40.0) * mm, 40.0 * mm)
     c.showPage()
     c.save()
     return out.getvalue()

@@ -1,6 +1,6 @@
 """render: policy data in, the e-policy PDF out (reportlab), the same bytes for the same data.
 
-Chinese text is set in an embedded, subset TrueType font (capture/render.py finds it): a non-embedded
+Chinese text is set in an embedded, subset TrueType font (printing.py finds it): a non-embedded
 CID font such as STSong-Light shows blank on phones and viewers without Asian font packs. The page
 carries the schedule as a table, the beneficiaries, the clauses, a QR code with the policy's
 verification address, and the company seal where the visible signature is placed (``SEAL_BOX``).
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-from reportlab.graphics.barcode.qrencoder import QRCode, QRErrorCorrectLevel
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -19,8 +18,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 import idnumber
-from capture.render import cjk_font
 from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
+from printing import cjk_font, draw_qr
 
 COMPANY = "示范人寿保险股份有限公司"
 # Where the seal is drawn and the visible signature field placed: (x1, y1, x2, y2) in points, page 1.
@@ -94,29 +93,13 @@ def render(policy: EPolicyRequest, version: int, verify_url: str) -> bytes:
     ]
 
     def decorate(canvas, _doc) -> None:
-        _qr(canvas, verify_url, 20 * mm, 22 * mm, QR_SIZE)
+        draw_qr(canvas, verify_url, 20 * mm, 22 * mm, QR_SIZE)
         canvas.setFont(font, 8)
         canvas.drawString(20 * mm, 18 * mm, f"查验 {verify_url}")
         _seal(canvas, font)
 
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return out.getvalue()
-
-
-def _qr(canvas, payload: str, x: float, y: float, size: float) -> None:
-    """Draw a QR code as filled squares: a few ms, where reportlab's widget cost ~20 ms a page."""
-    qr = QRCode(None, QRErrorCorrectLevel.M)
-    qr.addData(payload)
-    qr.make()
-    n = qr.getModuleCount()
-    cell = size / n
-    canvas.setFillColor(colors.black)
-    path = canvas.beginPath()
-    for row in range(n):
-        for col in range(n):
-            if qr.isDark(row, col):
-                path.rect(x + col * cell, y + size - (row + 1) * cell, cell, cell)
-    canvas.drawPath(path, stroke=0, fill=1)
 
 
 def _seal(canvas, font: str) -> None:

@@ -19,7 +19,7 @@ Thresholds are per kind, calibrated by `bench/ocr_bench.py --calibrate` on gener
 cards: for each kind the lowest threshold at which the accepted values were all right in the
 calibration set, rounded up; kinds with a check digit or a closed list carry their own proof and need
 less from the confidence. The character check leans on knowing the print font: the forms and cards are
-printed (and generated) in capture/render.py's font; a document printed in another font needs that font
+printed (and generated) in printing.py's font; a document printed in another font needs that font
 here, or every field goes to key-entry (it fails safe, not wrong).
 """
 

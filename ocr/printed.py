@@ -1,6 +1,6 @@
 """print_score and char_scores: does the field look machine-printed with the text OCR read in it?
 
-The text is drawn again in the forms' print font (the font capture/render.py prints forms and cards
+The text is drawn again in the forms' print font (printing.py's, which forms and cards are printed
 with), stretched over the field's ink, and the two are correlated after a slight blur. Printed fields
 scored 0.78-0.97 on generated degraded scans; the same values handwritten (tests/capture/scans.py
 `handwrite`) and smudged fields scored below 0.3 (`bench/ocr_bench.py` and the scratch runs behind
@@ -29,7 +29,7 @@ SHIFT = 2  # px: how far a character's drawn column may move to meet its ink
 
 @cache
 def _font() -> ImageFont.FreeTypeFont:
-    from capture.render import font_file
+    from printing import font_file
 
     path, index = font_file()
     return ImageFont.truetype(str(path), DRAW_SIZE, index=index)
@@ -180,7 +180,7 @@ def _common_glyphs() -> tuple[str, np.ndarray]:
                 chars.append(bytes([high, low]).decode("gb2312"))
             except UnicodeDecodeError:
                 continue
-    from capture.render import font_file
+    from printing import font_file
 
     path, index = font_file()
     font = ImageFont.truetype(str(path), LOOK_ALIKE_SIZE, index=index)

@@ -12,7 +12,8 @@ from settings import Settings
 from storage import open_store
 from supervisor import free_port
 from tests.conftest import ADMIN_KEY, KEYER_KEY, SCANNER2_KEY, SCANNER_KEY
-from tests.helpers import sample_png, snapshot
+from tests.samples import sample_png
+from tests.snapshots import snapshot
 
 
 @pytest.fixture

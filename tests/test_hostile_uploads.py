@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from api import create_app
 from settings import Settings
 from tests.conftest import SCANNER_KEY, run_cli
-from tests.helpers import sample_png
 from tests.hostile import Hostile, by_name, corpus
+from tests.samples import sample_png
 from vocabulary import ScanStatus
 
 UNCLEAR = re.compile(r"internal error|Traceback|\bat 0x[0-9a-f]+|Error\(", re.IGNORECASE)

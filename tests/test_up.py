@@ -12,7 +12,7 @@ from pathlib import Path
 
 from supervisor import free_port
 from tests.conftest import ROOT
-from tests.helpers import sample_png
+from tests.samples import sample_png
 from tests.servers import wait_until
 
 

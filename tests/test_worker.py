@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,9 +18,10 @@ from models import DocumentRecord, Mail, MailStatus, Scan, load, scan_key
 from settings import Settings
 from storage import open_store
 from supervisor import free_port
-from tests.conftest import ROOT, SCANNER_KEY, run_cli, run_worker_burst, settings_env
-from tests.helpers import sample_png, sample_stack, snapshot
+from tests.conftest import SCANNER_KEY, run_cli, run_worker_burst, running_workers
+from tests.samples import sample_png, sample_stack
 from tests.servers import MailServer, wait_until
+from tests.snapshots import snapshot
 from vocabulary import ScanStatus
 
 
@@ -145,7 +145,7 @@ def _message(to: str) -> EmailMessage:
 
 
 def test_mail_is_retried_while_smtp_is_down_and_sent_exactly_once_when_it_returns(
-    settings: Settings, redis_conn: Redis
+    settings: Settings, redis_conn: Redis, tmp_path: Path
 ) -> None:
     port = free_port()
     settings = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_timeout": 2.0})
@@ -156,22 +156,15 @@ def test_mail_is_retried_while_smtp_is_down_and_sent_exactly_once_when_it_return
     def record() -> Mail:
         return load(store, Mail, mail.mail_id)
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker"],
-        env=settings_env(settings),
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )
     smtp = MailServer(port=port)
     try:
-        wait_until(lambda: record().attempts >= 1, 60, "the first delivery attempt")
-        failed_once = record()
-        assert failed_once.status == MailStatus.queued and "unreachable" in failed_once.last_error
-        smtp.start()
-        wait_until(lambda: record().status == MailStatus.sent, 60, "the retried delivery")
+        with running_workers(settings, 1, tmp_path / "workers"):
+            wait_until(lambda: record().attempts >= 1, 60, "the first delivery attempt")
+            failed_once = record()
+            assert failed_once.status == MailStatus.queued and "unreachable" in failed_once.last_error
+            smtp.start()
+            wait_until(lambda: record().status == MailStatus.sent, 60, "the retried delivery")
     finally:
-        proc.terminate()
-        proc.wait(30)
         smtp.stop()
     assert len(smtp.messages) == 1
     assert smtp.messages[0]["To"] == "holder@example.cn"

@@ -17,7 +17,7 @@ from esign.tokens import make_token
 from esign.verify import load_roots, verify
 from indexing.index import lookup
 from settings import Settings
-from tests.conftest import ADMIN_KEY, SALES_KEY, SCANNER_KEY, SERVICING_KEY, run_worker_burst
+from tests.conftest import ADMIN_KEY, SALES_KEY, SCANNER_KEY, SERVICING_KEY, run_worker_burst, running_workers
 from tests.servers import MailServer
 
 PASSWORD = "150013"
@@ -184,12 +184,8 @@ def test_resend_mails_the_current_version_again_once(mail_settings: Settings, sm
     assert client.post("/v1/epolicies/P2026110000999/resend", headers=headers).status_code == 404
 
 
-def test_smtp_down_shows_delivery_failed_then_sent_exactly_once(settings: Settings) -> None:
-    import signal
-    import sys
-
+def test_smtp_down_shows_delivery_failed_then_sent_exactly_once(settings: Settings, tmp_path: Path) -> None:
     from supervisor import free_port
-    from tests.conftest import ROOT, settings_env
     from tests.servers import wait_until
 
     port = free_port()
@@ -209,20 +205,16 @@ def test_smtp_down_shows_delivery_failed_then_sent_exactly_once(settings: Settin
     def status() -> dict:
         return client.get("/v1/epolicies/P2026110000123", headers=headers).json()
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker"], env=settings_env(down), cwd=ROOT, stderr=subprocess.DEVNULL
-    )
     smtp = MailServer(port=port)
     try:
-        wait_until(lambda: status()["status"] == "delivery_failed", 60, "the failed delivery")
-        failed = status()
-        assert "unreachable" in failed["reason"] and failed["reason"].endswith("(retrying)")
-        assert failed["deliveries"][0]["status"] == "retrying"
-        smtp.start()
-        wait_until(lambda: status()["status"] == "sent", 60, "the retried delivery")
+        with running_workers(down, 1, tmp_path / "workers"):
+            wait_until(lambda: status()["status"] == "delivery_failed", 60, "the failed delivery")
+            failed = status()
+            assert "unreachable" in failed["reason"] and failed["reason"].endswith("(retrying)")
+            assert failed["deliveries"][0]["status"] == "retrying"
+            smtp.start()
+            wait_until(lambda: status()["status"] == "sent", 60, "the retried delivery")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
         smtp.stop()
     assert len(smtp.messages) == 1
     final = status()

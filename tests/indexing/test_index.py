@@ -15,8 +15,8 @@ from indexing.index import (
 )
 from models import DocumentRecord, load
 from storage import ObjectStore
-from tests.helpers import snapshot
 from tests.indexing.conftest import APPLICANT, INSURED, OTHER, doc_id, put_document
+from tests.snapshots import snapshot
 from vocabulary import is_scan_id, new_scan_id
 
 POLICY = "TB2026001234"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from capture.templates import latest
 from ocr.validate import validate
 from settings import Settings
 from tests.capture.scans import handwrite, place_cards, scan_page
-from tests.conftest import ROOT, SCANNER_KEY, settings_env
+from tests.conftest import ROOT, SCANNER_KEY, running_workers
 
 VALUES = json.loads((ROOT / "capture" / "sample_values.json").read_text())
 
@@ -33,20 +32,9 @@ def _png(image: np.ndarray, dpi: int) -> bytes:
 
 
 @pytest.fixture
-def worker_process(settings: Settings):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker"],
-        env=settings_env(settings),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def worker_process(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    with running_workers(settings, 1, tmp_path / "workers") as processes:
+        yield processes[0]
 
 
 def test_an_immediate_upload_answers_with_the_fields_read_and_what_goes_to_key_entry(

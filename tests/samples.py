@@ -1,4 +1,5 @@
-"""Small builders shared by the tests: sample uploads and snapshots of the store."""
+"""Sample uploads the tests post: a small PNG with a line of text, and a two-page TIFF stack of a filled
+form and an ID card."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import io
 
 from PIL import Image, ImageDraw
 
-from storage import ObjectStore
-
 
 def sample_png(text: str = "投保单 sample", size: tuple[int, int] = (600, 400)) -> bytes:
+    """Return a white PNG (300 dpi in its header) with text drawn in its top left corner."""
     image = Image.new("L", size, 255)
     ImageDraw.Draw(image).text((20, 20), text, fill=0)
     out = io.BytesIO()
@@ -35,8 +35,3 @@ def sample_stack() -> bytes:
         out, format="TIFF", save_all=True, append_images=[bed], dpi=(200, 200), compression="tiff_deflate"
     )
     return out.getvalue()
-
-
-def snapshot(store: ObjectStore, prefix: str = "") -> dict[str, tuple[int, str]]:
-    """Return {key: (size, etag)} for every object under prefix."""
-    return {o.key: (o.size, o.etag) for o in store.list(prefix)}
