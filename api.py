@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import production
 import queues
 from errors import DependencyDown, ImagingError
 from routes import documents, epolicies, jobs, keyentry, pages, scans
@@ -134,6 +135,7 @@ class Gate:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    production.check(settings)
     app = FastAPI(
         title="Imaging and e-policy service",
         version="0.1.0",

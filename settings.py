@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errors import ConfigError
@@ -36,6 +37,8 @@ def parse_api_keys(text: str) -> dict[str, Role]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
 
+    # embedded: `imaging up` on one machine, local fallbacks allowed; production: see production.py.
+    env: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path("./var")
     redis_url: str | None = None
 
@@ -103,6 +106,15 @@ class Settings(BaseSettings):
         if value and ("://" in value or "/" in value):
             raise ValueError("give host:port without a scheme or path, e.g. minio.internal:9000")
         return value or None
+
+    @field_validator("smtp_user")
+    @classmethod
+    def _login_only_over_tls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and not info.data.get("smtp_starttls"):
+            raise ValueError(
+                "a login without TLS sends the password in clear: set IMAGING_SMTP_STARTTLS=true"
+            )
+        return value
 
     @cached_property
     def keys(self) -> dict[str, Role]:

@@ -28,6 +28,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 import epolicies
+import production
 import queues
 from errors import ConfigError, DependencyDown
 from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
@@ -210,7 +211,9 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     password, _ = customer_password(request, settings.password_rule(request.product_code))
     customer_key = epolicy_file(policy_no, version, "customer")
     if not store.exists(customer_key):
-        pdf = render(request, version, f"{settings.base_url}/verify/{policy_no}")
+        # The QR code names the version and its data's digest: /verify then shows what that version says.
+        check_url = f"{settings.base_url}/verify/{policy_no}?v={version}&d={entry.digest[:20]}"
+        pdf = render(request, version, check_url)
         signer = signer_from_settings(settings)
         # The owner password is random and thrown away: nobody is meant to change the file.
         copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
@@ -264,6 +267,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
 
     RQ's worker quits when Redis goes away under it (a restart, a failover); this one waits for Redis
     to answer again and carries on under a new name (the old one may still be registered)."""
+    production.check(settings)
     conn = queues.connect(settings.redis_target, for_worker=True)
     preload(settings)
     taken = [Queue(q, connection=conn) for q in queues.QUEUES]

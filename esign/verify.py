@@ -19,6 +19,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from errors import BadInput
+from esign.keys import TEST_MARK
 
 # A PDF sent to be checked is anyone's file: pyHanko reads it in a child process that may use this much
 # memory and time. One crafted file (an incremental update listing the signature field 2,000 times) kept
@@ -52,6 +53,8 @@ class SignatureCheck:
     signing_time: datetime | None
     timestamp: datetime | None  # from the RFC 3161 timestamp token, when there is one
     problems: list[str] = field(default_factory=list)
+    trusted_by: str | None = None  # the configured root the signer's chain ends in
+    test_only: bool = False  # signer or root marked TEST (esign/keys.py): valid for trials, not for customers
 
     @property
     def ok(self) -> bool:
@@ -120,6 +123,9 @@ def _verify(data: bytes, roots: list, password: str | None) -> Verification:
         if status.docmdp_ok is None and level not in ("NONE", "LTA_UPDATES"):
             problems.append(f"the file was changed after signing ({level})")
         coverage = status.coverage.name if status.coverage is not None else "UNKNOWN"
+        path = status.validation_path if status.trusted else None
+        anchor = path.trust_anchor.authority.name.human_friendly if path is not None else None
+        signer = status.signing_cert.subject.human_friendly
         stamp = status.timestamp_validity
         timestamp = stamp.timestamp if stamp else None
         if stamp is not None and not (stamp.intact and stamp.valid):
@@ -129,7 +135,7 @@ def _verify(data: bytes, roots: list, password: str | None) -> Verification:
         signatures.append(
             SignatureCheck(
                 field=embedded.field_name,
-                signer=status.signing_cert.subject.human_friendly,
+                signer=signer,
                 intact=status.intact,
                 valid=status.valid,
                 trusted=status.trusted,
@@ -140,6 +146,8 @@ def _verify(data: bytes, roots: list, password: str | None) -> Verification:
                 signing_time=status.signer_reported_dt,
                 timestamp=timestamp,
                 problems=problems,
+                trusted_by=anchor,
+                test_only=TEST_MARK in signer or TEST_MARK in (anchor or ""),
             )
         )
     problems = [] if signatures else ["the PDF carries no signature"]

@@ -31,6 +31,7 @@ from vocabulary import utcnow
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).resolve().parent.parent / "web"
 BAD_TOKENS, BAD_TOKEN_WINDOW = 5, 600
+VERIFY_LIMIT = 30  # public checks a minute from one address
 
 
 @router.get("/keyentry", response_class=HTMLResponse)
@@ -73,16 +74,35 @@ def _checked_versions(store: ObjectStore, settings: Settings, policy: EPolicy, t
         try:
             archive = store.get(epolicy_file(policy.policy_no, v.version, "archive"))
             result = verify(archive, load_roots(settings.trust_roots_path))
-            check = (
-                "数字签名有效 signature valid"
-                if result.ok
-                else "签名无效 INVALID: " + "; ".join(p for s in result.signatures for p in s.problems)
-            )
+            check = _what_was_checked(result)
         except ObjectNotFound:
             check = "—"
         state = "当前版本 current" if v.version == policy.current.version else "已被替代 superseded"
         rows.append((v.version, v.signed_at, state, check, f"/epolicy/{token}/pdf?version={v.version}"))
     return rows
+
+
+def _common_name(subject: str | None) -> str:
+    """Return the Common Name of a subject as pyHanko words it ("Common Name: X, Organization: Y")."""
+    for part in (subject or "").split(", "):
+        if part.startswith("Common Name: "):
+            return part.removeprefix("Common Name: ")
+    return subject or "?"
+
+
+def _what_was_checked(result) -> str:
+    """Return, for the customer, whether the signature holds and what that rests on: who signed, which
+    root vouches for them, and whether that root is only a TEST one (poppler would not trust it)."""
+    if not result.ok:
+        return "签名无效 INVALID: " + "; ".join(p for s in result.signatures for p in s.problems)
+    sig = result.signatures[0]
+    said = (
+        f"数字签名有效 signature valid: 签署人 signed by {_common_name(sig.signer)}, "
+        f"信任根 trusted root {_common_name(sig.trusted_by)}"
+    )
+    if any(s.test_only for s in result.signatures):
+        said = "测试证书，仅供测试 TEST certificate, not valid for a real policy. " + said
+    return said
 
 
 @router.get("/epolicy/{token}", response_class=HTMLResponse)
@@ -119,20 +139,64 @@ def customer_pdf(
     return pdf_response(data, f"{policy_no}.pdf")
 
 
+def _throttled(conn: Redis, request: Request, what: str, limit: int, window: int) -> bool:
+    """Count one request from this address; return whether it is over ``limit`` in ``window`` seconds."""
+    counter = f"throttle:{what}:{_client(request)}"
+    try:
+        seen = conn.incr(counter)
+        if seen == 1:
+            conn.expire(counter, window)
+    except RedisError:
+        return False  # the check is public and read-only: it stays up when Redis is away
+    return seen > limit
+
+
+def _matching_version(store: ObjectStore, policy: EPolicy, version: int, digest: str) -> str | None:
+    """Return what a printout with this QR code must show, if the code names a version we signed: the
+    version, when it was signed and its key facts (the holder's name masked); else None."""
+    signed = [v for v in policy.versions if v.signed_at and v.version == version]
+    if not signed or len(digest) < 16 or not signed[0].digest.startswith(digest):
+        return None
+    request = epolicies.load_request(store, policy.policy_no, version)
+    holder = request.holder.name[0] + "*" * (len(request.holder.name) - 1)
+    return (
+        f"此二维码对应本公司签发的第 {version} 版（{signed[0].signed_at:%Y-%m-%d %H:%M} UTC 签署）："
+        f"投保人 {holder}，产品 {request.product_name}，保额 {request.sum_insured}，保费 {request.premium}，"
+        f"生效日 {request.effective_date}。请与纸面核对 Compare with the printout: version {version}, "
+        f"sum insured {request.sum_insured}, premium {request.premium}, effective {request.effective_date}."
+    )
+
+
 @router.get("/verify/{policy_no}", response_class=HTMLResponse)
-def public_check(policy_no: PolicyNo, store: Store) -> HTMLResponse:
-    """Where the QR code on the policy points: which version is current, and when it was signed."""
+def public_check(
+    policy_no: PolicyNo,
+    request: Request,
+    store: Store,
+    conn: RedisConn,
+    v: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    d: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16,64}$")] = None,
+) -> HTMLResponse:
+    """Where the QR code on the policy points (``?v=<version>&d=<digest of the policy data>``): whether
+    the code names a version we signed, and what that version says, so a doctored printout carrying a
+    real policy number shows its difference. Without the code's digest: which version is current."""
+    if _throttled(conn, request, "verify", VERIFY_LIMIT, 60):
+        return HTMLResponse(_page(policy_no, "请稍后再试 Too many checks; try again in a minute.", []), 429)
     try:
         policy = load(store, EPolicy, policy_no)
     except NotFound:
         return HTMLResponse(_page(policy_no, "查无此保单 No such policy.", []), status_code=404)
-    signed = [v for v in policy.versions if v.signed_at]
+    if v is not None and d is not None:
+        said = _matching_version(store, policy, v, d)
+        if said is None:
+            refused = "此二维码与本公司签发的保单不符 The code matches no policy version we issued."
+            return HTMLResponse(_page(policy_no, refused, []), status_code=404)
+        return HTMLResponse(_page(policy_no, said, []))
+    signed = [version for version in policy.versions if version.signed_at]
     if not signed:
         return HTMLResponse(_page(policy_no, "保单正在生成 The policy is being issued.", []))
     latest = signed[-1]
-    message = (
-        f"本公司签发的保单，当前为第 {latest.version} 版（{latest.signed_at:%Y-%m-%d %H:%M} UTC 签署）。"
-    )
+    signed_at = f"{latest.signed_at:%Y-%m-%d %H:%M}"
+    message = f"本公司签发的保单，当前为第 {latest.version} 版（{signed_at} UTC 签署）。"
     return HTMLResponse(_page(policy_no, message + " A policy we issued; the version above is current.", []))
 
 

@@ -1,0 +1,58 @@
+"""Production refuses to guess: start-up checks that fail with one line naming the setting.
+
+The embedded default (``imaging up``) may fall back to local parts and signs with a TEST key; a
+deployment with ``IMAGING_ENV=production`` may not. The API and every worker run these checks before
+they take a request or a job.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from errors import ConfigError
+from esign.keys import TEST_MARK
+from settings import Settings
+
+
+def _subjects_in_pem(path) -> list[str]:
+    return [cert.subject.rfc4514_string() for cert in x509.load_pem_x509_certificates(path.read_bytes())]
+
+
+def signing_subject(settings: Settings) -> tuple[str, str]:
+    """Return the signing certificate's subject and the setting it comes from."""
+    if settings.pkcs11_module:
+        if settings.pkcs11_cert is None:
+            raise ConfigError("IMAGING_PKCS11_CERT: production needs the HSM key's certificate file")
+        data = settings.pkcs11_cert.read_bytes()
+        cert = (
+            x509.load_pem_x509_certificate(data) if b"BEGIN" in data else x509.load_der_x509_certificate(data)
+        )
+        return cert.subject.rfc4514_string(), "IMAGING_PKCS11_CERT"
+    try:
+        _, cert, _ = pkcs12.load_key_and_certificates(
+            settings.pkcs12_path.read_bytes(), settings.pkcs12_passphrase()
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"IMAGING_SIGNING_PKCS12: cannot open {settings.pkcs12_path}: {exc}") from None
+    return cert.subject.rfc4514_string(), "IMAGING_SIGNING_PKCS12"
+
+
+def check(settings: Settings) -> None:
+    """Raise ConfigError naming the first setting production may not leave as it is; in the embedded
+    default, do nothing."""
+    if settings.env != "production":
+        return
+    if not settings.s3_endpoint:
+        raise ConfigError("IMAGING_S3_ENDPOINT: production keeps objects in the shared S3 store; set it")
+    if not settings.s3_secure:
+        raise ConfigError("IMAGING_S3_SECURE: production talks to S3 over TLS only; set it to true")
+    subject, setting = signing_subject(settings)
+    if TEST_MARK in subject:
+        raise ConfigError(f"{setting}: the signing certificate is marked {TEST_MARK!r}; use the company's")
+    if not settings.trust_roots_path.exists():
+        raise ConfigError(f"IMAGING_TRUST_ROOTS: {settings.trust_roots_path} does not exist")
+    if any(TEST_MARK in s for s in _subjects_in_pem(settings.trust_roots_path)):
+        raise ConfigError(
+            f"IMAGING_TRUST_ROOTS: {settings.trust_roots_path} holds a root marked {TEST_MARK!r}"
+        )
