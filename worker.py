@@ -154,7 +154,7 @@ def capture_scan(scan_id: str) -> dict:
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
     from keyentry import add_tasks
-    from ocr.decide import read_document
+    from ocr.pipeline import read_document
 
     ctx = context()
     store = ctx.store
@@ -255,12 +255,11 @@ def _store_document(
     keys on every run). An ID card side already on file is linked to, not stored again. ``fronts`` holds
     the customers of the fronts on the same page, and gains this one if it is a front."""
     from capture.decode import encode_png, thumbnail_png
-    from capture.templates import by_key
     from indexing.index import card_on_file, default_stage, document_keys, enter
 
     doc_id = doc_id_for(scan.scan_id, index)
     base = f"documents/{doc_id}"
-    template = by_key(document.template) if document.template else None
+    template = document.template
     double = {f.name for f in template.fields if f.double_entry} if template else set()
     doc_type = str(document.type)
     if doc_type == "other" and default_stage(scan) == "claims":
@@ -313,7 +312,7 @@ def _store_document(
         doc_id=doc_id,
         scan_id=scan.scan_id,
         type=doc_type,
-        template=document.template,
+        template=document.template_key,
         source_pages=document.pages,
         pages=on_file.pages if on_file else pages,
         thumbnail=thumbnail,
@@ -548,11 +547,11 @@ def preload(settings: Settings | None = None) -> None:
     from capture.render import cjk_font
     from capture.templates import templates
     from esign.sign import signer_from_settings
-    from ocr.tesseract import preload as load_tesseract
+    from ocr.pipeline import preload as load_ocr
 
     templates()
     cjk_font()
-    load_tesseract()  # chi_sim and eng, inherited by every forked job
+    load_ocr()  # tesseract's chi_sim and eng, and the look-alike table: inherited by every forked job
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
             signer_from_settings(settings)
