@@ -297,7 +297,7 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
     from capture.pipeline import capture
     from capture.render import encode_image
     from errors import BadInput
-    from ocr.decide import read_document
+    from ocr.pipeline import read_document
 
     failed = 0
     for name in files:

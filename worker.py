@@ -98,7 +98,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
     from capture.pipeline import capture_stream
     from indexing.filing import cards_together, file_document
     from keyentry import add_tasks
-    from ocr.decide import read_document
+    from ocr.pipeline import read_document
 
     def counted(stream):
         for page in stream:
@@ -237,12 +237,12 @@ def preload(settings: Settings | None = None) -> None:
     import esign.verify  # noqa: F401
     from capture.templates import templates
     from esign.sign import signer_from_settings
-    from ocr.tesseract import preload as load_tesseract
+    from ocr.pipeline import preload as load_ocr
     from printing import cjk_font
 
     templates()
     cjk_font()
-    load_tesseract()  # chi_sim and eng, inherited by every forked job
+    load_ocr()  # tesseract's chi_sim and eng, and the look-alike table: inherited by every forked job
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
             signer_from_settings(settings)

@@ -31,8 +31,10 @@ from capture.pipeline import capture  # noqa: E402
 from capture.render import render_form, render_idcard  # noqa: E402
 from capture.specimens import card_values, form_values  # noqa: E402
 from capture.templates import latest  # noqa: E402
-from ocr.decide import THRESHOLDS, decide_document, ocr_config  # noqa: E402
-from ocr.tesseract import OcrConfig, read_fields  # noqa: E402
+from ocr.decide import THRESHOLDS, decide_document  # noqa: E402
+from ocr.engine import OcrConfig  # noqa: E402
+from ocr.pipeline import ocr_config  # noqa: E402
+from ocr.reads import read_fields  # noqa: E402
 from ocr.validate import validate  # noqa: E402
 from tests.capture.scans import handwrite, place_cards, scan_page, smudge  # noqa: E402
 from vocabulary import FieldStatus  # noqa: E402
@@ -102,7 +104,7 @@ def run(n: int, seed: int, every_read: bool = False):
     rows, ocr_seconds, fields_read, reads_taken = [], 0.0, 0, 0
     for image, dpi, truth, condition in samples(n, seed):
         for doc in capture([Page(1, image, dpi)]):
-            template = {"application_form": FORM, "idcard_front": FRONT, "idcard_back": BACK}.get(doc.type)
+            template = doc.template
             if template is None:
                 continue
             names = list(doc.fields)

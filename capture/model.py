@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from capture.templates import Template
 from vocabulary import DocType
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -50,7 +51,7 @@ class Document:
 
     type: DocType
     pages: list[int]
-    template: str | None = None  # "type/version"
+    template: Template | None = None  # the template it was captured with; None for other pages
     fields: dict[str, FieldImage] = field(default_factory=dict)
     regions: dict[str, FieldImage] = field(default_factory=dict)
     images: list[np.ndarray] = field(default_factory=list)  # rectified page (or card) images, in order
@@ -58,13 +59,18 @@ class Document:
     application_no: str | None = None  # from the form's QR code
 
     @property
+    def template_key(self) -> str | None:
+        """Return the template's key ("type/version"), as records and JSON name it; None without one."""
+        return self.template.key if self.template is not None else None
+
+    @property
     def status(self) -> str:
         return "exception" if self.problems else "ok"
 
     def to_json(self) -> dict:
         out: dict = {"type": str(self.type), "pages": self.pages, "status": self.status}
-        if self.template:
-            out["template"] = self.template
+        if self.template_key:
+            out["template"] = self.template_key
         if self.application_no:
             out["application_no"] = self.application_no
         if self.problems:

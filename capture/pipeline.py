@@ -64,7 +64,7 @@ def _document(page: Page, alignment: Alignment, application_no: str | None = Non
     return Document(
         DocType(template.type),
         [page.number],
-        template.key,
+        template,
         fields,
         regions,
         [rectified],
@@ -116,7 +116,7 @@ def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
             part = outcome.documents[0]
             if (
                 open_doc is not None
-                and open_doc.template == part.template
+                and open_doc.template_key == part.template_key
                 and outcome.form_page == len(open_doc.pages) + 1 > 1
                 and _fits(open_doc, part)
             ):

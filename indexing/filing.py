@@ -13,7 +13,6 @@ from datetime import datetime
 
 from capture.decode import encode_png, thumbnail_png
 from capture.model import Document, FieldImage
-from capture.templates import by_key
 from indexing.index import card_on_file, default_stage, document_keys, enter
 from models import DocumentRecord, FieldRecord, Scan
 from storage import ObjectStore
@@ -106,7 +105,7 @@ def file_document(
     keys on every run). An ID card side already on file is linked to, not stored again. ``fronts`` holds
     the customers of the fronts on the same page, and gains this one if it is a front."""
     doc_id = doc_id_for(scan.scan_id, index)
-    template = by_key(document.template) if document.template else None
+    template = document.template
     double = {f.name for f in template.fields if f.double_entry} if template else set()
     doc_type = str(document.type)
     if doc_type == DocType.other and default_stage(scan) == Stage.claims:
@@ -129,7 +128,7 @@ def file_document(
         doc_id=doc_id,
         scan_id=scan.scan_id,
         type=doc_type,
-        template=document.template,
+        template=document.template_key,
         source_pages=document.pages,
         pages=pages,
         thumbnail=thumbnail,

@@ -2,7 +2,7 @@
 
 A field is accepted automatically when all of these hold, and goes to key-entry with the reasons
 otherwise:
-1. either its first two reads (the field at two text sizes, see ocr/tesseract.py) give the same
+1. either its first two reads (the field at two text sizes, see ocr/reads.py) give the same
    normalised value with a lower word confidence at or above the kind's threshold; or, when they do
    not, the field is read six more times and of the values the eight reads give, the one whose
    characters, drawn in the print font, match the ink best is taken, if at least VOTES_MIN reads give
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ocr.engine import OcrText
 from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
-from ocr.tesseract import OcrConfig, OcrText, read_fields
 from ocr.validate import cross_check, validate
 from vocabulary import FieldStatus
 
@@ -81,7 +81,7 @@ LOOK_ALIKE_LEAD = 0.02
 # form: sizes 52-61 px, baselines 69.8-73.7 px in 103-104 px crops; a careful hand's 男: 54-95 px.
 GLYPH_SIZE = 0.05
 GLYPH_LINE = 2.0
-# Fields read eight times (ocr/tesseract.py): the value taken must be given by at least this many reads.
+# Fields read eight times (ocr/reads.py): the value taken must be given by at least this many reads.
 VOTES_MIN: dict[str, int] = {}
 DEFAULT_VOTES_MIN = 2
 MARGIN_VOTES = 2  # without the image: the value most reads give, by this many reads
@@ -222,7 +222,7 @@ def decide_field(
 
 def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> bool:
     """Return whether a field's first two reads are enough: they would be accepted as they are (used by
-    ocr/tesseract.py to read the field more times when not)."""
+    ocr/reads.py to read the field more times when not)."""
     return decide_field(kind, "", reads, image).status == FieldStatus.accepted
 
 
@@ -290,35 +290,4 @@ def decide_document(
     for name, problems in cross_check(accepted).items():
         d = decisions[name]
         decisions[name] = Decision(None, d.confidence, FieldStatus.key_entry, problems, d.value)
-    return decisions
-
-
-def ocr_config(spec) -> OcrConfig:
-    """Return how tesseract reads a template field (capture/templates.py FieldSpec)."""
-    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
-
-
-def read_document(document) -> dict[str, Decision]:
-    """Return the decision for each field of a captured document (none for a page of no template).
-    Fields from a born-digital PDF's text layer are validated, not read."""
-    from capture.templates import by_key
-
-    if not document.template or not document.fields:
-        return {}
-    template = by_key(document.template)
-    names = [n for n, f in document.fields.items() if f.text is None]
-    configs = [ocr_config(template.field(n)) for n in names]
-    images = {n: document.fields[n].ocr_image for n in names}
-    reads = read_fields([(images[n], c) for n, c in zip(names, configs, strict=True)])
-    decisions = decide_document(
-        {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}, images
-    )
-    for name, f in document.fields.items():
-        if f.text is not None:
-            checked = validate(str(template.field(name).kind), f.text, name)
-            decisions[name] = (
-                Decision(checked.value, 100.0, FieldStatus.accepted)
-                if checked.ok
-                else Decision(None, 100.0, FieldStatus.key_entry, list(checked.problems), checked.value)
-            )
     return decisions

@@ -14,8 +14,8 @@ from capture.render import _pil_font, _px, _wrap, render_form, render_idcard
 from capture.specimens import card_values, form_values
 from capture.templates import latest
 from ocr.decide import decide_document, decide_field
+from ocr.engine import OcrText
 from ocr.printed import char_scores
-from ocr.tesseract import OcrText
 from tests.capture.scans import handwrite, place_cards, scan_page
 from vocabulary import FieldStatus
 

@@ -9,8 +9,8 @@ from capture.pipeline import capture
 from capture.render import render_form
 from capture.templates import latest
 from ocr.decide import PRINT_MIN, decide_field
+from ocr.engine import OcrText
 from ocr.printed import print_score
-from ocr.tesseract import OcrText
 from tests.capture.scans import handwrite, scan_page, smudge
 from vocabulary import FieldStatus
 

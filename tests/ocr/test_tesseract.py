@@ -1,4 +1,5 @@
-"""read_fields with the real tesseract, in-process: values read from field crops, no process spawned."""
+"""read_fields (ocr/reads.py) on the real tesseract, in-process: values read from field crops, no process
+spawned."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from capture.decode import Page
 from capture.pipeline import capture
 from capture.render import render_form
 from capture.templates import latest
-from ocr.tesseract import OcrConfig, prepare, read_fields
+from ocr.engine import OcrConfig
+from ocr.reads import prepare, read_fields
 from ocr.validate import validate
 
 FORM = latest("application_form")

@@ -1,0 +1,54 @@
+"""read_document: a captured document in, a decision per field out. Reads as the process:
+
+template fields -> how each is read (ocr_config) -> reads on an engine (ocr/reads.py; tesseract unless
+told) -> the decisions, cross-checks applied (ocr/decide.py). Fields from a born-digital PDF's text layer
+are validated, not read.
+"""
+
+from __future__ import annotations
+
+from capture.model import Document
+from capture.templates import FieldSpec
+from ocr import tesseract
+from ocr.decide import Decision, decide_document
+from ocr.engine import Engine, OcrConfig
+from ocr.printed import look_alikes
+from ocr.reads import read_fields
+from ocr.validate import validate
+from vocabulary import FieldStatus
+
+
+def ocr_config(spec: FieldSpec) -> OcrConfig:
+    """Return how an engine reads a template field."""
+    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
+
+
+def read_document(document: Document, engine: Engine = tesseract) -> dict[str, Decision]:
+    """Return the decision for each field of a captured document (none for a page of no template).
+    Fields from a born-digital PDF's text layer are validated, not read."""
+    template = document.template
+    if template is None or not document.fields:
+        return {}
+    names = [n for n, f in document.fields.items() if f.text is None]
+    configs = [ocr_config(template.field(n)) for n in names]
+    images = {n: document.fields[n].ocr_image for n in names}
+    reads = read_fields([(images[n], c) for n, c in zip(names, configs, strict=True)], engine)
+    decisions = decide_document(
+        {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}, images
+    )
+    for name, f in document.fields.items():
+        if f.text is not None:
+            checked = validate(str(template.field(name).kind), f.text, name)
+            decisions[name] = (
+                Decision(checked.value, 100.0, FieldStatus.accepted)
+                if checked.ok
+                else Decision(None, 100.0, FieldStatus.key_entry, list(checked.problems), checked.value)
+            )
+    return decisions
+
+
+def preload(engine: Engine = tesseract) -> None:
+    """Load the engine, and the print font's look-alike table that ocr/decide.py checks names against
+    (3755 characters drawn, about a second), once per worker process, before it forks a job."""
+    engine.preload()
+    look_alikes("宇")
