@@ -47,6 +47,9 @@ def check(settings: Settings) -> None:
         raise ConfigError("IMAGING_S3_ENDPOINT: production keeps objects in the shared S3 store; set it")
     if not settings.s3_secure:
         raise ConfigError("IMAGING_S3_SECURE: production talks to S3 over TLS only; set it to true")
+    for name, value in (("INDEX_SECRET", settings.index_secret), ("TOKEN_SECRET", settings.token_secret)):
+        if value is None:  # each machine would make its own under its keys dir: links and lookups break
+            raise ConfigError(f"IMAGING_{name}: production shares one secret across machines; set it")
     subject, setting = signing_subject(settings)
     if TEST_MARK in subject:
         raise ConfigError(f"{setting}: the signing certificate is marked {TEST_MARK!r}; use the company's")

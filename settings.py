@@ -6,6 +6,8 @@ to a directory under the data dir and mail to ``<data dir>/outbox``.
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
     s3_bucket: str = Field(default="imaging", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     s3_secure: bool = False
     s3_region: str | None = None
+    s3_sse: str = Field(default="", pattern=r"^(|s3|kms:[A-Za-z0-9:/_.-]+)$")  # server-side encryption
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -83,6 +86,8 @@ class Settings(BaseSettings):
     trust_roots: Path | None = None  # PEM roots the verifier trusts (default <data dir>/keys/ca.pem)
     public_url: str = ""  # how customers reach the service, for links and QR codes (default http://host:port)
     token_secret: SecretStr | None = None  # signs customers' links (default: a random one under keys/)
+    # Names ID numbers in object keys by HMAC (default: a random one under keys/); production must set it.
+    index_secret: SecretStr | None = None
     link_days: int = Field(default=30, ge=1, le=3650)  # how long a customer's link opens the policy
     # The customer's PDF password per product code: `id6` (last six of the holder's ID number, the
     # default) or `birth` (the holder's birth date, YYYYMMDD), e.g. "KN01:birth,TK02:id6".
@@ -165,18 +170,14 @@ class Settings(BaseSettings):
         """Return the secret that signs customers' links, made once under the keys dir if not set."""
         if self.token_secret is not None:
             return self.token_secret.get_secret_value().encode()
-        path = self.keys_dir / "token.secret"
-        if not path.exists():
-            import secrets
+        return _secret_file(self.keys_dir / "token.secret")
 
-            self.keys_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                with path.open("x") as handle:  # two processes starting at once: one writes, both read
-                    handle.write(secrets.token_urlsafe(32))
-                path.chmod(0o600)
-            except FileExistsError:
-                pass
-        return path.read_text().strip().encode()
+    def index_key(self) -> bytes:
+        """Return the secret that names personal numbers in object keys (storage.ObjectStore.private_name),
+        made once under the keys dir if not set. Every process of one deployment needs the same one."""
+        if self.index_secret is not None:
+            return self.index_secret.get_secret_value().encode()
+        return _secret_file(self.keys_dir / "index.secret")
 
     def password_rule(self, product_code: str) -> str:
         rules = dict(pair.split(":") for pair in self.epolicy_passwords.split(",") if pair)
@@ -191,6 +192,21 @@ class Settings(BaseSettings):
             return path.read_bytes().strip()
         except FileNotFoundError:
             return None
+
+
+def _secret_file(path: Path) -> bytes:
+    """Return the secret kept in path, made now if absent: created 0600, never readable by others even
+    for a moment, and by one process when two start at once (the other reads it)."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -185,6 +185,7 @@ def main() -> None:
                 api_keys=f"{KEY}:admin",
             )
             store = S3Store(s3.endpoint, "bench", "bench", "bench")
+            store.name_key = b"bench-index-secret"
             client = TestClient(create_app(settings))
             doc_ids = _case(store)
             rows = []

@@ -3,7 +3,7 @@
 One small object per (number, document), its key carrying everything a listing needs::
 
     index/policy/<policy or application no>/<doc_id>=<type>=<stage>
-    index/customer/<ID number>/<doc_id>=<type>=<stage>
+    index/customer/<HMAC of the ID number>/<doc_id>=<type>=<stage>   (store.private_name: no number in a name)
     index/claim/<claim no>/<doc_id>=<type>=<stage>
     index/image/<sha256 of the card image>/<doc_id>=<type>=<stage>    (ID cards, to find a card on file)
 
@@ -37,7 +37,7 @@ CUSTOMER_FIELDS = ("applicant_id_number", "insured_id_number", "id_number")
 @dataclass(frozen=True)
 class Entry:
     kind: str
-    value: str
+    value: str  # the number; for a customer, its keyed hash (an ID number never stands in a key)
     doc_id: str
     type: str
     stage: str
@@ -68,6 +68,12 @@ def valid_number(kind: str, value: str) -> bool:
     if kind == "image":
         return bool(re.fullmatch(r"[0-9a-f]{64}", value))
     return bool(re.fullmatch(BUSINESS_NO_PATTERN, value))
+
+
+def segment(store: ObjectStore, kind: str, value: str) -> str:
+    """Return what stands for a number in its index keys: the number itself, or for a customer the
+    store's keyed hash of it."""
+    return store.private_name(value) if kind == "customer" else value
 
 
 def default_stage(scan: Scan) -> str:
@@ -107,12 +113,12 @@ def document_keys(
     return {kind: values for kind, values in valid.items() if values}
 
 
-def entries_for(record: DocumentRecord) -> list[Entry]:
+def entries_for(store: ObjectStore, record: DocumentRecord) -> list[Entry]:
     """Return the entries a document's record says it belongs under."""
     stage = record.stage or Stage.new_business.value
     doc_type = record.type if record.type in frozenset(DocType) else DocType.other.value
     found = [
-        Entry(kind, value, record.doc_id, doc_type, stage)
+        Entry(kind, segment(store, kind, value), record.doc_id, doc_type, stage)
         for kind in KINDS
         for value in record.keys.get(kind, [])
         if valid_number(kind, value)
@@ -125,7 +131,7 @@ def entries_for(record: DocumentRecord) -> list[Entry]:
 def enter(store: ObjectStore, record: DocumentRecord) -> DocumentRecord:
     """Write the record's index entries and remove the ones it no longer belongs under; return the record
     with ``index`` listing the entry keys now written. The caller stores the record."""
-    wanted = {e.key: e for e in entries_for(record)}
+    wanted = {e.key: e for e in entries_for(store, record)}
     for key in record.index:
         if key not in wanted:
             store.delete(key)
@@ -157,7 +163,7 @@ def lookup(store: ObjectStore, kind: str, value: str) -> list[Entry]:
     """Return every entry under one number, newest first (one prefix listing)."""
     if kind not in (*KINDS, "image") or not valid_number(kind, value):
         return []
-    found = (parse_entry(info.key) for info in store.list(f"index/{kind}/{value}/"))
+    found = (parse_entry(info.key) for info in store.list(f"index/{kind}/{segment(store, kind, value)}/"))
     return sorted((e for e in found if e is not None), key=lambda e: e.doc_id, reverse=True)
 
 
@@ -279,7 +285,7 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
         if record.type == DocType.idcard_back:  # its customer came from the front beside it: keep it
             keys = _merge(keys, {"customer": record.keys.get("customer", [])})
         fixed = record.model_copy(update={"keys": keys})
-        fixed_index = sorted(e.key for e in entries_for(fixed))
+        fixed_index = sorted(e.key for e in entries_for(store, fixed))
         wanted.update(fixed_index)
         if keys != record.keys or fixed_index != record.index:
             report.stale_records.append(record.doc_id)

@@ -17,6 +17,12 @@ from storage.local import LocalStore
 
 def open_store(settings: Settings) -> ObjectStore:
     """Return the S3 store if an endpoint is set, else the local directory store under the data dir."""
+    store = _backend(settings)
+    store.name_key = settings.index_key()
+    return store
+
+
+def _backend(settings: Settings) -> ObjectStore:
     if settings.s3_endpoint:
         from storage.s3 import S3Store  # minio is imported only when S3 is configured
 
@@ -27,6 +33,7 @@ def open_store(settings: Settings) -> ObjectStore:
             settings.s3_bucket,
             secure=settings.s3_secure,
             region=settings.s3_region,
+            sse=settings.s3_sse,
         )
     return LocalStore(settings.objects_dir)
 

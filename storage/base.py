@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from errors import BadInput, CorruptObject, NotFound
+from errors import BadInput, ConfigError, CorruptObject, NotFound
 
 # A key is slash-separated segments of safe characters; no segment may be empty or start with a dot,
 # so no user input can climb out of its prefix (``..``) or hide next to a backend's own files.
@@ -63,6 +64,16 @@ class ObjectStore(ABC):
     """
 
     name: str = "store"
+    # The secret that names personal numbers in keys (set by open_store from IMAGING_INDEX_SECRET).
+    name_key: bytes | None = None
+
+    def private_name(self, value: str) -> str:
+        """Return the name a personal number (an ID number) takes in object keys: an HMAC-SHA256 under
+        the store's naming key, 128 bits in hex, so directory listings and S3 access logs never show the
+        number while a lookup by number still finds its objects."""
+        if not self.name_key:
+            raise ConfigError("the object store has no naming key for ID numbers (IMAGING_INDEX_SECRET)")
+        return hmac.new(self.name_key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     @abstractmethod
     def put(

@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
+from minio.sse import SseKMS, SseS3
 
 from errors import StorageUnavailable
 from storage.base import ObjectInfo, ObjectNotFound, ObjectStore, check_key, check_prefix
@@ -35,6 +36,7 @@ class S3Store(ObjectStore):
         region: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 60.0,
+        sse: str = "",
     ) -> None:
         # Few, quick retries: a store that is down must surface as StorageUnavailable within seconds,
         # so the job is rescheduled with backoff and /healthz answers while the store is away.
@@ -54,6 +56,9 @@ class S3Store(ObjectStore):
             http_client=http,
         )
         self._bucket_ready = False
+        # Server-side encryption of every object written: "s3" (keys held by the store, SSE-S3) or
+        # "kms:<key id>" (the store's KMS, SSE-KMS, which minio sends over TLS only); "" for none.
+        self.sse = SseS3() if sse == "s3" else SseKMS(sse.removeprefix("kms:"), {}) if sse else None
 
     def _unavailable(self, action: str, key: str, exc: Exception) -> StorageUnavailable:
         return StorageUnavailable(f"S3 store {self.endpoint}/{self.bucket}: cannot {action} {key}: {exc}")
@@ -84,7 +89,13 @@ class S3Store(ObjectStore):
         meta = {k: quote(str(v), safe="") for k, v in (metadata or {}).items()}
         try:
             result = self.client.put_object(
-                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=meta
+                self.bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type,
+                metadata=meta,
+                sse=self.sse,
             )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unavailable("write", key, exc) from exc

@@ -35,6 +35,7 @@ UNDERWRITER_KEY = "underwriter-key-" + "u" * 20
 SERVICING_KEY = "servicing-key-" + "v" * 20
 CLAIMS_KEY = "claims-key-" + "c" * 20
 SALES_KEY = "sales-key-" + "e" * 20
+TEST_NAME_KEY = b"test-index-secret"  # what open_store gives a store from IMAGING_INDEX_SECRET
 API_KEYS = (
     f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
     f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin,{UNDERWRITER_KEY}:underwriter,{SERVICING_KEY}:servicing,"
@@ -90,14 +91,18 @@ def bucket() -> str:
 
 @pytest.fixture
 def s3_store(s3_srv: S3Server, bucket: str) -> S3Store:
-    return S3Store(s3_srv.endpoint, "test", "test", bucket)
+    store = S3Store(s3_srv.endpoint, "test", "test", bucket)
+    store.name_key = TEST_NAME_KEY
+    return store
 
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     """Each storage test runs on both backends."""
     if request.param == "local":
-        return LocalStore(tmp_path / "objects")
+        store = LocalStore(tmp_path / "objects")
+        store.name_key = TEST_NAME_KEY
+        return store
     return request.getfixturevalue("s3_store")
 
 

@@ -143,6 +143,8 @@ class S3Server:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # SSE-S3 (IMAGING_S3_SSE=s3) needs the server's key-encryption key: 256 bits in hex.
+            env={**os.environ, "WEED_S3_SSE_KEK": "5e" * 32},
         )  # fmt: skip
         wait_until(
             self._ready, 60, f"SeaweedFS S3 on port {self.port} (log: {self.directory / 'weed.log'})", 0.25

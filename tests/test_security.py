@@ -308,3 +308,37 @@ def test_scanners_and_keyers_may_not_run_the_checker(settings, archive_copy) -> 
     for key in (SCANNER_KEY, KEYER_KEY):
         answer = client.post("/v1/verify", content=archive_copy[0], headers={"X-API-Key": key})
         assert answer.status_code == 403
+
+
+ID_NUMBER = re.compile(r"[1-9]\d{5}(19|20)\d{2}(0[1-9]|1[0-2])\d{2}\d{3}[\dX]")
+
+
+def test_no_id_number_stands_in_any_object_name_and_old_entries_are_renamed(settings) -> None:
+    from indexing.index import lookup
+    from storage import open_store
+    from tests.conftest import run_cli
+    from tests.indexing.conftest import APPLICANT, put_case
+
+    store = open_store(settings)
+    case = put_case(store)
+    names = [info.key for info in store.list("")]
+    assert names and not [n for n in names if ID_NUMBER.search(n)], "an ID number in an object name"
+    assert {e.doc_id for e in lookup(store, "customer", APPLICANT)} >= {case["form"], case["front"]}
+    # An entry written the old way, under the number itself, is stray: the repair renames it.
+    old = f"index/customer/{APPLICANT}/{case['front']}=idcard_front=new_business"
+    store.put(old, b"{}", "application/json")
+    repaired = run_cli(settings, "index", "check", "--repair")
+    assert repaired.returncode == 0 and APPLICANT not in repaired.stdout + repaired.stderr
+    assert not store.exists(old)
+    assert not [info.key for info in store.list("") if ID_NUMBER.search(info.key)]
+
+
+def test_secrets_the_service_makes_are_never_readable_by_others(tmp_path: Path) -> None:
+    from settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "var")
+    settings.token_key(), settings.index_key()
+    for name in ("token.secret", "index.secret"):
+        mode = (settings.keys_dir / name).stat().st_mode
+        assert mode & 0o077 == 0, f"{name} is {stat.filemode(mode)}"
+    assert settings.token_key() != settings.index_key()

@@ -69,7 +69,13 @@ def test_the_public_check_is_throttled_per_address(mail_settings: Settings) -> N
 
 
 def _production(settings: Settings, **changes: object) -> Settings:
-    base = {"env": "production", "s3_endpoint": "s3.example.internal:443", "s3_secure": True}
+    base = {
+        "env": "production",
+        "s3_endpoint": "s3.example.internal:443",
+        "s3_secure": True,
+        "index_secret": "i" * 32,
+        "token_secret": "t" * 32,
+    }
     return settings.model_copy(update={**base, **changes})
 
 
@@ -77,6 +83,8 @@ def test_production_refuses_a_test_key_plain_s3_and_names_the_setting(mail_setti
     refusals = [
         (_production(mail_settings, s3_endpoint=None), "IMAGING_S3_ENDPOINT"),
         (_production(mail_settings, s3_secure=False), "IMAGING_S3_SECURE"),
+        (_production(mail_settings, index_secret=None), "IMAGING_INDEX_SECRET"),
+        (_production(mail_settings, token_secret=None), "IMAGING_TOKEN_SECRET"),
         (_production(mail_settings), "IMAGING_SIGNING_PKCS12"),
     ]
     for settings, variable in refusals:

@@ -148,3 +148,17 @@ def test_s3_presigned_url_serves_the_object_without_credentials(s3_store: S3Stor
 
 def test_local_store_has_no_presigned_url(tmp_path: Path) -> None:
     assert LocalStore(tmp_path).presigned_url("a/b") is None
+
+
+def test_objects_are_encrypted_at_rest_by_the_s3_server_when_asked(s3_srv, bucket: str) -> None:
+    from storage.s3 import S3Store
+
+    plain = S3Store(s3_srv.endpoint, "test", "test", bucket)
+    sealed = S3Store(s3_srv.endpoint, "test", "test", bucket, sse="s3")
+    plain.put("a/plain", b"x")
+    sealed.put("a/sealed", b"secret page")
+    assert sealed.get("a/sealed") == b"secret page"
+    headers = {k.lower(): v for k, v in sealed.client.stat_object(bucket, "a/sealed").metadata.items()}
+    assert headers.get("x-amz-server-side-encryption") == "AES256"
+    plain_headers = {k.lower(): v for k, v in plain.client.stat_object(bucket, "a/plain").metadata.items()}
+    assert "x-amz-server-side-encryption" not in plain_headers
