@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def up(host: str | None, port: int | None, workers: int) -> None:
 @click.option("--port", type=int, default=None, help="Port (IMAGING_API_PORT).")
 def api(host: str | None, port: int | None) -> None:
     """Run the HTTP API against IMAGING_REDIS_URL and the configured store."""
+    os.umask(0o077)  # what the API writes (local store, keys) is for the service only
     import uvicorn
 
     from api import create_app
@@ -52,6 +54,7 @@ def api(host: str | None, port: int | None) -> None:
 @click.option("--name", default=None, help="Worker name, unique across machines (default: random).")
 def worker(burst: bool, name: str | None) -> None:
     """Run one worker on the queues immediate, esign, mail, batch (in that order)."""
+    os.umask(0o077)  # what the worker writes (local store, outbox, keys) is for the service only
     import worker as worker_module
 
     worker_module.run(load_settings(), burst=burst, name=name)

@@ -166,6 +166,9 @@ class DocumentRecord(Stored):
     keys: dict[str, list[str]] = Field(default_factory=dict)
     index: list[str] = Field(default_factory=list)
     on_file: str | None = None
+    # An identity document's person by its own evidence (a card's trusted number, the front beside a
+    # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
+    person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
 
     @property

@@ -27,6 +27,7 @@ class Operation(StrEnum):
     upload_scans = "upload_scans"  # store scans and queue their capture; a scan's own status
     key_fields = "key_fields"  # lease, key and view the fields OCR could not prove
     read_documents = "read_documents"  # documents, images, customers' ID cards and signatures
+    link_customers = "link_customers"  # put a customer on a policy or claim (indexing/links.py)
     read_access_log = "read_access_log"
     issue_epolicies = "issue_epolicies"
     read_epolicies = "read_epolicies"  # status, the staff's PDF, resend
@@ -56,14 +57,25 @@ TABLE: dict[Role, Row] = {
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
     Role.servicing: Row(
-        _ops(Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs),
+        _ops(
+            Operation.read_documents,
+            Operation.read_epolicies,
+            Operation.verify_pdfs,
+            Operation.link_customers,
+        ),
         frozenset({Stage.servicing}),
         "policy",
     ),
     Role.claims: Row(
-        _ops(Operation.read_documents, Operation.verify_pdfs), frozenset({Stage.claims}), "claim"
+        _ops(Operation.read_documents, Operation.verify_pdfs, Operation.link_customers),
+        frozenset({Stage.claims}),
+        "claim",
     ),
-    Role.sales: Row(_ops(Operation.issue_epolicies, Operation.read_epolicies, Operation.verify_pdfs)),
+    # The sale system sees the first version it issued (new business), not later endorsements.
+    Role.sales: Row(
+        _ops(Operation.issue_epolicies, Operation.read_epolicies, Operation.verify_pdfs),
+        frozenset({Stage.new_business}),
+    ),
     Role.admin: Row(frozenset(Operation), frozenset(Stage)),
 }
 

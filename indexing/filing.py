@@ -140,6 +140,7 @@ def file_document(
         captured_at=utcnow(),
         stage=default_stage(scan),
         on_file=on_file.doc_id if on_file else None,
+        person=customer,
         image_sha256=sha,
     )
     record.complete = all(f.status in TRUSTED for f in record.fields.values())

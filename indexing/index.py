@@ -148,14 +148,14 @@ def reenter(store: ObjectStore, record: DocumentRecord) -> list[DocumentRecord]:
     if record.type == DocType.idcard_back:
         keys = _merge(keys, {"customer": record.keys.get("customer", [])})
     changed = [enter(store, record.model_copy(update={"keys": keys}))]
-    customer = _trusted(record.fields, "id_number")
+    customer = trusted_value(record.fields, "id_number")
     if record.type == DocType.idcard_front and customer and scan is not None:
         beside = [r for r in map(lambda d: find(store, DocumentRecord, d), scan.documents) if r is not None]
         beside = [r for r in beside if r.source_pages == record.source_pages and r.doc_id != record.doc_id]
         if not any(r.type == DocType.idcard_front for r in beside):  # the only front on its page
             for back in (r for r in beside if r.type == DocType.idcard_back and not r.on_file):
                 keys = _merge(back.keys, {"customer": [customer]})
-                changed.append(enter(store, back.model_copy(update={"keys": keys})))
+                changed.append(enter(store, back.model_copy(update={"keys": keys, "person": customer})))
     return changed
 
 
@@ -170,7 +170,8 @@ def lookup(store: ObjectStore, kind: str, value: str) -> list[Entry]:
 # ---- ID cards on file ---------------------------------------------------------------------------
 
 
-def _trusted(fields: dict, name: str) -> str | None:
+def trusted_value(fields: dict, name: str) -> str | None:
+    """Return a field's value if it is trusted (accepted by OCR or keyed), else None."""
     f = fields.get(name)
     if f is None:
         return None
@@ -230,16 +231,16 @@ def card_on_file(
         return None
     cards = current_cards(store, customer, exclude=doc_id)
     on_file, back = cards.get(doc_type), cards.get(DocType.idcard_back)
-    if on_file is None or back is None or not still_valid(_trusted(back.fields, "valid_to")):
+    if on_file is None or back is None or not still_valid(trusted_value(back.fields, "valid_to")):
         return None
     if doc_type == DocType.idcard_front:
-        same = _trusted(values, "id_number") == customer and _trusted(values, "name") in (
+        same = trusted_value(values, "id_number") == customer and trusted_value(values, "name") in (
             None,
-            _trusted(on_file.fields, "name"),
+            trusted_value(on_file.fields, "name"),
         )
     else:
         same = all(
-            _trusted(values, name) is not None and _trusted(values, name) == _trusted(on_file.fields, name)
+            (new := trusted_value(values, name)) is not None and new == trusted_value(on_file.fields, name)
             for name in ("valid_from", "valid_to")
         )
     return on_file if same else None

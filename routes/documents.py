@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 import idnumber
 from errors import NotFound, QueueUnavailable
-from indexing.access import may_see, visible_entries
+from indexing.access import identity_owner, may_see, visible_entries
 from indexing.index import current_cards, lookup, still_valid
 from models import DocumentRecord, find, load
 from roles import Operation
@@ -227,7 +227,7 @@ def find_documents(
         raise HTTPException(422, "give exactly one of policy_no, customer_id or claim_no")
     kind, name, raw = given[0]
     number = checked_number(name, raw)
-    entries = visible_entries(store, who.role, lookup(store, kind, number), kind, number)
+    entries = visible_entries(store, who.role, lookup(store, kind, number))
     entries = [
         e
         for e in entries
@@ -346,7 +346,7 @@ def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
             url = f"/v1/documents/{record.doc_id}/pages/1"
         elif (
             "applicant_signature" in record.regions
-            and _applicant(record) == customer
+            and identity_owner(record, "applicant_signature") == customer
             and may_see(store, who.role, record, "applicant_signature")
         ):
             url = f"/v1/documents/{record.doc_id}/fields/applicant_signature"
@@ -380,8 +380,3 @@ def access_log(
         if len(found) >= limit:
             break
     return found
-
-
-def _applicant(record: DocumentRecord) -> str | None:
-    f = record.fields.get("applicant_id_number")
-    return f.value if f is not None and f.status in TRUSTED else None

@@ -13,11 +13,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 import epolicies
+from errors import NotFound
 from esign.epolicy import EPolicyRequest
 from esign.verify import verify_in_child
-from models import Delivery, Download, EPolicy, EPolicyStatus, EPolicyVersion, load
+from indexing.access import may_see
+from models import Delivery, DocumentRecord, Download, EPolicy, EPolicyStatus, EPolicyVersion, find, load
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
+from routes.documents import log_read
 from vocabulary import BUSINESS_NO_PATTERN
 
 router = APIRouter(tags=["e-policies"])
@@ -112,11 +115,18 @@ def epolicy_status(policy_no: PolicyNo, store: Store, who: Staff) -> EPolicyView
 def epolicy_pdf(
     policy_no: PolicyNo,
     store: Store,
+    conn: RedisConn,
     who: Staff,
     version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> Response:
-    """The signed archive copy (not encrypted) of the current version, or of `version`, for staff."""
+    """The signed archive copy (not encrypted) of the current version, or of `version`, for staff who
+    see its stage (the first version is new business, later ones servicing); every read is logged."""
     number, data = epolicies.version_pdf(store, policy_no, version, "archive")
+    doc_id = load(store, EPolicy, policy_no).versions[number - 1].doc_id
+    record = find(store, DocumentRecord, doc_id) if doc_id else None
+    if record is None or not may_see(store, who.role, record):
+        raise NotFound(f"e-policy {policy_no} has no signed version {number} you may see")
+    log_read(conn, who, record.doc_id, f"pdf v{number}")
     return pdf_response(data, f"{policy_no}-v{number}.pdf")
 
 

@@ -51,6 +51,8 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/documents/{doc_id}/fields/{name}"): READERS,
     ("get", "/v1/customers/{customer_id}/idcard"): READERS,
     ("get", "/v1/customers/{customer_id}/signature"): READERS,
+    ("get", "/v1/customers/{customer_id}/links"): READERS,
+    ("post", "/v1/links"): {Role.servicing, Role.claims, Role.admin},
     ("get", "/v1/access"): {Role.admin},
     ("post", "/v1/epolicies"): {Role.sales, Role.admin},
     ("get", "/v1/epolicies/{policy_no}"): STAFF,

@@ -342,3 +342,92 @@ def test_secrets_the_service_makes_are_never_readable_by_others(tmp_path: Path) 
         mode = (settings.keys_dir / name).stat().st_mode
         assert mode & 0o077 == 0, f"{name} is {stat.filemode(mode)}"
     assert settings.token_key() != settings.index_key()
+
+
+def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """Return a CA certificate and a server certificate and key for 127.0.0.1, written as PEM."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test Redis CA")])
+
+    def cert(subject, public_key, extensions):
+        builder = x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
+        builder = builder.public_key(public_key).serial_number(x509.random_serial_number())
+        builder = builder.not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca = cert(ca_name, ca_key.public_key(), [(x509.BasicConstraints(ca=True, path_length=None), True)])
+    server = cert(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+        key.public_key(),
+        [(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)],
+    )
+    paths = directory / "ca.pem", directory / "redis.pem", directory / "redis.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+def test_production_redis_over_tls_with_an_acl_user_carries_the_queues(settings, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from redis import Redis
+    from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
+
+    from api import create_app
+    from tests.conftest import SCANNER_KEY, run_worker_burst
+    from tests.samples import sample_png
+
+    ca, cert, key = _tls_files(tmp_path)
+    port = free_port()
+    redis = subprocess.Popen(
+        [
+            "redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+            "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
+            "--tls-auth-clients", "no", "--save", "", "--dir", str(tmp_path),
+            "--user", "default", "off",
+            "--user", "imaging", "on", ">s3cret-for-the-test", "~*", "&*", "+@all",
+        ],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"rediss://imaging:s3cret-for-the-test@127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+        wait_until(lambda: _answers(url), 15, "Redis over TLS")
+        with pytest.raises((AuthenticationError, ResponseError)):
+            Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(ca)).ping()  # no user: refused
+        with pytest.raises(ConnectionError):
+            Redis(host="127.0.0.1", port=port, socket_timeout=2).ping()  # no TLS: refused
+        tls = settings.model_copy(update={"redis_url": url})
+        client = TestClient(create_app(tls))
+        headers = {"X-API-Key": SCANNER_KEY, "Content-Type": "image/png"}
+        scan = client.post("/v1/scans?mode=immediate", content=sample_png(), headers=headers).json()
+        assert run_worker_burst(tls).returncode == 0
+        status = client.get(scan["status_url"], headers={"X-API-Key": SCANNER_KEY}).json()
+        assert status["status"] == "captured", status
+    finally:
+        redis.terminate()
+        redis.wait(10)
+
+
+def _answers(url: str) -> bool:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        return Redis.from_url(url, socket_timeout=1).ping()
+    except RedisError:
+        return False

@@ -17,7 +17,15 @@ from esign.tokens import make_token
 from esign.verify import load_roots, verify
 from indexing.index import lookup
 from settings import Settings
-from tests.conftest import ADMIN_KEY, SALES_KEY, SCANNER_KEY, SERVICING_KEY, run_worker_burst, running_workers
+from tests.conftest import (
+    ADMIN_KEY,
+    SALES_KEY,
+    SCANNER_KEY,
+    SERVICING_KEY,
+    UNDERWRITER_KEY,
+    run_worker_burst,
+    running_workers,
+)
 from tests.servers import MailServer
 
 PASSWORD = "150013"
@@ -96,8 +104,13 @@ def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
         client.get(pdf_urls[0], headers={"X-API-Key": SERVICING_KEY}).content, roots_of(mail_settings)
     ).ok
 
-    staff = client.get("/v1/epolicies/P2026110000123/pdf?version=1", headers={"X-API-Key": SERVICING_KEY})
+    staff = client.get("/v1/epolicies/P2026110000123/pdf?version=1", headers={"X-API-Key": UNDERWRITER_KEY})
     assert staff.status_code == 200 and verify(staff.content, load_roots(mail_settings.trust_roots_path)).ok
+    # The first version is new business: servicing does not see it, and every read of a PDF is logged.
+    refused = client.get("/v1/epolicies/P2026110000123/pdf?version=1", headers={"X-API-Key": SERVICING_KEY})
+    assert refused.status_code == 404
+    reads = client.get("/v1/access", headers={"X-API-Key": ADMIN_KEY}).json()
+    assert [r["part"] for r in reads if r["part"].startswith("pdf")] == ["pdf v1", "pdf v2"]
 
     # The customer's page from the link in the mail: versions, current or superseded, the PDF.
     link = re.search(r"https?://\S+/epolicy/(\S+)", text)

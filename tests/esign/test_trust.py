@@ -17,7 +17,7 @@ from errors import ConfigError
 from esign.epolicy import sample_request
 from esign.keys import TEST_MARK
 from settings import Settings, load_settings
-from tests.conftest import SALES_KEY, SERVICING_KEY, run_cli, run_worker_burst
+from tests.conftest import SALES_KEY, SERVICING_KEY, UNDERWRITER_KEY, run_cli, run_worker_burst
 from tests.esign.test_epolicy_flow import mail_settings  # noqa: F401  (the fixture)
 
 
@@ -41,7 +41,7 @@ def test_a_signed_policy_says_what_its_check_rests_on_and_its_qr_code_names_its_
     body = sample_request().model_dump(mode="json")
     assert client.post("/v1/epolicies", json=body, headers={"X-API-Key": SALES_KEY}).status_code == 202
     assert run_worker_burst(mail_settings).returncode == 0
-    archive = client.get("/v1/epolicies/P2026110000123/pdf", headers={"X-API-Key": SERVICING_KEY}).content
+    archive = client.get("/v1/epolicies/P2026110000123/pdf", headers={"X-API-Key": UNDERWRITER_KEY}).content
 
     checked = client.post(
         "/v1/verify", content=archive, headers={"X-API-Key": SERVICING_KEY, "Content-Type": "application/pdf"}

@@ -32,6 +32,7 @@ def put_document(
     fields: dict[str, str] | None = None,
     stamp: str = "20261123101500",
     regions: tuple[str, ...] = (),
+    person: str | None = None,
 ) -> DocumentRecord:
     """Store a document with one page, the given trusted field values and its index entries."""
     did = doc_id(n, stamp)
@@ -58,6 +59,7 @@ def put_document(
         fields={name: part(name, value) for name, value in (fields or {}).items()},
         regions={name: part(name, None) for name in regions},
         captured_at=utcnow(),
+        person=person,
         stage=stage,
         keys=keys,
         complete=True,
@@ -88,7 +90,9 @@ def put_case(store: ObjectStore) -> dict[str, str]:
             regions=("applicant_signature",),
         ),
         "front": put_document(store, 2, "idcard_front", "new_business", card, {"id_number": APPLICANT}),
-        "back": put_document(store, 3, "idcard_back", "new_business", card, {"valid_to": "2035-03-15"}),
+        "back": put_document(
+            store, 3, "idcard_back", "new_business", card, {"valid_to": "2035-03-15"}, person=APPLICANT
+        ),
         "request": put_document(store, 4, "other", "servicing", {"policy": [POLICY]}, stamp="20261201090000"),
         "claim": put_document(
             store, 5, "other", "claims", {"claim": [CLAIM], "customer": [INSURED]}, stamp="20261202090000"

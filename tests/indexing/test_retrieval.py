@@ -20,6 +20,17 @@ def _get(client: TestClient, key: str, url: str, **headers: str):
     return client.get(url, headers={"X-API-Key": key, **headers})
 
 
+def _link(client: TestClient, key: str, kind: str, number: str, customer: str) -> None:
+    body = {
+        "kind": kind,
+        "number": number,
+        "customer_id": customer,
+        "reason": "on the phone, identity checked",
+    }
+    response = client.post("/v1/links", json=body, headers={"X-API-Key": key})
+    assert response.status_code == 201, response.text
+
+
 def _found(client: TestClient, key: str, query: str) -> list[str]:
     response = _get(client, key, f"/v1/documents?{query}")
     assert response.status_code == 200, response.text
@@ -34,7 +45,10 @@ def test_each_role_finds_the_documents_of_its_stage_under_a_policy(client, case)
         case["front"],
         case["form"],
     ]
-    # Servicing sees its request and the ID card of the customer on the policy, not the application form.
+    # Servicing sees its request; the ID card only once the customer is on the policy by evidence or a
+    # servicing link (an application number on the card is no such evidence); never the application form.
+    assert _found(client, SERVICING_KEY, f"policy_no={POLICY}") == [case["request"]]
+    _link(client, SERVICING_KEY, "policy", POLICY, APPLICANT)
     assert _found(client, SERVICING_KEY, f"policy_no={POLICY}") == [
         case["request"],
         case["back"],
@@ -120,6 +134,7 @@ def test_a_document_a_role_may_not_see_is_absent_to_it(client, case) -> None:
 
 
 def test_servicing_and_claims_see_the_id_card_and_signature_of_their_customers_only(client, case) -> None:
+    _link(client, SERVICING_KEY, "policy", POLICY, APPLICANT)
     card = _get(client, SERVICING_KEY, f"/v1/customers/{APPLICANT}/idcard")
     assert card.status_code == 200, card.text
     body = card.json()
@@ -150,3 +165,30 @@ def test_document_metadata_lists_fields_keys_and_regions(client, case) -> None:
     }
     assert body["uploaded_at"].startswith("2026-11-23T10:15:00")
     assert _get(client, ADMIN_KEY, f"/v1/documents/{doc_id(99)}").status_code == 404
+
+
+def test_identity_follows_evidence_and_staff_links_not_upload_tags(client, settings, case) -> None:
+    from storage import open_store
+    from tests.indexing.conftest import put_document
+
+    store = open_store(settings)
+    signature = f"/v1/documents/{case['form']}/fields/applicant_signature"
+    # A person listed beside the applicant (the insured) is put on a claim: the applicant's signature on
+    # the form they share stays closed to claims.
+    _link(client, CLAIMS_KEY, "claim", CLAIM, INSURED)
+    assert _get(client, CLAIMS_KEY, signature).status_code == 404
+    # An upload tagged with the claim and a stranger's ID number is a claims document filed under both,
+    # but it opens the stranger's card to nobody in claims until claims staff link the stranger.
+    tagged = put_document(
+        store, 7, "idcard_front", "claims", {"claim": [CLAIM], "customer": [OTHER]}, {"id_number": OTHER}
+    )
+    assert tagged.doc_id not in _found(client, CLAIMS_KEY, f"claim_no={CLAIM}")
+    assert _get(client, CLAIMS_KEY, f"/v1/customers/{OTHER}/idcard").status_code == 404
+    # Servicing may not link to claims, nor claims to policies.
+    wrong = {"kind": "claim", "number": CLAIM, "customer_id": OTHER, "reason": "not mine"}
+    assert client.post("/v1/links", json=wrong, headers={"X-API-Key": SERVICING_KEY}).status_code == 403
+    _link(client, CLAIMS_KEY, "claim", CLAIM, OTHER)
+    assert tagged.doc_id in _found(client, CLAIMS_KEY, f"claim_no={CLAIM}")
+    assert _get(client, CLAIMS_KEY, f"/v1/customers/{OTHER}/idcard").status_code == 200
+    links = _get(client, ADMIN_KEY, f"/v1/customers/{OTHER}/links").json()
+    assert [(x["kind"], x["number"], x["role"]) for x in links] == [("claim", CLAIM, "claims")]

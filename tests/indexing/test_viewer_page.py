@@ -3,6 +3,7 @@ the ID card and signature on top for servicing, results grouped by type, a full 
 
 from __future__ import annotations
 
+import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -37,6 +38,15 @@ def _search(browser, wait: WebDriverWait, text: str) -> None:
 def test_servicing_calls_up_a_policy_with_the_id_card_and_signature_on_top(
     api_server: str, browser, case: dict[str, str]
 ) -> None:
+    # Servicing put the applicant on the policy (an issued e-policy naming them would do the same).
+    link = {
+        "kind": "policy",
+        "number": POLICY,
+        "customer_id": APPLICANT,
+        "reason": "holder, checked in person",
+    }
+    answer = httpx.post(api_server + "/v1/links", json=link, headers={"X-API-Key": SERVICING_KEY})
+    assert answer.status_code == 201, answer.text
     wait = _log_in(browser, api_server, SERVICING_KEY)
     _search(browser, wait, POLICY.lower())
     assert browser.find_element(By.ID, "status").text == "3 document(s)"
