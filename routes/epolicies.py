@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 import epolicies
 from esign.epolicy import EPolicyRequest
 from esign.verify import verify_in_child
-from models import Delivery, Download, EPolicy, EPolicyStatus, EPolicyVersion, load
+from models import CustomerLink, Delivery, Download, EPolicy, EPolicyStatus, EPolicyVersion, load
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 from vocabulary import BUSINESS_NO_PATTERN
@@ -43,6 +43,9 @@ class EPolicyView(BaseModel):
     versions: list[EPolicyVersion]
     deliveries: list[Delivery]
     downloads: list[Download]
+    links: list[CustomerLink] = Field(
+        description="the customer's links mailed, live or revoked (never the token)"
+    )
 
 
 def _view(policy: EPolicy) -> EPolicyView:
@@ -56,6 +59,7 @@ def _view(policy: EPolicy) -> EPolicyView:
         versions=policy.versions,
         deliveries=policy.deliveries,
         downloads=policy.downloads,
+        links=policy.links,
     )
 
 
@@ -132,6 +136,17 @@ def epolicy_resend(policy_no: PolicyNo, store: Store, conn: RedisConn, settings:
         raise HTTPException(409, "the current version is not signed yet; it is mailed when it is")
     epolicies.mail_version(conn, store, settings, policy_no, current.version)
     return _view(load(store, EPolicy, policy_no))
+
+
+@router.post(
+    "/v1/epolicies/{policy_no}/links/revoke",
+    response_model=EPolicyView,
+    responses={404: {"model": ErrorBody}},
+)
+def epolicy_revoke_links(policy_no: PolicyNo, store: Store, conn: RedisConn, who: Staff) -> EPolicyView:
+    """Revoke every live link to the customer's page mailed for this policy (a mail that went astray, a
+    customer who asks): they open nothing from now on. A resend mails a new one."""
+    return _view(epolicies.revoke_links(conn, store, policy_no, f"revoked by staff ({who.key_id})"))
 
 
 @router.post(
