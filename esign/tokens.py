@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
 
 from errors import BadInput
+from redaction import Redact
 
 POLICY_NO = r"[A-Z0-9][A-Z0-9-]{2,30}[A-Z0-9]"
 TOKEN = rf"({POLICY_NO})\.([0-9a-f]{{16}})\.([0-9]{{10}})\.([A-Za-z0-9_-]{{43}})"
@@ -89,17 +89,9 @@ def hide_links(text: str) -> str:
     return LINK_IN_TEXT.sub(lambda m: (m.group(1) or "") + "<redacted>", text)
 
 
-class HideLinks(logging.Filter):
+class HideLinks(Redact):
     """A logging filter that hides customers' tokens in the message, its arguments (uvicorn's access log
     passes the path as one) and its traceback."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = hide_links(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(hide_links(a) if isinstance(a, str) else a for a in record.args)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = hide_links(record.exc_text)
-        return True
+    def __init__(self) -> None:
+        super().__init__(hide_links)

@@ -34,7 +34,7 @@ from vocabulary import utcnow
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).resolve().parent.parent / "web"
 BAD_LINKS, BAD_LINK_WINDOW = 5, 600  # failed attempts on one token or one policy, in seconds
-# The customer's page and PDF: its links carry the token, so no Referer takes it elsewhere, no cache keeps it.
+# The customer's page: its links carry the token, so no Referer takes it elsewhere and no cache keeps it.
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"}
 VERIFY_LIMIT = 30  # public checks a minute from one address
 
@@ -169,9 +169,7 @@ def customer_pdf(
     offered = [v.version for v in epolicies.versions_for(store, policy, link)]
     number = version or (offered[-1] if offered else None)
     if number not in offered:
-        raise NotFound(
-            f"this link opens no signed version {number or ''} of e-policy {policy.policy_no} (yet)"
-        )
+        raise NotFound(f"this link opens no such signed version of e-policy {policy.policy_no} (yet)")
     number, data = epolicies.version_pdf(store, policy.policy_no, number, "customer")
 
     def downloaded(p: EPolicy) -> None:

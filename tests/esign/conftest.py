@@ -4,7 +4,6 @@ signs real timestamp tokens, behind a small HTTP server on a free loopback port.
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,33 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from fastapi.testclient import TestClient
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
-
-from esign.keys import init_test_keys
-from settings import Settings
-from tests.conftest import SALES_KEY
-from tests.servers import MailServer
-
-
-@pytest.fixture
-def mail_settings(settings: Settings, smtp_srv: MailServer) -> Settings:
-    """Settings that mail to the test SMTP server (its messages cleared) and sign with TEST keys."""
-    smtp_srv.messages.clear()
-    configured = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp_srv.port})
-    init_test_keys(configured.keys_dir)
-    return configured
-
-
-def post_epolicy(client: TestClient, body: dict, key: str = SALES_KEY):
-    return client.post("/v1/epolicies", json=body, headers={"X-API-Key": key})
-
-
-def mailed_token(message) -> str:
-    """Return the token of the customer's link in an e-policy mail."""
-    found = re.search(r"/epolicy/(\S+)", message.get_body(("plain",)).get_content())
-    assert found, message
-    return found.group(1)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from esign.epolicy import sample_request
 from esign.tokens import check_token
 from settings import Settings
 from tests.conftest import SERVICING_KEY, run_worker_burst, running_api
-from tests.esign.conftest import mailed_token, post_epolicy
+from tests.esign.test_epolicy_flow import _post, mail_settings, mailed_token  # noqa: F401  (the fixture)
 from tests.servers import MailServer
 
 POLICY = "P2026110000123"
@@ -27,14 +27,15 @@ STAFF = {"X-API-Key": SERVICING_KEY}
 
 def _issue(client: TestClient, settings: Settings, smtp: MailServer, body: dict) -> str:
     """Issue the body, run a worker until the mail went, and return the token in that mail."""
-    assert post_epolicy(client, body).status_code == 202
+    assert _post(client, body).status_code == 202
     result = run_worker_burst(settings)
     assert result.returncode == 0, result.stderr
     return mailed_token(smtp.messages[-1])
 
 
 def test_a_link_opens_only_while_recorded_and_staff_can_revoke_it(
-    mail_settings: Settings, smtp_srv: MailServer
+    mail_settings: Settings,  # noqa: F811
+    smtp_srv: MailServer,
 ) -> None:
     client = TestClient(create_app(mail_settings), client=("198.51.100.20", 40000))
     first = _issue(client, mail_settings, smtp_srv, sample_request().model_dump(mode="json"))
@@ -78,7 +79,11 @@ NEW_HOLDER = idnumber.make("310104", date(1985, 6, 1), 27)
     ids=["holder_email", "holder", "premium"],
 )
 def test_a_new_holder_or_address_ends_the_earlier_links(
-    mail_settings: Settings, smtp_srv: MailServer, change: dict, first_still_opens: bool, second_sees: int
+    mail_settings: Settings,  # noqa: F811
+    smtp_srv: MailServer,
+    change: dict,
+    first_still_opens: bool,
+    second_sees: int,
 ) -> None:
     client = TestClient(create_app(mail_settings))
     body = sample_request().model_dump(mode="json")
@@ -107,7 +112,9 @@ def test_a_new_holder_or_address_ends_the_earlier_links(
 
 
 def test_tokens_stay_out_of_the_api_log_and_only_a_trusted_proxy_names_the_client(
-    mail_settings: Settings, smtp_srv: MailServer, tmp_path: Path
+    mail_settings: Settings,  # noqa: F811
+    smtp_srv: MailServer,
+    tmp_path: Path,
 ) -> None:
     client = TestClient(create_app(mail_settings))
     token = _issue(client, mail_settings, smtp_srv, sample_request().model_dump(mode="json"))

@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
@@ -16,8 +17,7 @@ from esign.tokens import LinkToken, check_token, make_token, new_link
 from esign.verify import load_roots, verify
 from indexing.index import lookup
 from settings import Settings
-from tests.conftest import ADMIN_KEY, SCANNER_KEY, SERVICING_KEY, run_worker_burst, running_workers
-from tests.esign.conftest import mailed_token, post_epolicy
+from tests.conftest import ADMIN_KEY, SALES_KEY, SCANNER_KEY, SERVICING_KEY, run_worker_burst, running_workers
 from tests.servers import MailServer
 
 PASSWORD = "150013"
@@ -25,6 +25,25 @@ PASSWORD = "150013"
 
 def roots_of(settings: Settings) -> list:
     return load_roots(settings.trust_roots_path)
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp_srv: MailServer) -> Settings:
+    smtp_srv.messages.clear()
+    configured = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp_srv.port})
+    init_test_keys(configured.keys_dir)
+    return configured
+
+
+def _post(client: TestClient, body: dict, key: str = SALES_KEY):
+    return client.post("/v1/epolicies", json=body, headers={"X-API-Key": key})
+
+
+def mailed_token(message) -> str:
+    """Return the token of the customer's link in an e-policy mail."""
+    found = re.search(r"/epolicy/(\S+)", message.get_body(("plain",)).get_content())
+    assert found, message
+    return found.group(1)
 
 
 def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
@@ -39,14 +58,14 @@ def test_an_epolicy_is_signed_encrypted_mailed_and_offered_to_the_customer(
 
     client = TestClient(create_app(mail_settings), client=("203.0.113.7", 50000))
     body = sample_request().model_dump(mode="json")
-    first = post_epolicy(client, body)
+    first = _post(client, body)
     assert first.status_code == 202, first.text
     assert (first.json()["version"], first.json()["new"]) == (1, True)
-    again = post_epolicy(client, body)
+    again = _post(client, body)
     assert (again.json()["version"], again.json()["new"]) == (1, False), "the same data is the same version"
-    endorsed = post_epolicy(client, {**body, "premium": "13000.00"})
+    endorsed = _post(client, {**body, "premium": "13000.00"})
     assert (endorsed.json()["version"], endorsed.json()["new"]) == (2, True)
-    assert post_epolicy(client, body, SCANNER_KEY).status_code == 403
+    assert _post(client, body, SCANNER_KEY).status_code == 403
     result = run_worker_burst(mail_settings)
     assert result.returncode == 0, result.stderr
 
@@ -106,7 +125,7 @@ def test_a_customer_link_opens_its_own_policy_only_and_bad_links_are_slowed(
     mail_settings: Settings, smtp_srv: MailServer
 ) -> None:
     client = TestClient(create_app(mail_settings), client=("198.51.100.9", 40000))
-    assert post_epolicy(client, sample_request().model_dump(mode="json")).status_code == 202
+    assert _post(client, sample_request().model_dump(mode="json")).status_code == 202
     assert run_worker_burst(mail_settings).returncode == 0
     good = mailed_token(smtp_srv.messages[-1])
     secret, link = mail_settings.token_key(), check_token(mail_settings.token_key(), good)
@@ -139,7 +158,7 @@ def test_bad_requests_name_each_bad_field(mail_settings: Settings) -> None:
     body["holder"]["email"] = "not-an-address"
     body["policy_no"] = "../x"
     body["beneficiaries"][0]["share"] = 70
-    response = post_epolicy(client, body)
+    response = _post(client, body)
     assert response.status_code == 422
     locations = {".".join(map(str, d["loc"])) for d in response.json()["detail"]}
     assert {"body.holder.id_number", "body.holder.email", "body.policy_no"} <= locations, locations
@@ -164,7 +183,7 @@ def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
 def test_resend_mails_the_current_version_again_once(mail_settings: Settings, smtp_srv: MailServer) -> None:
     client = TestClient(create_app(mail_settings))
     headers = {"X-API-Key": SERVICING_KEY}
-    assert post_epolicy(client, sample_request().model_dump(mode="json")).status_code == 202
+    assert _post(client, sample_request().model_dump(mode="json")).status_code == 202
     early = client.post("/v1/epolicies/P2026110000123/resend", headers=headers)
     assert early.status_code == 409, "not signed yet"
     assert run_worker_burst(mail_settings).returncode == 0
@@ -195,7 +214,7 @@ def test_smtp_down_shows_delivery_failed_then_sent_exactly_once(settings: Settin
     init_test_keys(down.keys_dir)
     client = TestClient(create_app(down))
     headers = {"X-API-Key": SERVICING_KEY}
-    assert post_epolicy(client, sample_request().model_dump(mode="json")).status_code == 202
+    assert _post(client, sample_request().model_dump(mode="json")).status_code == 202
 
     def status() -> dict:
         return client.get("/v1/epolicies/P2026110000123", headers=headers).json()
