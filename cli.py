@@ -46,7 +46,15 @@ def api(host: str | None, port: int | None) -> None:
 
     settings = load_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: only IMAGING_TRUSTED_PROXIES.
+    uvicorn.run(
+        app,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+        proxy_headers=bool(settings.proxies),
+        forwarded_allow_ips=settings.proxies or None,
+    )
 
 
 @imaging.command()
@@ -404,13 +412,17 @@ def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, 
 
 def main() -> None:
     import idnumber
+    from esign.tokens import HideLinks
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # ID numbers never reach a log whole: masked on every handler, and on uvicorn's loggers (own handlers).
+    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on every handler,
+    # and on uvicorn's loggers (own handlers).
     for handler in logging.getLogger().handlers:
         handler.addFilter(idnumber.MaskIdNumbers())
+        handler.addFilter(HideLinks())
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(idnumber.MaskIdNumbers())
+        logging.getLogger(name).addFilter(HideLinks())
     try:
         imaging(standalone_mode=True)
     except ImagingError as exc:

@@ -1,14 +1,21 @@
-"""E-policy records: one owner for ``epolicies/<policy_no>/policy.json``, its versions, deliveries and
-downloads, called by the API's routes and the workers' jobs alike.
+"""E-policy records: one owner for ``epolicies/<policy_no>/policy.json``, its versions, deliveries,
+customer's links and downloads, called by the API's routes and the workers' jobs alike.
 
 Both write the same record (the API adds versions and downloads, the jobs mark versions signed and
 deliveries sent), so every change goes through ``update`` under a Redis lock per policy.
+
+A customer's link is recorded when its mail is queued and is bound to the holder of the version it was
+mailed with: when a newer version's mail goes to another holder (ID number) or to another address, every
+link of the earlier holder or address is revoked, and a link only ever opens versions issued to its
+own holder.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from redis import Redis
@@ -17,7 +24,9 @@ from redis.exceptions import RedisError
 import queues
 from errors import NotFound, QueueUnavailable
 from esign.epolicy import EPolicyRequest, customer_password
+from esign.tokens import BadToken, LinkToken, make_token, new_link
 from models import (
+    CustomerLink,
     Delivery,
     EPolicy,
     EPolicyStatus,
@@ -25,6 +34,7 @@ from models import (
     Mail,
     MailStatus,
     epolicy_file,
+    find,
     load,
     mail_body_key,
     read,
@@ -109,25 +119,87 @@ def mark_signed(conn: Redis, store: ObjectStore, policy_no: str, version: int, d
 
 def mail_version(conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int) -> Mail:
     """Return the mail queued to the holder with a signed version attached, after recording it as a
-    delivery of that version; the letter says how to open the PDF and links to the customer's page."""
+    delivery of that version and its link as one the customer may open (revoking the links it ends);
+    the letter says how to open the PDF and links to the customer's page."""
     from esign.letter import epolicy_letter
-    from esign.tokens import make_token
 
     request = load_request(store, policy_no, version)
     _, hint = customer_password(request, settings.password_rule(request.product_code))
-    token = make_token(settings.token_key(), policy_no, settings.link_days * 86400)
-    link = f"{settings.base_url}/epolicy/{token}"
+    token = new_link(policy_no, settings.link_days * 86400)
+    link = f"{settings.base_url}/epolicy/{make_token(settings.token_key(), token)}"
     pdf = store.get(epolicy_file(policy_no, version, "customer"))
     letter = epolicy_letter(request, version, pdf, link, settings.mail_from, hint)
     mail = submit_mail(conn, store, settings, letter, policy_no=policy_no, enqueue_now=False)
+    holder_of = _holders(store, policy_no)
 
     def queued(policy: EPolicy) -> None:
+        now = utcnow()
         to = mail.to[0] if mail.to else ""
-        policy.deliveries.append(Delivery(mail_id=mail.mail_id, version=version, to=to, queued_at=utcnow()))
+        policy.deliveries.append(Delivery(mail_id=mail.mail_id, version=version, to=to, queued_at=now))
+        policy.links.append(_recorded(token, version, request.holder.email, now))
+        _bind_links(policy, holder_of, now)
 
+    # The link is recorded before the mail can go: a customer never holds a link the record lacks.
     update(conn, store, policy_no, queued)
     queue_delivery(conn, settings, mail.mail_id)
     return mail
+
+
+def _recorded(token: LinkToken, version: int, to: str, now: datetime) -> CustomerLink:
+    expires = datetime.fromtimestamp(token.expires, UTC)
+    return CustomerLink(link_id=token.link_id, version=version, to=to, issued_at=now, expires_at=expires)
+
+
+def _holders(store: ObjectStore, policy_no: str) -> Callable[[int], tuple[str, str]]:
+    """Return a function giving a version's holder: ID number and e-mail (a version's data never changes)."""
+
+    @functools.cache
+    def holder_of(version: int) -> tuple[str, str]:
+        holder = load_request(store, policy_no, version).holder
+        return holder.id_number, holder.email
+
+    return holder_of
+
+
+def _bind_links(policy: EPolicy, holder_of: Callable[[int], tuple[str, str]], now: datetime) -> None:
+    """Revoke the live links of every holder and address but the newest mailed version's: a new holder, or
+    the holder's new e-mail, ends the earlier links (a version mailed late to an earlier holder too)."""
+    newest = max(link.version for link in policy.links)
+    for link in policy.links:
+        if link.live(now) and holder_of(link.version) != holder_of(newest):
+            link.revoked_at = now
+            link.revoked_reason = f"version {newest} went to another holder or e-mail address"
+
+
+def revoke_links(conn: Redis, store: ObjectStore, policy_no: str, reason: str) -> EPolicy:
+    """Return the record after revoking every live link of the policy, for the reason given."""
+
+    def revoke(policy: EPolicy) -> None:
+        now = utcnow()
+        for link in policy.links:
+            if link.live(now):
+                link.revoked_at, link.revoked_reason = now, reason
+
+    return update(conn, store, policy_no, revoke)
+
+
+def open_link(store: ObjectStore, token: LinkToken) -> tuple[EPolicy, CustomerLink]:
+    """Return the policy record and the recorded link a checked token names; raise BadToken if the
+    link was never recorded (or the policy is gone) or has been revoked."""
+    policy = find(store, EPolicy, token.policy_no)
+    link = next((k for k in policy.links if k.link_id == token.link_id), None) if policy else None
+    if link is None or link.expires_at != datetime.fromtimestamp(token.expires, UTC):
+        raise BadToken("this link is not valid")
+    if link.revoked_at is not None:
+        raise BadToken("this link has been withdrawn; ask for the e-policy to be sent again")
+    return policy, link
+
+
+def versions_for(store: ObjectStore, policy: EPolicy, link: CustomerLink) -> list[EPolicyVersion]:
+    """Return the signed versions a customer's link opens, oldest first: those issued to its holder."""
+    holder_of = _holders(store, policy.policy_no)
+    holder = holder_of(link.version)[0]
+    return [v for v in policy.versions if v.signed_at and holder_of(v.version)[0] == holder]
 
 
 def mail_once(conn: Redis, store: ObjectStore, settings: Settings, policy: EPolicy, version: int) -> None:

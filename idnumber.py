@@ -3,9 +3,10 @@ sequence (odd for men, even for women) and an ISO 7064 MOD 11-2 check character 
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date
+
+from redaction import Redact
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
@@ -68,20 +69,12 @@ def mask_personal(text: str) -> str:
     return mask_names(mask_all(text))
 
 
-class MaskIdNumbers(logging.Filter):
+class MaskIdNumbers(Redact):
     """A logging filter that masks ID numbers and names in the message, its arguments (e.g. uvicorn's
     URLs) and its traceback (an exception's message may quote a value)."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask_personal(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask_personal(a) if isinstance(a, str) else a for a in record.args)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = mask_personal(record.exc_text)
-        return True
+    def __init__(self) -> None:
+        super().__init__(mask_personal)
 
 
 def mask(number: str) -> str:

@@ -251,11 +251,30 @@ class Delivery(BaseModel):
 class Download(BaseModel):
     version: int
     at: datetime
-    address: str
+    address: str  # the client as the API's server sees it (IMAGING_TRUSTED_PROXIES)
+    link_id: str | None = None  # the customer's link it came through
+
+
+class CustomerLink(BaseModel):
+    """A link to the customer's page, recorded when its mail is queued: the token's id (never the token),
+    whom it went to, for which version, until when; and whether, when and why it was revoked. A token
+    whose id is not here, or is revoked, opens nothing."""
+
+    link_id: str
+    version: int  # the version mailed with it: its holder is the one the link is bound to
+    to: str  # the holder's e-mail address it was sent to
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+    def live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
 
 
 class EPolicy(Stored):
-    """``epolicies/<policy_no>/policy.json``: the versions of one policy and their delivery."""
+    """``epolicies/<policy_no>/policy.json``: the versions of one policy, their delivery, the customer's
+    links and downloads."""
 
     noun: ClassVar[str] = "e-policy"
 
@@ -268,6 +287,7 @@ class EPolicy(Stored):
     versions: list[EPolicyVersion] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
     downloads: list[Download] = Field(default_factory=list)
+    links: list[CustomerLink] = Field(default_factory=list)
 
     @property
     def key(self) -> str:

@@ -6,6 +6,7 @@ to a directory under the data dir and mail to ``<data dir>/outbox``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     api_keys: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # Proxies whose X-Forwarded-For / -Proto the API believes (addresses or networks, comma-separated);
+    # none by default: the client is the connection's peer, whatever headers it sends.
+    trusted_proxies: str = ""
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_verify_bytes: int = Field(default=16 * 1024 * 1024, gt=0)  # a PDF sent to POST /v1/verify
     max_json_bytes: int = Field(default=256 * 1024, gt=0)  # every other body: a JSON document
@@ -105,6 +109,18 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for item in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"'{item}' is not an IP address or network, e.g. 10.0.0.5,10.1.0.0/16"
+                ) from None
+        return value
+
     @field_validator("s3_endpoint")
     @classmethod
     def _endpoint_is_host_port(cls, value: str | None) -> str | None:
@@ -124,6 +140,11 @@ class Settings(BaseSettings):
     @cached_property
     def keys(self) -> dict[str, Role]:
         return parse_api_keys(self.api_keys)
+
+    @property
+    def proxies(self) -> list[str]:
+        """Return the trusted proxies' addresses and networks (empty: forwarded headers are ignored)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def retry_schedule(self) -> list[int]:

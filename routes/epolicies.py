@@ -17,7 +17,17 @@ from errors import NotFound
 from esign.epolicy import EPolicyRequest
 from esign.verify import verify_in_child
 from indexing.access import may_see
-from models import Delivery, DocumentRecord, Download, EPolicy, EPolicyStatus, EPolicyVersion, find, load
+from models import (
+    CustomerLink,
+    Delivery,
+    DocumentRecord,
+    Download,
+    EPolicy,
+    EPolicyStatus,
+    EPolicyVersion,
+    find,
+    load,
+)
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 from routes.documents import log_read
@@ -46,6 +56,9 @@ class EPolicyView(BaseModel):
     versions: list[EPolicyVersion]
     deliveries: list[Delivery]
     downloads: list[Download]
+    links: list[CustomerLink] = Field(
+        description="the customer's links mailed, live or revoked (never the token)"
+    )
 
 
 def _view(policy: EPolicy) -> EPolicyView:
@@ -59,6 +72,7 @@ def _view(policy: EPolicy) -> EPolicyView:
         versions=policy.versions,
         deliveries=policy.deliveries,
         downloads=policy.downloads,
+        links=policy.links,
     )
 
 
@@ -142,6 +156,17 @@ def epolicy_resend(policy_no: PolicyNo, store: Store, conn: RedisConn, settings:
         raise HTTPException(409, "the current version is not signed yet; it is mailed when it is")
     epolicies.mail_version(conn, store, settings, policy_no, current.version)
     return _view(load(store, EPolicy, policy_no))
+
+
+@router.post(
+    "/v1/epolicies/{policy_no}/links/revoke",
+    response_model=EPolicyView,
+    responses={404: {"model": ErrorBody}},
+)
+def epolicy_revoke_links(policy_no: PolicyNo, store: Store, conn: RedisConn, who: Staff) -> EPolicyView:
+    """Revoke every live link to the customer's page mailed for this policy (a mail that went astray, a
+    customer who asks): they open nothing from now on. A resend mails a new one."""
+    return _view(epolicies.revoke_links(conn, store, policy_no, f"revoked by staff ({who.key_id})"))
 
 
 @router.post(

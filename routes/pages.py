@@ -1,12 +1,15 @@
 """The HTML pages: key-entry and viewer for staff; the customer's e-policy page and PDF, reached by the
 link in the mail; and the public check the policy's QR code points at.
 
-The customer's link is a signed, expiring token for one policy (esign/tokens.py). An address that sends
-five bad tokens within ten minutes is refused (429) until the ten minutes have passed.
+The customer's link is a signed, expiring token for one policy, recorded in its record when mailed and
+revocable (esign/tokens.py, epolicies.py). Failed attempts count against the token, and against the
+policy when the token names a real one, never against an address (one office's NAT is many customers):
+past five in ten minutes, that token or policy is refused (429); a live link opens all the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 from html import escape
 from pathlib import Path
 from typing import Annotated
@@ -19,9 +22,9 @@ from starlette.exceptions import HTTPException
 
 import epolicies
 from errors import NotFound
-from esign.tokens import BadToken, check_token
+from esign.tokens import BadToken, check_token, named_policy
 from esign.verify import load_roots, verify
-from models import Download, EPolicy, epolicy_file, load
+from models import CustomerLink, Download, EPolicy, EPolicyVersion, epolicy_file, load
 from routes.deps import RedisConn, SettingsDep, Store
 from routes.epolicies import PolicyNo, pdf_response
 from settings import Settings
@@ -30,7 +33,9 @@ from vocabulary import utcnow
 
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).resolve().parent.parent / "web"
-BAD_TOKENS, BAD_TOKEN_WINDOW = 5, 600
+BAD_LINKS, BAD_LINK_WINDOW = 5, 600  # failed attempts on one token or one policy, in seconds
+# The customer's page: its links carry the token, so no Referer takes it elsewhere and no cache keeps it.
+PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"}
 VERIFY_LIMIT = 30  # public checks a minute from one address
 
 
@@ -48,29 +53,55 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _customer_policy(request: Request, conn: Redis, settings: Settings, token: str) -> str:
-    """Return the policy a customer's token opens; count bad tokens by address and refuse a flood."""
-    counter = f"badtoken:{_client(request)}"
+def _too_many() -> HTTPException:
+    return HTTPException(
+        429, "too many failed attempts with this link; try again later", {"Retry-After": "600"}
+    )
+
+
+def _failed(conn: Redis, counters: list[str]) -> int:
+    """Count one failed attempt on each counter; return the highest count (0 when Redis is away: the
+    customer's page stays up without its throttle)."""
     try:
-        if int(conn.get(counter) or 0) >= BAD_TOKENS:
-            raise HTTPException(
-                429, "too many invalid links from this address; try again later", {"Retry-After": "600"}
-            )
-        return check_token(settings.token_key(), token)
+        counts = [conn.incr(counter) for counter in counters]
+        for counter in counters:
+            conn.expire(counter, BAD_LINK_WINDOW, nx=True)
+    except RedisError:
+        return 0
+    return max(counts)
+
+
+def _customer_link(
+    store: ObjectStore, conn: Redis, settings: Settings, token: str
+) -> tuple[EPolicy, CustomerLink]:
+    """Return the policy record and the recorded, live link a customer's token opens; raise BadToken,
+    or HTTPException 429 when the token or its policy failed too often."""
+    per_token = "badlink:token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    try:
+        spent = int(conn.get(per_token) or 0) >= BAD_LINKS  # a token that failed cannot succeed later
+    except RedisError:
+        spent = False
+    if spent:
+        raise _too_many()
+    try:
+        return epolicies.open_link(store, check_token(settings.token_key(), token))
     except BadToken:
-        try:
-            conn.incr(counter)
-            conn.expire(counter, BAD_TOKEN_WINDOW, nx=True)
-        except RedisError:
-            pass
+        counters = [per_token]
+        named = named_policy(token)
+        if named and store.exists(EPolicy.key_of(named)):
+            counters.append(f"badlink:policy:{named}")
+        if _failed(conn, counters) > BAD_LINKS:
+            raise _too_many() from None
         raise
 
 
-def _checked_versions(store: ObjectStore, settings: Settings, policy: EPolicy, token: str) -> list[tuple]:
-    """Return a row per signed version, newest first: version, signed at, current or not, whether its
-    signature holds, and the download link."""
+def _checked_versions(
+    store: ObjectStore, settings: Settings, policy: EPolicy, versions: list[EPolicyVersion], token: str
+) -> list[tuple]:
+    """Return a row per signed version given, newest first: version, signed at, current or not, whether
+    its signature holds, and the download link."""
     rows = []
-    for v in reversed([v for v in policy.versions if v.signed_at]):
+    for v in reversed(versions):
         try:
             archive = store.get(epolicy_file(policy.policy_no, v.version, "archive"))
             result = verify(archive, load_roots(settings.trust_roots_path))
@@ -106,18 +137,22 @@ def _what_was_checked(result) -> str:
 
 
 @router.get("/epolicy/{token}", response_class=HTMLResponse)
-def customer_page(token: str, request: Request, store: Store, conn: RedisConn, settings: SettingsDep):
+def customer_page(token: str, store: Store, conn: RedisConn, settings: SettingsDep):
     # A customer opens this in a browser: refusals are a plain page, not JSON.
     try:
-        policy = load(store, EPolicy, _customer_policy(request, conn, settings, token))
-    except (BadToken, NotFound) as exc:
-        return HTMLResponse(_page("—", f"无法打开此链接。{exc.message}", []), status_code=exc.http_status)
-    except HTTPException as exc:  # too many bad links from this address
-        return HTMLResponse(_page("—", f"请稍后再试。{exc.detail}", []), exc.status_code, exc.headers)
-    rows = _checked_versions(store, settings, policy, token)
+        policy, link = _customer_link(store, conn, settings, token)
+    except BadToken as exc:
+        return HTMLResponse(_page("—", f"无法打开此链接。{exc.message}", []), exc.http_status, PRIVATE)
+    except HTTPException as exc:  # too many failed attempts with this token or on this policy
+        return HTMLResponse(
+            _page("—", f"请稍后再试。{exc.detail}", []), exc.status_code, exc.headers | PRIVATE
+        )
+    rows = _checked_versions(store, settings, policy, epolicies.versions_for(store, policy, link), token)
     if not rows:
-        return HTMLResponse(_page(policy.policy_no, "您的电子保单正在生成，请稍后再来。", []))
-    return HTMLResponse(_page(policy.policy_no, "", rows))
+        return HTMLResponse(
+            _page(policy.policy_no, "您的电子保单正在生成，请稍后再来。", []), headers=PRIVATE
+        )
+    return HTMLResponse(_page(policy.policy_no, "", rows), headers=PRIVATE)
 
 
 @router.get("/epolicy/{token}/pdf")
@@ -129,14 +164,21 @@ def customer_pdf(
     settings: SettingsDep,
     version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ):
-    policy_no = _customer_policy(request, conn, settings, token)
-    number, data = epolicies.version_pdf(store, policy_no, version, "customer")
+    """The customer's PDF of the newest version issued to the link's holder, or of ``version``."""
+    policy, link = _customer_link(store, conn, settings, token)
+    offered = [v.version for v in epolicies.versions_for(store, policy, link)]
+    number = version or (offered[-1] if offered else None)
+    if number not in offered:
+        raise NotFound(f"this link opens no such signed version of e-policy {policy.policy_no} (yet)")
+    number, data = epolicies.version_pdf(store, policy.policy_no, number, "customer")
 
     def downloaded(p: EPolicy) -> None:
-        p.downloads.append(Download(version=number, at=utcnow(), address=_client(request)))
+        p.downloads.append(
+            Download(version=number, at=utcnow(), address=_client(request), link_id=link.link_id)
+        )
 
-    epolicies.update(conn, store, policy_no, downloaded)
-    return pdf_response(data, f"{policy_no}.pdf")
+    epolicies.update(conn, store, policy.policy_no, downloaded)
+    return pdf_response(data, f"{policy.policy_no}.pdf")
 
 
 def _throttled(conn: Redis, request: Request, what: str, limit: int, window: int) -> bool:

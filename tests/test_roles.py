@@ -58,6 +58,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/epolicies/{policy_no}"): STAFF,
     ("get", "/v1/epolicies/{policy_no}/pdf"): STAFF,
     ("post", "/v1/epolicies/{policy_no}/resend"): STAFF,
+    ("post", "/v1/epolicies/{policy_no}/links/revoke"): STAFF,
     ("post", "/v1/verify"): {Role.underwriter, Role.servicing, Role.claims, Role.sales, Role.admin},
 }
 SAMPLE = {

@@ -38,6 +38,7 @@ def test_a_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Non
         ("IMAGING_API_KEYS", "short:admin", "shorter than 16"),
         ("IMAGING_S3_ENDPOINT", "http://minio:9000", "without a scheme"),
         ("IMAGING_RETRY_INTERVALS", "5,x", "pattern"),
+        ("IMAGING_TRUSTED_PROXIES", "10.0.0.5,proxy.internal", "'proxy.internal' is not an IP address"),
     ],
 )
 def test_a_bad_setting_names_the_variable(
