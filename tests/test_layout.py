@@ -130,3 +130,15 @@ def test_each_shared_word_is_defined_once(pattern: str, owner: str):
         if re.search(pattern, path.read_text(encoding="utf-8"))
     ]
     assert places == [owner], f"{pattern!r} is written in {places}, not only in {owner}"
+
+
+def test_every_module_is_installed_with_the_package() -> None:
+    """`imaging` runs from the installed package (make run, systemd): a root module or package missing from
+    pyproject.toml imports in the tests, which run from the checkout, and fails in production."""
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    roots = {name for name in MODULES if "." not in name}
+    packages = {name for name in roots if (ROOT / name / "__init__.py").exists()}
+    assert set(tool["packages"]) == packages
+    assert set(tool["py-modules"]) == roots - packages
