@@ -166,6 +166,26 @@ def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
     assert bad["ok"] is False and "changed after signing" in bad["signatures"][0]["problems"][0]
 
 
+def test_verify_api_takes_the_customer_s_password_in_a_header_never_in_the_url(
+    mail_settings: Settings,
+) -> None:
+    from esign.render import render
+    from esign.sign import load_pkcs12, seal
+
+    signer = load_pkcs12(mail_settings.pkcs12_path, mail_settings.pkcs12_passphrase())
+    customer = seal(render(sample_request(), 1, "https://x/v"), signer, PASSWORD, "o").customer
+    client = TestClient(create_app(mail_settings))
+    headers = {"X-API-Key": SERVICING_KEY, "Content-Type": "application/pdf"}
+    opened = client.post("/v1/verify", content=customer, headers={**headers, "X-PDF-Password": PASSWORD})
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["ok"] is True and opened.json()["encrypted"] is True
+    wrong = client.post("/v1/verify", content=customer, headers={**headers, "X-PDF-Password": "000000"})
+    assert (wrong.status_code, wrong.json()["error"]) == (422, "wrong_password")
+    # The right password in the query string is refused all the same: URLs are logged.
+    in_url = client.post(f"/v1/verify?password={PASSWORD}", content=customer, headers=headers)
+    assert in_url.status_code == 422 and "X-PDF-Password header" in in_url.json()["detail"]
+
+
 def test_resend_mails_the_current_version_again_once(mail_settings: Settings, smtp_srv: MailServer) -> None:
     client = TestClient(create_app(mail_settings))
     headers = {"X-API-Key": SERVICING_KEY}
