@@ -150,6 +150,58 @@ def test_bad_requests_name_each_bad_field(mail_settings: Settings) -> None:
     assert {"body.holder.id_number", "body.holder.email", "body.policy_no"} <= locations, locations
 
 
+@pytest.mark.parametrize(
+    "email",
+    [
+        "x,attacker@evil.example",  # two recipients in the To header
+        "x@example.com;attacker@evil.example",
+        "x@example.com attacker@evil.example",
+        "Zhang San <x@example.com>",
+        "<x@example.com>",
+        '"x y"@example.com',
+        "x@example.com\r\nBcc: attacker@evil.example",
+    ],
+)
+def test_the_holder_s_email_must_be_one_address(mail_settings: Settings, redis_conn, email: str) -> None:
+    from rq import Queue
+
+    client = TestClient(create_app(mail_settings))
+    body = sample_request().model_dump(mode="json")
+    body["holder"]["email"] = email
+    response = _post(client, body)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "holder", "email"] and "one e-mail address" in problem["msg"]
+    assert Queue("esign", connection=redis_conn).count == 0, "nothing issued"
+    body["holder"]["email"] = "zhang.sanfeng+policy@mail.example.com"
+    assert _post(client, body).status_code == 202, "one address, with a tag and a subdomain, is taken"
+
+
+def test_line_breaks_in_any_text_of_the_mail_s_headers_are_refused(
+    mail_settings: Settings, redis_conn
+) -> None:
+    from rq import Queue
+
+    client = TestClient(create_app(mail_settings))
+    # What esign/letter.py writes into Subject, To and the attachment's name.
+    places = {
+        ("product_name",): "康宁终身重大疾病保险\r\nBcc: attacker@evil.example",
+        ("policy_no",): "P2026110000123\nBcc: attacker@evil.example",
+        ("holder", "name"): "张三丰\r\nBcc: attacker@evil.example",
+        ("holder", "email"): "zhang.sanfeng@example.com\nBcc: attacker@evil.example",
+    }
+    breaks = ["\r\n", "\n", "\r", "\u2028", "\x85"]  # CRLF, LF, CR, the line separator, NEL
+    for path, bad in places.items():
+        for line_break in breaks:
+            body = sample_request().model_dump(mode="json")
+            parent = body["holder"] if len(path) == 2 else body
+            parent[path[-1]] = bad.replace("\r\n", line_break).replace("\n", line_break)
+            response = _post(client, body)
+            assert response.status_code == 422, (path, line_break, response.text)
+            assert [d["loc"] for d in response.json()["detail"]] == [["body", *path]], response.text
+    assert Queue("esign", connection=redis_conn).count == 0, "nothing issued"
+
+
 def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
     from esign.render import render
     from esign.sign import load_pkcs12, seal
