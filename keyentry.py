@@ -4,12 +4,13 @@ Tasks live in Redis, beside the job queues; results go into the document record 
 
 - ``ke:pool``   sorted set of waiting task ids, immediate-mode scans first, then oldest first;
 - ``ke:lease``  sorted set of leased task ids, scored by when the lease runs out;
-- ``ke:task:<task_id>``  hash: the task (document, field, kind, round, who has keyed it, their values).
+- ``ke:task:<task_id>``  hash: the task (document, field, kind, round, who has keyed it, their values);
+- ``ke:held:<keyer>``  the task id last leased to a keyer, expiring with the lease.
 
-A lease is taken by one Lua script, so two keyers never get the same task, and a lease that ran out
-returns to the pool first. A field marked ``double_entry`` is keyed blind by two different keyers;
-equal values are accepted, different ones go to a third keyer, who arbitrates. The task id is
-``<doc_id>.<field>``, so capturing a scan again adds nothing twice.
+A lease is taken by one Lua script, so two keyers never get the same task, a keyer never holds two, and
+a lease that ran out returns to the pool first. A field marked ``double_entry`` is keyed blind by two
+different keyers; equal values are accepted, different ones go to a third keyer, who arbitrates. The
+task id is ``<doc_id>.<field>``, so capturing a scan again adds nothing twice.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ocr.validate import validate
 from storage import ObjectStore
 from vocabulary import FieldStatus, utcnow
 
-POOL, LEASES, PREFIX = "ke:pool", "ke:lease", "ke:task:"
+POOL, LEASES, PREFIX, HELD = "ke:pool", "ke:lease", "ke:task:", "ke:held:"
 LEASE_SECONDS = 120
 DONE_TTL = 7 * 24 * 3600
 IMMEDIATE_BONUS = 10**13  # milliseconds: immediate-mode tasks sort before any batch task
@@ -40,19 +41,34 @@ class LeaseLost(ImagingError):
     error = "lease_lost"
 
 
-# Returns the next task id this keyer may take, after returning expired leases to the pool.
+# Returns the task id leased to this keyer, after returning expired leases to the pool. A keyer holds one
+# task at a time, and asking again while holding one gives the same task back, its lease renewed: the one
+# who asks again is the same person at the same page (a reload, a second tab, a retried request) and
+# expects the field they were typing. Releasing it and leasing the next instead would hand them a new
+# field and could give their half-typed one to someone else. Holding none, they get the next task they
+# may take (not one they keyed blind already). KEYS[3] is only a pointer to their task, trusted while that
+# task is in the lease set and leased to them; it outlives the lease a minute (Redis's clock may run
+# ahead of the API's, which sets the lease's deadline), then goes.
 _LEASE = """
-local now, keyer, deadline = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local now, keyer, deadline, prefix = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local seconds = math.ceil(tonumber(ARGV[5]))
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], tonumber(redis.call('HGET', ARGV[4] .. id, 'priority')), id)
+  redis.call('ZADD', KEYS[1], tonumber(redis.call('HGET', prefix .. id, 'priority')), id)
+end
+local held = redis.call('GET', KEYS[3])
+if held and redis.call('ZSCORE', KEYS[2], held) and redis.call('HGET', prefix .. held, 'lessee') == keyer then
+  redis.call('ZADD', KEYS[2], deadline, held)
+  redis.call('SET', KEYS[3], held, 'EX', seconds + 60)
+  return held
 end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 499)) do
-  local keyers = redis.call('HGET', ARGV[4] .. id, 'keyers') or ','
+  local keyers = redis.call('HGET', prefix .. id, 'keyers') or ','
   if not string.find(keyers, ',' .. keyer .. ',', 1, true) then
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZADD', KEYS[2], deadline, id)
-    redis.call('HSET', ARGV[4] .. id, 'lessee', keyer)
+    redis.call('HSET', prefix .. id, 'lessee', keyer)
+    redis.call('SET', KEYS[3], id, 'EX', seconds + 60)
     return id
   end
 end
@@ -131,9 +147,10 @@ def waiting(conn: Redis) -> int:
 
 
 def lease(conn: Redis, keyer: str, seconds: int = LEASE_SECONDS) -> Task | None:
-    """Return the next task for this keyer, leased to them for `seconds`; None when nothing waits."""
+    """Return the task this keyer holds, or else the next one for them, leased to them for `seconds`
+    from now; None when they hold none and nothing waits for them."""
     now = time.time()
-    task_id = conn.eval(_LEASE, 2, POOL, LEASES, now, keyer, now + seconds, PREFIX)
+    task_id = conn.eval(_LEASE, 3, POOL, LEASES, HELD + keyer, now, keyer, now + seconds, PREFIX, seconds)
     if not task_id:
         return None
     return _task(conn, task_id.decode() if isinstance(task_id, bytes) else task_id, now + seconds)

@@ -33,6 +33,7 @@ class Operation(StrEnum):
     read_epolicies = "read_epolicies"  # status, the staff's PDF, resend
     verify_pdfs = "verify_pdfs"
     manage_jobs = "manage_jobs"  # the failed registry, requeue
+    read_health = "read_health"  # which part of the service is down, and why (internal addresses)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,14 @@ def parse_api_keys(text: str) -> dict[str, Role]:
     return keys
 
 
+def _read_keys_file(path: Path) -> str:
+    """Return the pairs of an API keys file as one comma-separated text; raises ValueError naming the file."""
+    try:
+        return path.read_text().replace("\n", ",")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
 
@@ -62,6 +70,8 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="e-policy@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
 
     api_keys: str = ""
+    # The same pairs in a file (a pair a line, or commas), to keep keys out of the environment.
+    api_keys_file: Path | None = None
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     # Proxies whose X-Forwarded-For / -Proto the API believes (addresses or networks, comma-separated);
@@ -121,6 +131,13 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("api_keys_file")
+    @classmethod
+    def _api_keys_file_parse(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            parse_api_keys(_read_keys_file(value))
+        return value
+
     @field_validator("s3_endpoint")
     @classmethod
     def _endpoint_is_host_port(cls, value: str | None) -> str | None:
@@ -139,7 +156,20 @@ class Settings(BaseSettings):
 
     @cached_property
     def keys(self) -> dict[str, Role]:
-        return parse_api_keys(self.api_keys)
+        """Return every API key with its role: IMAGING_API_KEYS, IMAGING_API_KEYS_FILE and, in the embedded
+        default, the admin key ``imaging up`` keeps in <data dir>/admin.key. It is read here so that it need
+        not travel in the environment, which every program the service runs inherits and which
+        /proc/<pid>/environ and crash reports show."""
+        keys = parse_api_keys(self.api_keys)
+        if self.api_keys_file is not None:
+            keys |= parse_api_keys(_read_keys_file(self.api_keys_file))
+        if self.env == "embedded" and self.admin_key_path.exists():
+            keys |= parse_api_keys(self.admin_key_path.read_text().strip() + ":admin")
+        return keys
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.data_dir / "admin.key"
 
     @property
     def proxies(self) -> list[str]:

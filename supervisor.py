@@ -57,16 +57,14 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def admin_key(data_dir: Path) -> tuple[str, bool]:
-    """Return the embedded admin key, and whether it was made just now (first start)."""
-    path = data_dir / "admin.key"
+def make_admin_key(path: Path) -> bool:
+    """Return whether the embedded admin key was made just now (first start) in ``path``, mode 0600."""
     if path.exists():
-        return path.read_text().strip(), False
-    key = secrets.token_urlsafe(32)
+        return False
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(key + "\n")
-    return key, True
+        out.write(secrets.token_urlsafe(32) + "\n")
+    return True
 
 
 def start_redis(sock: Path) -> tuple[subprocess.Popen, str]:
@@ -162,10 +160,10 @@ def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
             proc.wait()
 
 
-def _prepare(settings: Settings, data_dir: Path, host: str, port: int) -> tuple[str, bool]:
-    """Return the admin key and whether it is new, after making the data dir (only the service's user
-    may read it: it holds OCR's readings, keys and mail), checking the port is free and, when no signing
-    key is configured, making the test signing keys."""
+def _prepare(settings: Settings, data_dir: Path, host: str, port: int) -> bool:
+    """Return whether the admin key is new, after making the data dir (only the service's user may read
+    it: it holds OCR's readings, keys and mail), checking the port is free and, when no signing key is
+    configured, making the test signing keys."""
     os.umask(0o077)  # every file and directory the service and its children make: 0600 and 0700
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data_dir.chmod(0o700)
@@ -173,28 +171,28 @@ def _prepare(settings: Settings, data_dir: Path, host: str, port: int) -> tuple[
         raise ConfigError(
             f"port {port} on {host} is in use: stop what holds it or choose another with --port"
         )
-    key, first = admin_key(data_dir)
+    first = make_admin_key(data_dir / settings.admin_key_path.name)
     if not settings.pkcs11_module and settings.signing_pkcs12 is None and not settings.pkcs12_path.exists():
         from esign.keys import init_test_keys
 
         init_test_keys(data_dir / "keys")  # the embedded default signs with a clearly marked test key
         print(f"made TEST signing keys under {data_dir / 'keys'} (replace them for production)", flush=True)
-    return key, first
+    return first
 
 
-def _announce(url: str, data_dir: Path, key: str, first: bool) -> None:
+def _announce(url: str, key_path: Path, first: bool) -> None:
+    # Where the key is, never the key: what `imaging up` prints ends up in terminals' scrollback, journald
+    # and CI logs, which more people read than the data dir's owner.
     print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
-    if first:
-        print(f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}", flush=True)
-    else:
-        print(f"admin API key: in {data_dir / 'admin.key'}", flush=True)
+    made = "made in" if first else "in"
+    print(f"admin API key: {made} {key_path} (readable by this user only)", flush=True)
     print("press Ctrl-C to stop", flush=True)
 
 
 def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     """Run the service until Ctrl-C or SIGTERM; return the exit code."""
     data_dir = settings.data_dir.resolve()
-    key, first = _prepare(settings, data_dir, host, port)
+    first = _prepare(settings, data_dir, host, port)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -208,11 +206,11 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     redis_url = settings.redis_url
     if not redis_url:
         redis_proc, redis_url = start_redis(settings.redis_socket)
+    # No key in the children's environment: they read the admin key from the data dir (settings.py).
     env = {
         **os.environ,
         "IMAGING_DATA_DIR": str(data_dir),
         "IMAGING_REDIS_URL": redis_url,
-        "IMAGING_API_KEYS": ",".join(filter(None, [settings.api_keys, f"{key}:admin"])),
         "PYTHONUNBUFFERED": "1",
     }
     names = [f"{socket.gethostname()}-{os.getpid()}-{i}" for i in range(workers)]
@@ -224,7 +222,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     restarts = 0
     try:
         _wait_healthy(url, [*worker_procs, api_proc])
-        _announce(url, data_dir, key, first)
+        _announce(url, data_dir / settings.admin_key_path.name, first)
         while not stopping:
             # A process that dies is started again (a worker's job is retried by RQ, see worker.py);
             # one that keeps dying stops the service rather than spinning.

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import idnumber
 from vocabulary import BUSINESS_NO_PATTERN
 
 NAME_PATTERN = r"^[\u3400-\u9fff·A-Za-z][\u3400-\u9fff·A-Za-z .'-]{0,39}$"
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# One addr-spec (RFC 5322 3.4.1) and nothing else: a dot-atom local part and a host name. No quoted local
+# part, comment, display name, angle bracket, comma, semicolon or space: the mail's To header is built
+# from it, and `x,attacker@evil.example` there would be two recipients.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+ADDR_SPEC = rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})+"
+
+
+def _one_line(value: str) -> str:
+    """Return the text if it holds no line break or other control character (CR, LF, NEL, U+2028...)."""
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value):
+        raise ValueError(
+            "must be one line: no line break or control character (it goes into the mail's headers)"
+        )
+    return value
+
+
+# Text that goes into a header of the mail to the holder (esign/letter.py: Subject, To, the file name); the
+# holder's email is held to one address, which has no room for a line break either.
+HeaderText = Annotated[str, AfterValidator(_one_line)]
 
 
 class Frequency(StrEnum):
@@ -37,7 +59,7 @@ FREQUENCY_LABELS = {
 class Person(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN, examples=["张三丰"])
+    name: HeaderText = Field(pattern=NAME_PATTERN, examples=["张三丰"])
     id_number: str = Field(description="18-character ID number (GB 11643)", examples=["110105198703150013"])
 
     @field_validator("id_number")
@@ -50,8 +72,23 @@ class Person(BaseModel):
 
 
 class Holder(Person):
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=254, examples=["zhang.sanfeng@example.com"])
+    email: str = Field(
+        max_length=254,
+        json_schema_extra={"pattern": f"^{ADDR_SPEC}$"},
+        description="one address, name@example.com: no display name, list or angle brackets",
+        examples=["zhang.sanfeng@example.com"],
+    )
     phone: str | None = Field(None, pattern=r"^1[3-9][0-9]{9}$")
+
+    @field_validator("email")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        if not re.fullmatch(ADDR_SPEC, value) or len(value.partition("@")[0]) > 64:
+            raise ValueError(
+                "must be one e-mail address such as name@example.com: no comma, semicolon, space, quotes, "
+                "angle brackets, display name or line break"
+            )
+        return value
 
 
 class Beneficiary(Person):
@@ -64,9 +101,9 @@ class EPolicyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy_no: str = Field(pattern=BUSINESS_NO_PATTERN, examples=["P2026110000123"])
+    policy_no: HeaderText = Field(pattern=BUSINESS_NO_PATTERN, examples=["P2026110000123"])
     product_code: str = Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["KN01"])
-    product_name: str = Field(min_length=1, max_length=60, examples=["康宁终身重大疾病保险"])
+    product_name: HeaderText = Field(min_length=1, max_length=60, examples=["康宁终身重大疾病保险"])
     holder: Holder
     insured: Person
     beneficiaries: list[Beneficiary] = Field(

@@ -134,7 +134,8 @@ def _verify(data: bytes, roots: list, password: str | None) -> Verification:
             problems.append("the time-stamping authority is not trusted by the configured roots")
         signatures.append(
             SignatureCheck(
-                field=embedded.field_name,
+                # A plain str: pyHanko's string object of a decrypted file cannot be copied by asdict().
+                field=str(embedded.field_name),
                 signer=signer,
                 intact=status.intact,
                 valid=status.valid,

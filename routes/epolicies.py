@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -36,6 +36,7 @@ from vocabulary import BUSINESS_NO_PATTERN
 router = APIRouter(tags=["e-policies"])
 PolicyNo = Annotated[str, PathParam(pattern=BUSINESS_NO_PATTERN)]
 Staff = Annotated[Caller, Depends(require(Operation.read_epolicies))]
+PASSWORD_HEADER = "X-PDF-Password"
 
 
 class EPolicyAccepted(BaseModel):
@@ -179,11 +180,19 @@ async def verify_pdf(
     request: Request,
     settings: SettingsDep,
     who: Annotated[Caller, Depends(require(Operation.verify_pdfs))],
-    password: Annotated[str | None, Query(max_length=64)] = None,
+    password: Annotated[
+        str | None,
+        Header(alias=PASSWORD_HEADER, max_length=64, description="the password of an encrypted PDF"),
+    ] = None,
 ) -> dict:
-    """Check a PDF's signatures (the body is the PDF): intact, certified with no disallowed change,
-    signer, signing time, timestamp, trust against the configured roots; and why not. The file is read
-    in a child process with memory and time limits; one that lists more than 20 signatures is refused."""
+    """Check a PDF's signatures (the body is the PDF; an encrypted one's password in the X-PDF-Password
+    header): intact, certified with no disallowed change, signer, signing time, timestamp, trust against
+    the configured roots; and why not. The file is read in a child process with memory and time limits;
+    one that lists more than 20 signatures is refused."""
+    if "password" in request.query_params:
+        # A URL is written into access logs, proxies' logs and browsers' histories: the customer's
+        # password must not be, so it is refused here rather than quietly used.
+        raise HTTPException(422, f"send the PDF's password in the {PASSWORD_HEADER} header, not in the URL")
     data = await request.body()
     if not data:
         raise HTTPException(422, "the body is empty: send the PDF as the request body")

@@ -1,27 +1,32 @@
-"""The service itself: health, and the failed-job registry (admin)."""
+"""The service itself: health (up or down for anyone, why for admins), and the failed-job registry (admin)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from redis import Redis
 from redis.exceptions import RedisError
 
 import queues
 from errors import DependencyDown
 from roles import Operation
 from routes.deps import Caller, RedisConn, Store, require
+from storage import ObjectStore
 
 router = APIRouter()
 Admin = Annotated[Caller, Depends(require(Operation.manage_jobs))]
 
 
 class Health(BaseModel):
-    status: str
-    redis: str
-    storage: str
+    status: Literal["ok", "down"]
+
+
+class HealthDetail(Health):
+    redis: str = Field(examples=["ok", "down: Error 111 connecting to 127.0.0.1:6379. Connection refused."])
+    storage: str = Field(examples=["ok"])
 
 
 class FailedJobOut(BaseModel):
@@ -40,9 +45,8 @@ class RequeueResult(BaseModel):
     requeued: list[str]
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["service"])
-def healthz(store: Store, conn: RedisConn) -> JSONResponse:
-    """Whether Redis and the object store answer; 503 names the part that is down."""
+def _health(store: ObjectStore, conn: Redis) -> HealthDetail:
+    """Return whether Redis and the object store answer, and for a part that does not, why."""
     parts = {"redis": "ok", "storage": "ok"}
     try:
         conn.ping()
@@ -52,8 +56,30 @@ def healthz(store: Store, conn: RedisConn) -> JSONResponse:
         store.ping()
     except DependencyDown as exc:
         parts["storage"] = f"down: {exc.message}"
-    ok = all(v == "ok" for v in parts.values())
-    return JSONResponse({"status": "ok" if ok else "down", **parts}, status_code=200 if ok else 503)
+    return HealthDetail(status="ok" if all(v == "ok" for v in parts.values()) else "down", **parts)
+
+
+def _answer(body: Health) -> JSONResponse:
+    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+
+# Anyone may ask whether the service is up (load balancers, `imaging up` waiting for its API), but the
+# reasons carry internal addresses and error texts: they are for admins, on /v1/health.
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["service"])
+def healthz(store: Store, conn: RedisConn) -> JSONResponse:
+    """Whether Redis and the object store answer: 200 `ok`, else 503 `down`; which part and why is on
+    /v1/health, for admins."""
+    return _answer(Health(status=_health(store, conn).status))
+
+
+@router.get(
+    "/v1/health", response_model=HealthDetail, responses={503: {"model": HealthDetail}}, tags=["service"]
+)
+def health(
+    store: Store, conn: RedisConn, who: Annotated[Caller, Depends(require(Operation.read_health))]
+) -> JSONResponse:
+    """Whether Redis and the object store answer; 503 names the part that is down and why."""
+    return _answer(_health(store, conn))
 
 
 @router.get("/v1/jobs/failed", response_model=list[FailedJobOut], tags=["jobs"])

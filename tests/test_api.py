@@ -31,24 +31,38 @@ def _nothing_stored_or_queued(settings: Settings, redis_conn: Redis) -> None:
     assert all(Queue(q, connection=redis_conn).count == 0 for q in ("immediate", "batch"))
 
 
-def test_healthz_reports_both_parts_up(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "redis": "ok", "storage": "ok"}
+def _health(app_settings: Settings) -> tuple[object, object]:
+    """Return what anyone and what an admin are told of the service's health."""
+    client = TestClient(create_app(app_settings))
+    return client.get("/healthz"), client.get("/v1/health", headers={"X-API-Key": ADMIN_KEY})
 
 
-def test_healthz_names_redis_when_it_is_down(settings: Settings) -> None:
-    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    response = TestClient(create_app(down)).get("/healthz")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["redis"].startswith("down") and body["storage"] == "ok"
+def test_healthz_reports_both_parts_up(settings: Settings) -> None:
+    public, admin = _health(settings)
+    assert (public.status_code, public.json()) == (200, {"status": "ok"})
+    assert (admin.status_code, admin.json()) == (200, {"status": "ok", "redis": "ok", "storage": "ok"})
 
 
-def test_healthz_names_storage_when_it_is_down(settings: Settings) -> None:
-    down = settings.model_copy(update={"s3_endpoint": f"127.0.0.1:{free_port()}"})
-    body = TestClient(create_app(down)).get("/healthz").json()
-    assert body["storage"].startswith("down") and body["redis"] == "ok"
+def test_health_names_redis_when_it_is_down_to_admins_alone(settings: Settings) -> None:
+    port = free_port()
+    public, admin = _health(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"}))
+    assert (public.status_code, public.json()) == (503, {"status": "down"}), "no address, no error text"
+    assert admin.status_code == 503
+    body = admin.json()
+    assert body["redis"].startswith("down") and str(port) in body["redis"] and body["storage"] == "ok"
+
+
+def test_health_names_storage_when_it_is_down_to_admins_alone(settings: Settings) -> None:
+    port = free_port()
+    public, admin = _health(settings.model_copy(update={"s3_endpoint": f"127.0.0.1:{port}"}))
+    assert (public.status_code, public.json()) == (503, {"status": "down"}), "no address, no error text"
+    body = admin.json()
+    assert admin.status_code == 503 and body["storage"].startswith("down") and body["redis"] == "ok"
+
+
+def test_the_health_detail_is_for_admins(client: TestClient) -> None:
+    assert client.get("/v1/health").status_code == 401
+    assert client.get("/v1/health", headers={"X-API-Key": SCANNER_KEY}).status_code == 403
 
 
 def test_an_upload_is_stored_and_queued_on_its_mode(

@@ -34,7 +34,7 @@ from models import Scan, document_key, load
 from settings import Settings
 from storage import LocalStore, ObjectNotFound, ObjectStore, open_store
 from supervisor import free_port
-from tests.conftest import ROOT, SCANNER_KEY, run_worker_burst, running_workers
+from tests.conftest import ADMIN_KEY, ROOT, SCANNER_KEY, run_worker_burst, running_workers
 from tests.servers import RedisServer, S3Server, wait_until
 from vocabulary import ScanStatus, doc_id_for
 
@@ -189,8 +189,9 @@ def test_the_object_store_away_for_30_seconds_delays_jobs_refuses_uploads_and_lo
         refused = _upload(client, _form_pdf(1))
         assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
         assert refused.json()["error"] == "storage_unavailable"
-        health = client.get("/healthz")
+        health = client.get("/v1/health", headers={"X-API-Key": ADMIN_KEY})
         assert health.status_code == 503 and health.json()["storage"] != "ok"
+        assert client.get("/healthz").json() == {"status": "down"}
         time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
         own_s3.start()
         try:
@@ -233,8 +234,9 @@ def test_a_redis_restart_is_reported_refuses_uploads_meanwhile_and_loses_no_queu
         wait_until(lambda: batch.count < len(scan_ids) - 1, 30, "the next job to start", 0.01)
         before = _scan_ids(store)
         own_redis.stop()  # SIGTERM: Redis writes its append-only file and exits, as in a restart
-        health = client.get("/healthz")
+        health = client.get("/v1/health", headers={"X-API-Key": ADMIN_KEY})
         assert health.status_code == 503 and health.json()["redis"] != "ok"
+        assert client.get("/healthz").json() == {"status": "down"}
         refused = _upload(client, _form_pdf(1))
         assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
         assert refused.json()["error"] == "queue_unavailable"

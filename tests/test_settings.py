@@ -24,6 +24,41 @@ def test_api_keys_are_parsed_into_roles(monkeypatch: pytest.MonkeyPatch) -> None
     assert load_settings().keys == {"a" * 16: Role.scanner, "b" * 16: Role.admin}
 
 
+def test_api_keys_may_come_from_a_file_beside_those_in_the_environment(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tmp_path / "api.keys"
+    keys.write_text("a" * 16 + ":scanner\n" + "c" * 16 + ":keyer, " + "d" * 16 + ":sales\n\n")
+    monkeypatch.setenv("IMAGING_API_KEYS", "b" * 16 + ":admin")
+    monkeypatch.setenv("IMAGING_API_KEYS_FILE", str(keys))
+    assert load_settings().keys == {
+        "a" * 16: Role.scanner,
+        "b" * 16: Role.admin,
+        "c" * 16: Role.keyer,
+        "d" * 16: Role.sales,
+    }
+
+
+@pytest.mark.parametrize(("text", "says"), [(None, "cannot read"), ("k" * 20 + ":janitor", "role 'janitor'")])
+def test_a_bad_api_keys_file_names_the_variable(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, text: str | None, says: str
+) -> None:
+    keys = tmp_path / "api.keys"
+    if text is not None:
+        keys.write_text(text)
+    monkeypatch.setenv("IMAGING_API_KEYS_FILE", str(keys))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.message.startswith("IMAGING_API_KEYS_FILE: ") and says in caught.value.message
+
+
+def test_the_embedded_default_takes_the_admin_key_imaging_up_keeps_in_the_data_dir(tmp_path) -> None:
+    (tmp_path / "admin.key").write_text("e" * 43 + "\n")
+    assert load_settings(data_dir=tmp_path).keys == {"e" * 43: Role.admin}
+    assert load_settings(data_dir=tmp_path, env="production").keys == {}, "production names its keys"
+    assert load_settings(data_dir=tmp_path / "elsewhere").keys == {}
+
+
 def test_a_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("IMAGING_S3_BUCKET=from-dotenv\n")
     assert load_settings().s3_bucket == "from-dotenv"

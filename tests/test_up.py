@@ -62,9 +62,10 @@ def _scan_is_captured(base: str, key: str, what: str) -> None:
     wait_until(lambda: _get(base + scan["status_url"], key)[1].get("status") == "captured", 90, what)
 
 
-def _start(data_dir: Path, port: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+def _start(data_dir: Path, port: int, stderr=subprocess.DEVNULL, **settings: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
     env.update({"IMAGING_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    env.update({f"IMAGING_{name.upper()}": value for name, value in settings.items()})
     return subprocess.Popen(
         [sys.executable, "-m", "cli", "up", "--port", str(port), "--workers", "2"],
         env=env,
@@ -75,16 +76,34 @@ def _start(data_dir: Path, port: int, stderr=subprocess.DEVNULL) -> subprocess.P
     )
 
 
+def _environment(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def test_imaging_up_serves_captures_and_stops_everything_it_started(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "var", free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data_dir, port)
+    scanner_key = "scanner-key-from-a-file-" + "f" * 16
+    keys_file = tmp_path / "api.keys"
+    keys_file.write_text(f"{scanner_key}:scanner\n")
+    proc = _start(data_dir, port, api_keys_file=str(keys_file))
     try:
         wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
         children = _children(proc.pid)
         assert len(children) >= 4  # redis-server, two workers, the API
-        key = (data_dir / "admin.key").read_text().strip()
-        _scan_is_captured(base, key, "the scan to be captured")
+        key_file = data_dir / "admin.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text().strip()
+        _scan_is_captured(base, key, "the scan to be captured")  # the admin key from the file works
+        _scan_is_captured(base, scanner_key, "the scan by the key from IMAGING_API_KEYS_FILE")
+        # No API key travels in a child's environment (the API, the workers, their work horses, Redis).
+        environments = {pid: _environment(pid) for pid in _children(proc.pid)}
+        assert any(f"IMAGING_API_KEYS_FILE={keys_file}" in e for e in environments.values())
+        leaked = [pid for pid, e in environments.items() if key in e or scanner_key in e]
+        assert not leaked, f"an API key in the environment of {leaked}"
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -92,7 +111,8 @@ def test_imaging_up_serves_captures_and_stops_everything_it_started(tmp_path: Pa
             proc.kill()
     assert proc.returncode == 0
     assert f"imaging is up at {base}" in output
-    assert f"admin API key (shown once; also in {data_dir / 'admin.key'}): {key}" in output
+    assert f"admin API key: made in {key_file} (readable by this user only)" in output
+    assert key not in output, "the admin key is never printed"
     assert "imaging stopped" in output
     wait_until(lambda: not any(_alive(pid) for pid in children), 10, "every started process to end")
     assert (data_dir / "redis" / "appendonlydir").is_dir()  # queued jobs persist across restarts

@@ -177,6 +177,58 @@ def test_bad_requests_name_each_bad_field(mail_settings: Settings) -> None:
     assert {"body.holder.id_number", "body.holder.email", "body.policy_no"} <= locations, locations
 
 
+@pytest.mark.parametrize(
+    "email",
+    [
+        "x,attacker@evil.example",  # two recipients in the To header
+        "x@example.com;attacker@evil.example",
+        "x@example.com attacker@evil.example",
+        "Zhang San <x@example.com>",
+        "<x@example.com>",
+        '"x y"@example.com',
+        "x@example.com\r\nBcc: attacker@evil.example",
+    ],
+)
+def test_the_holder_s_email_must_be_one_address(mail_settings: Settings, redis_conn, email: str) -> None:
+    from rq import Queue
+
+    client = TestClient(create_app(mail_settings))
+    body = sample_request().model_dump(mode="json")
+    body["holder"]["email"] = email
+    response = _post(client, body)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "holder", "email"] and "one e-mail address" in problem["msg"]
+    assert Queue("esign", connection=redis_conn).count == 0, "nothing issued"
+    body["holder"]["email"] = "zhang.sanfeng+policy@mail.example.com"
+    assert _post(client, body).status_code == 202, "one address, with a tag and a subdomain, is taken"
+
+
+def test_line_breaks_in_any_text_of_the_mail_s_headers_are_refused(
+    mail_settings: Settings, redis_conn
+) -> None:
+    from rq import Queue
+
+    client = TestClient(create_app(mail_settings))
+    # What esign/letter.py writes into Subject, To and the attachment's name.
+    places = {
+        ("product_name",): "康宁终身重大疾病保险\r\nBcc: attacker@evil.example",
+        ("policy_no",): "P2026110000123\nBcc: attacker@evil.example",
+        ("holder", "name"): "张三丰\r\nBcc: attacker@evil.example",
+        ("holder", "email"): "zhang.sanfeng@example.com\nBcc: attacker@evil.example",
+    }
+    breaks = ["\r\n", "\n", "\r", "\u2028", "\x85"]  # CRLF, LF, CR, the line separator, NEL
+    for path, bad in places.items():
+        for line_break in breaks:
+            body = sample_request().model_dump(mode="json")
+            parent = body["holder"] if len(path) == 2 else body
+            parent[path[-1]] = bad.replace("\r\n", line_break).replace("\n", line_break)
+            response = _post(client, body)
+            assert response.status_code == 422, (path, line_break, response.text)
+            assert [d["loc"] for d in response.json()["detail"]] == [["body", *path]], response.text
+    assert Queue("esign", connection=redis_conn).count == 0, "nothing issued"
+
+
 def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
     from esign.render import render
     from esign.sign import load_pkcs12, seal
@@ -191,6 +243,26 @@ def test_verify_api_reports_a_tampered_copy(mail_settings: Settings) -> None:
     tampered[len(tampered) // 3] ^= 1
     bad = client.post("/v1/verify", content=bytes(tampered), headers=headers).json()
     assert bad["ok"] is False and "changed after signing" in bad["signatures"][0]["problems"][0]
+
+
+def test_verify_api_takes_the_customer_s_password_in_a_header_never_in_the_url(
+    mail_settings: Settings,
+) -> None:
+    from esign.render import render
+    from esign.sign import load_pkcs12, seal
+
+    signer = load_pkcs12(mail_settings.pkcs12_path, mail_settings.pkcs12_passphrase())
+    customer = seal(render(sample_request(), 1, "https://x/v"), signer, PASSWORD, "o").customer
+    client = TestClient(create_app(mail_settings))
+    headers = {"X-API-Key": SERVICING_KEY, "Content-Type": "application/pdf"}
+    opened = client.post("/v1/verify", content=customer, headers={**headers, "X-PDF-Password": PASSWORD})
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["ok"] is True and opened.json()["encrypted"] is True
+    wrong = client.post("/v1/verify", content=customer, headers={**headers, "X-PDF-Password": "000000"})
+    assert (wrong.status_code, wrong.json()["error"]) == (422, "wrong_password")
+    # The right password in the query string is refused all the same: URLs are logged.
+    in_url = client.post(f"/v1/verify?password={PASSWORD}", content=customer, headers=headers)
+    assert in_url.status_code == 422 and "X-PDF-Password header" in in_url.json()["detail"]
 
 
 def test_resend_mails_the_current_version_again_once(mail_settings: Settings, smtp_srv: MailServer) -> None:

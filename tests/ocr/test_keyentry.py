@@ -114,6 +114,52 @@ def test_an_abandoned_lease_returns_to_the_pool_and_the_late_keyer_is_refused(
     assert client.get(retaken["image_url"], headers={"X-API-Key": KEYER2_KEY}).status_code == 409
 
 
+def test_a_keyer_who_asks_again_gets_the_field_they_hold_with_a_fresh_lease(
+    client: TestClient, document: DocumentRecord, redis_conn
+) -> None:
+    first = _next(client, KEYER_KEY)["task"]
+    again = _next(client, KEYER_KEY)["task"]
+    assert again["task_id"] == first["task_id"] and again["lease_seconds"] >= first["lease_seconds"] - 1
+    assert redis_conn.zcard(keyentry.LEASES) == 1, "one lease for one keyer"
+    other = _next(client, KEYER2_KEY)["task"]  # the other field is still there for someone else
+    assert other["task_id"] != first["task_id"]
+    assert _next(client, KEYER3_KEY)["task"] is None
+
+    # Keyed, the field is no longer theirs: the next ask looks in the pool, where nothing is left for them.
+    value = {"applicant_name": "张三丰", "applicant_id_number": "110105198703150013"}[first["field"]]
+    assert _key(client, KEYER_KEY, first["task_id"], value).status_code == 200
+    assert _next(client, KEYER_KEY)["task"] is None
+
+
+def test_a_held_lease_asked_for_again_is_renewed_and_not_returned_to_the_pool(
+    document: DocumentRecord, redis_conn
+) -> None:
+    task = keyentry.lease(redis_conn, "at-the-page", seconds=1)
+    assert keyentry.lease(redis_conn, "at-the-page", seconds=120).task_id == task.task_id
+    time.sleep(1.2)  # past the first lease: the renewal keeps it
+    assert keyentry.held(redis_conn, task.task_id, "at-the-page").task_id == task.task_id
+    other = keyentry.lease(redis_conn, "someone-else")
+    assert other is not None and other.task_id != task.task_id
+    assert keyentry.lease(redis_conn, "a-third") is None
+
+
+def test_a_keyer_asking_many_times_at_once_holds_one_task(document: DocumentRecord, redis_srv) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from redis import Redis
+
+    def ask(_: int) -> str | None:
+        with Redis.from_url(redis_srv.url) as conn:  # a connection each, as API workers have
+            task = keyentry.lease(conn, "impatient")
+        return task.task_id if task else None
+
+    with ThreadPoolExecutor(8) as pool:
+        got = set(pool.map(ask, range(16)))
+    with Redis.from_url(redis_srv.url) as conn:
+        assert len(got) == 1 and None not in got, got
+        assert conn.zcard(keyentry.LEASES) == 1 and conn.zcard(keyentry.POOL) == 1
+
+
 def test_key_entry_needs_the_keyer_role(client: TestClient, document: DocumentRecord) -> None:
     assert client.get("/v1/keyentry/next", headers={"X-API-Key": SCANNER_KEY}).status_code == 403
     assert client.get("/v1/keyentry/next").status_code == 401
