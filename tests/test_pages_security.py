@@ -65,6 +65,7 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
 
 
 def _policy(header: str) -> dict[str, str]:
+    """Return a Content-Security-Policy header's directives: their values by name."""
     return {d.split(" ", 1)[0]: d.split(" ", 1)[1] for d in (p.strip() for p in header.split(";")) if d}
 
 
