@@ -19,6 +19,7 @@ import queues
 from errors import DependencyDown, ImagingError
 from routes import documents, epolicies, jobs, keyentry, links, pages, scans
 from routes.deps import NO_KEY, UNKNOWN_KEY, ErrorBody, role_of
+from routes.headers import SecurityHeaders
 from settings import Settings, load_settings
 from storage import open_store
 
@@ -140,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Imaging and e-policy service",
         version="0.1.0",
         description="Scans in, trusted field values and indexed images out; signed e-policies delivered.",
+        docs_url=None,  # routes/pages.py serves /docs with swagger-ui from this service; no ReDoc (its CSP)
+        redoc_url=None,
         responses={
             400: {
                 "model": ErrorBody,
@@ -159,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = open_store(settings)
     app.state.redis = queues.connect(settings.redis_target)
     app.add_middleware(Gate, settings=settings)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImagingError, _imaging_error)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,8 @@ from errors import ConfigError
 from roles import Role
 
 ENV_PREFIX = "IMAGING_"
+# One source of CSP frame-ancestors: 'self' or a scheme, host (its first label may be *) and port.
+FRAME_SOURCE = re.compile(r"'self'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
 
 def parse_api_keys(text: str) -> dict[str, Role]:
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For / -Proto the API believes (addresses or networks, comma-separated);
     # none by default: the client is the connection's peer, whatever headers it sends.
     trusted_proxies: str = ""
+    # Which sites may show our pages in a frame (CSP frame-ancestors): 'none', or 'self' and origins such
+    # as https://core.insurer.example for a core system that embeds the viewer.
+    frame_ancestors: str = "'none'"
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_verify_bytes: int = Field(default=16 * 1024 * 1024, gt=0)  # a PDF sent to POST /v1/verify
     max_json_bytes: int = Field(default=256 * 1024, gt=0)  # every other body: a JSON document
@@ -136,6 +142,17 @@ class Settings(BaseSettings):
     def _api_keys_file_parse(cls, value: Path | None) -> Path | None:
         if value is not None:
             parse_api_keys(_read_keys_file(value))
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _frame_ancestors_are_sources(cls, value: str) -> str:
+        # The value goes into the CSP header as it is: a ';' or ',' would add directives or policies.
+        value = " ".join(value.split())
+        if value != "'none'" and not all(FRAME_SOURCE.fullmatch(s) for s in value.split(" ")):
+            raise ValueError(
+                "give 'none', or 'self' and origins separated by spaces, e.g. 'self' https://core.insurer.example"
+            )
         return value
 
     @field_validator("s3_endpoint")

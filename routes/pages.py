@@ -1,5 +1,6 @@
 """The HTML pages: key-entry and viewer for staff; the customer's e-policy page and PDF, reached by the
-link in the mail; and the public check the policy's QR code points at.
+link in the mail; and the public check the policy's QR code points at. Also /docs (Swagger UI) and the
+files under /static/ that the pages load.
 
 The customer's link is a signed, expiring token for one policy, recorded in its record when mailed and
 revocable (esign/tokens.py, epolicies.py). Failed attempts count against the token, and against the
@@ -14,8 +15,9 @@ from html import escape
 from pathlib import Path
 from typing import Annotated
 
+import fastapi_offline
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
@@ -39,6 +41,20 @@ PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store
 VERIFY_LIMIT = 30  # public checks a minute from one address
 
 
+# What /static/ serves, by name and nothing else: the pages' scripts and styles (none inline, for the CSP
+# of routes/headers.py), and swagger-ui's files from the fastapi-offline package, so /docs needs no CDN.
+SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
+STATIC = {p.name: p for p in (WEB / "static").iterdir() if p.suffix in (".js", ".css")} | {
+    f"swagger-ui/{name}": SWAGGER_UI / name
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
+}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+}
+
+
 @router.get("/keyentry", response_class=HTMLResponse)
 def keyentry_page() -> HTMLResponse:
     return HTMLResponse((WEB / "keyentry.html").read_text(encoding="utf-8"))
@@ -47,6 +63,21 @@ def keyentry_page() -> HTMLResponse:
 @router.get("/viewer", response_class=HTMLResponse)
 def viewer_page() -> HTMLResponse:
     return HTMLResponse((WEB / "viewer.html").read_text(encoding="utf-8"))
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs_page() -> HTMLResponse:
+    return HTMLResponse((WEB / "docs.html").read_text(encoding="utf-8"))
+
+
+@router.get("/static/{name:path}")
+def static_file(name: str) -> FileResponse:
+    """Return one of the files in STATIC; 404 for any other name."""
+    if name not in STATIC:
+        raise HTTPException(404, f"no static file {name!r}")
+    path = STATIC[name]
+    # no-cache: revalidated (ETag) on each load, so a page never runs an older release's script
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers={"Cache-Control": "no-cache"})
 
 
 def _client(request: Request) -> str:

@@ -231,7 +231,9 @@ needs_chromium = pytest.mark.skipif(
 
 @pytest.fixture
 def browser():
-    """Debian's headless chromium through its chromedriver (selenium downloads no browser)."""
+    """Debian's headless chromium through its chromedriver (selenium downloads no browser), with its
+    console kept for csp_violations and no host but 127.0.0.1 reachable by name: a page that needs anything
+    from outside the service (a CDN) fails here as it would on an intranet."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -239,6 +241,14 @@ def browser():
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(flag)
+    options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     yield driver
     driver.quit()
+
+
+def csp_violations(driver) -> list[str]:
+    """Return the browser console's messages about something the page's Content-Security-Policy refused,
+    since the last call (chromium logs each refusal, naming the directive)."""
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]

@@ -9,7 +9,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import ADMIN_KEY, SERVICING_KEY, needs_chromium
+from tests.conftest import ADMIN_KEY, SERVICING_KEY, csp_violations, needs_chromium
 from tests.indexing.conftest import APPLICANT, POLICY
 
 pytestmark = needs_chromium
@@ -71,6 +71,7 @@ def test_servicing_calls_up_a_policy_with_the_id_card_and_signature_on_top(
     assert "rotate(90deg)" in style and "scale(1.25)" in style
     body.send_keys(Keys.ESCAPE)
     wait.until(ec.invisibility_of_element_located((By.ID, "full")))
+    assert csp_violations(browser) == []  # it all ran under the page's Content-Security-Policy
 
 
 def test_a_bad_number_gets_a_plain_message_and_an_id_number_finds_the_customer(
@@ -84,3 +85,4 @@ def test_a_bad_number_gets_a_plain_message_and_an_id_number_finds_the_customer(
     assert browser.find_element(By.ID, "status").text == "3 document(s)"
     groups = _groups(browser)
     assert groups == ["idcard_front", "idcard_back", "application_form"]
+    assert csp_violations(browser) == []

@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from models import DocumentRecord, load
 from settings import Settings
 from storage import open_store
-from tests.conftest import KEYER_KEY, needs_chromium
+from tests.conftest import KEYER_KEY, csp_violations, needs_chromium
 from tests.ocr.conftest import DOC
 
 pytestmark = needs_chromium
@@ -57,3 +57,4 @@ def test_a_keyer_keys_a_document_with_the_keyboard_alone(
     assert record.fields["applicant_name"].value == "张三丰"
     assert record.fields["applicant_id_number"].status == "key_entry"
     assert [e.value for e in record.fields["applicant_name"].entries] == ["张三丰"]
+    assert csp_violations(browser) == []  # it all ran under the page's Content-Security-Policy

@@ -1,0 +1,71 @@
+"use strict";
+const $ = (id) => document.getElementById(id);
+let key = sessionStorage.getItem("imaging-key") || "";
+let task = null;
+let imageUrl = null;
+
+async function call(path, options = {}) {
+  const headers = Object.assign({"X-API-Key": key}, options.headers || {});
+  return fetch(path, Object.assign({}, options, {headers}));
+}
+
+function show(section) {
+  for (const id of ["login", "empty", "work"]) $(id).hidden = id !== section;
+}
+
+async function next() {
+  const response = await call("/v1/keyentry/next");
+  if (response.status === 401 || response.status === 403) {
+    sessionStorage.removeItem("imaging-key"); key = "";
+    show("login"); $("key").focus(); return;
+  }
+  const body = await response.json();
+  $("waiting").textContent = body.waiting;
+  task = body.task;
+  if (!task) { show("empty"); setTimeout(next, 3000); return; }
+  const image = await call(task.image_url);
+  if (imageUrl) URL.revokeObjectURL(imageUrl);
+  imageUrl = URL.createObjectURL(await image.blob());
+  $("image").src = imageUrl;
+  $("label").textContent = `${task.label} (${task.kind})`;
+  $("round").textContent = {single: "", blind: "blind double entry 双录", arbitration: "arbitration 仲裁"}[task.round];
+  $("doc").textContent = `${task.document_type} ${task.doc_id}`;
+  $("values").innerHTML = "";
+  for (const v of task.values) {
+    const span = document.createElement("span"); span.textContent = v; $("values").appendChild(span);
+  }
+  $("reasons").textContent = task.reasons.join("; ");
+  $("error").textContent = "";
+  $("value").value = task.round === "blind" ? "" : (task.suggestion || "");
+  show("work");
+  $("value").focus(); $("value").select();
+}
+
+$("entry").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!task) return;
+  const response = await call(`/v1/keyentry/${encodeURIComponent(task.task_id)}`, {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({value: $("value").value}),
+  });
+  if (response.status === 422) {
+    const body = await response.json();
+    $("error").textContent = typeof body.detail === "string" ? body.detail : "not a valid value";
+    $("value").focus(); return;
+  }
+  if (response.status === 409) $("error").textContent = "lease ran out; taking the next field";
+  await next();
+});
+
+$("value").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") { $("value").value = ""; }
+});
+
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  key = $("key").value.trim();
+  sessionStorage.setItem("imaging-key", key);
+  next();
+});
+
+if (key) next(); else { show("login"); $("key").focus(); }
