@@ -15,13 +15,15 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from api import create_app
 from errors import ConfigError
-from esign.tokens import make_token
-from models import EPolicy, EPolicyVersion
+from esign.epolicy import sample_request
+from esign.tokens import make_token, new_link
+from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file
 from settings import Settings, load_settings
 from storage import open_store
 from tests.conftest import ROOT, csp_violations, needs_chromium
 
 POLICY = "P2026110000777"
+LINK = new_link(POLICY, 3600)  # recorded in the fixture's policy record, as a mailed link is
 STRICT = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -44,8 +46,18 @@ def client(settings: Settings) -> TestClient:
         status="signed",
         signed_at=datetime.now(UTC),
     )
-    policy = EPolicy(policy_no=POLICY, versions=[signed])
-    open_store(settings).put(EPolicy.key_of(POLICY), policy.to_json(), "application/json")
+    request = sample_request().model_copy(update={"policy_no": POLICY})
+    store = open_store(settings)
+    store.put(epolicy_file(POLICY, 1, "request"), request.model_dump_json().encode(), "application/json")
+    link = CustomerLink(
+        link_id=LINK.link_id,
+        version=1,
+        to=request.holder.email,
+        issued_at=datetime.now(UTC),
+        expires_at=datetime.fromtimestamp(LINK.expires, UTC),
+    )
+    policy = EPolicy(policy_no=POLICY, versions=[signed], links=[link])
+    store.put(EPolicy.key_of(POLICY), policy.to_json(), "application/json")
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
 
@@ -56,8 +68,11 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         "key-entry": ("/keyentry", 200),
         "viewer": ("/viewer", 200),
         "docs": ("/docs", 200),
-        "customer's page": (f"/epolicy/{make_token(secret, POLICY, 3600)}", 200),
-        "customer's page, no such policy": (f"/epolicy/{make_token(secret, 'P2026110000999', 3600)}", 404),
+        "customer's page": (f"/epolicy/{make_token(secret, LINK)}", 200),
+        "customer's page, no such policy": (
+            f"/epolicy/{make_token(secret, new_link('P2026110000999', 60))}",
+            403,
+        ),
         "customer's page, bad link": ("/epolicy/not-a-token", 403),
         "public check": (f"/verify/{POLICY}", 200),
         "public check, no such policy": ("/verify/P2026110000999", 404),
