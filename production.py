@@ -1,5 +1,8 @@
 """Production refuses to guess: start-up checks that fail with one line naming the setting.
 
+Every local fallback of the embedded default is an error here (Redis, the store, the outbox, the
+public URL, secrets made per machine), and so are plain S3 and a TEST signing key or root.
+
 The embedded default (``imaging up``) may fall back to local parts and signs with a TEST key; a
 deployment with ``IMAGING_ENV=production`` may not. The API and every worker run these checks before
 they take a request or a job.
@@ -43,6 +46,13 @@ def check(settings: Settings) -> None:
     default, do nothing."""
     if settings.env != "production":
         return
+    for variable, given, fallback in (
+        ("IMAGING_REDIS_URL", settings.redis_url, "a private Redis on one machine"),
+        ("IMAGING_SMTP_HOST", settings.smtp_host, "mail written to a local outbox and marked sent"),
+        ("IMAGING_PUBLIC_URL", settings.public_url, f"links and QR codes to {settings.base_url}"),
+    ):
+        if not given:
+            raise ConfigError(f"{variable}: not set; production does not fall back to {fallback}")
     if not settings.s3_endpoint:
         raise ConfigError("IMAGING_S3_ENDPOINT: production keeps objects in the shared S3 store; set it")
     if not settings.s3_secure:

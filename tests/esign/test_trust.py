@@ -75,12 +75,16 @@ def _production(settings: Settings, **changes: object) -> Settings:
         "s3_secure": True,
         "index_secret": "i" * 32,
         "token_secret": "t" * 32,
+        "public_url": "https://epolicy.insurer.example",
     }
     return settings.model_copy(update={**base, **changes})
 
 
 def test_production_refuses_a_test_key_plain_s3_and_names_the_setting(mail_settings: Settings) -> None:  # noqa: F811
     refusals = [
+        (_production(mail_settings, redis_url=None), "IMAGING_REDIS_URL"),
+        (_production(mail_settings, smtp_host=None), "IMAGING_SMTP_HOST"),
+        (_production(mail_settings, public_url=""), "IMAGING_PUBLIC_URL"),
         (_production(mail_settings, s3_endpoint=None), "IMAGING_S3_ENDPOINT"),
         (_production(mail_settings, s3_secure=False), "IMAGING_S3_SECURE"),
         (_production(mail_settings, index_secret=None), "IMAGING_INDEX_SECRET"),
