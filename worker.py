@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import os
 import secrets
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -273,10 +275,13 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     taken = [Queue(q, connection=conn) for q in queues.QUEUES]
     worked = False
     for life in itertools.count():
+        this_name = f"{name}.{life}" if name and life else name
+        if this_name:
+            _end_dead_namesake(conn, this_name)
         worker = ImagingWorker(
             taken,
             connection=conn,
-            name=f"{name}.{life}" if name and life else name,
+            name=this_name,
             job_monitoring_interval=HEARTBEAT,
             maintenance_interval=IDLE_WAKE,
             worker_ttl=IDLE_WAKE + 15,  # RQ waits on the queues worker_ttl - 15 s at a time
@@ -292,6 +297,27 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _wait_for(conn)
     return worked
+
+
+def _end_dead_namesake(conn: Redis, name: str) -> None:
+    """End the registration of a worker of this name that ran on this machine and whose process is gone.
+
+    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
+    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
+    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
+    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
+    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
+    if old is None or old.hostname != socket.gethostname() or not old.pid:
+        return
+    try:
+        os.kill(old.pid, 0)
+        return  # alive: RQ refuses the name, as it should
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return  # some other user's process of that pid: alive
+    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
+    old.register_death()
 
 
 def _wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:

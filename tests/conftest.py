@@ -181,10 +181,13 @@ def running_api(settings: Settings, output=subprocess.DEVNULL) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_workers(settings: Settings, count: int, logs: Path) -> Iterator[list[subprocess.Popen]]:
-    """Run `imaging worker` count times, each logging to logs/worker-<i>.log and leading its own process
-    group (it and its job's work horse), until all have registered (their models loaded); yield the
-    processes. At the end RQ's warm shutdown (the job in hand finishes), then SIGKILL after 60 s."""
+def running_workers(
+    settings: Settings, count: int, logs: Path, names: list[str] | None = None
+) -> Iterator[list[subprocess.Popen]]:
+    """Run `imaging worker` count times (under ``names`` if given), each logging to logs/worker-<i>.log
+    and leading its own process group (it and its job's work horse), until all have registered (their
+    models loaded); yield the processes. At the end RQ's warm shutdown (the job in hand finishes), then
+    SIGKILL after 60 s."""
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
     with contextlib.ExitStack() as files:
@@ -192,7 +195,14 @@ def running_workers(settings: Settings, count: int, logs: Path) -> Iterator[list
             out = files.enter_context((logs / f"worker-{i}.log").open("ab"))
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "cli", "worker", "--name", f"w{i}-{os.getpid()}-{time.time_ns()}"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "cli",
+                        "worker",
+                        "--name",
+                        names[i] if names else f"w{i}-{time.time_ns()}",
+                    ],
                     env=settings_env(settings),
                     cwd=ROOT,
                     stdout=out,

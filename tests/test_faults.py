@@ -163,6 +163,29 @@ def test_a_worker_killed_mid_capture_leaves_its_job_to_another_which_completes_i
 # ---- the object store away for 30 seconds --------------------------------------------------------
 
 
+def test_a_worker_restarted_under_its_name_after_a_crash_starts_at_once(
+    settings: Settings, redis_conn: Redis, tmp_path: Path
+) -> None:
+    # As systemd restarts `imaging worker --name "$(hostname)-1"`: the killed one is still registered.
+    name = f"{os.uname().nodename}-1-{time.time_ns()}"
+    key = Worker.redis_worker_namespace_prefix + name
+    with running_workers(settings, 1, tmp_path / "first", names=[name]) as (first,):
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        assert redis_conn.exists(key) and not redis_conn.hexists(key, "death"), "still looks alive"
+        started = time.monotonic()
+        with running_workers(settings, 1, tmp_path / "second", names=[name]) as (second,):
+
+            def took_the_name() -> bool:
+                assert second.poll() is None, _log_tail(tmp_path / "second" / "worker-0.log")
+                found = Worker.find_by_key(key, connection=redis_conn)
+                return found is not None and found.pid == second.pid
+
+            wait_until(took_the_name, 60, "the restarted worker to register under its name")
+            seconds = time.monotonic() - started
+    assert seconds < 30, f"the restarted worker registered after {seconds:.0f} s"
+
+
 @pytest.fixture
 def own_s3(tmp_path: Path) -> Iterator[S3Server]:
     """A SeaweedFS of this test's own, to stop and start again."""
