@@ -163,6 +163,25 @@ def sweep_now(conn: Redis, settings: Settings, store: ObjectStore, every: float)
             log.warning("sweep of open scans: %s", exc)
 
 
+LIVE_WORKER = 60  # seconds since its last heartbeat within which a worker counts as alive (idle: every 20 s)
+
+
+def live_workers(conn: Redis) -> dict[str, int]:
+    """Return how many live workers take each queue (a killed worker stays registered until its key
+    expires; its heartbeat stops at once)."""
+    from rq import Worker
+
+    counts = dict.fromkeys(QUEUES, 0)
+    cutoff = time.time() - LIVE_WORKER
+    for worker in Worker.all(connection=conn):
+        beat = worker.last_heartbeat
+        if worker.death_date is None and beat is not None and beat.timestamp() >= cutoff:
+            for name in worker.queue_names():
+                if name in counts:
+                    counts[name] += 1
+    return counts
+
+
 @dataclass(frozen=True)
 class FailedJob:
     job_id: str

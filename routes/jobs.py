@@ -27,6 +27,13 @@ class Health(BaseModel):
 class HealthDetail(Health):
     redis: str = Field(examples=["ok", "down: Error 111 connecting to 127.0.0.1:6379. Connection refused."])
     storage: str = Field(examples=["ok"])
+    workers: dict[str, int] = Field(
+        default_factory=dict, description="live workers taking each queue (empty when Redis is down)"
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
 
 
 class FailedJobOut(BaseModel):
@@ -56,7 +63,14 @@ def _health(store: ObjectStore, conn: Redis) -> HealthDetail:
         store.ping()
     except DependencyDown as exc:
         parts["storage"] = f"down: {exc.message}"
-    return HealthDetail(status="ok" if all(v == "ok" for v in parts.values()) else "down", **parts)
+    workers = {}
+    if parts["redis"] == "ok":
+        try:
+            workers = queues.live_workers(conn)
+        except RedisError as exc:
+            parts["redis"] = f"down: {exc}"
+    status = "ok" if all(v == "ok" for v in parts.values()) else "down"
+    return HealthDetail(status=status, workers=workers, **parts)
 
 
 def _answer(body: Health) -> JSONResponse:
@@ -70,6 +84,23 @@ def healthz(store: Store, conn: RedisConn) -> JSONResponse:
     """Whether Redis and the object store answer: 200 `ok`, else 503 `down`; which part and why is on
     /v1/health, for admins."""
     return _answer(Health(status=_health(store, conn).status))
+
+
+@router.get("/livez", tags=["service"])
+def livez() -> dict:
+    """The API process answers (for a supervisor's liveness probe: restart it when this fails)."""
+    return {"status": "alive"}
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["service"])
+def readyz(store: Store, conn: RedisConn) -> JSONResponse:
+    """Whether work sent now will be done: Redis and the store answer and every queue has a live worker
+    (with no worker, uploads are stored and queued but nothing reads them). 503 `not_ready` otherwise;
+    which part is missing is on /v1/health, for admins."""
+    detail = _health(store, conn)
+    ready = detail.status == "ok" and all(detail.workers.get(q, 0) > 0 for q in queues.QUEUES)
+    body = Readiness(status="ready" if ready else "not_ready")
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get(

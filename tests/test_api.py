@@ -40,7 +40,9 @@ def _health(app_settings: Settings) -> tuple[object, object]:
 def test_healthz_reports_both_parts_up(settings: Settings) -> None:
     public, admin = _health(settings)
     assert (public.status_code, public.json()) == (200, {"status": "ok"})
-    assert (admin.status_code, admin.json()) == (200, {"status": "ok", "redis": "ok", "storage": "ok"})
+    idle = dict.fromkeys(("immediate", "esign", "mail", "batch"), 0)  # no worker runs in this test
+    expected = {"status": "ok", "redis": "ok", "storage": "ok", "workers": idle}
+    assert (admin.status_code, admin.json()) == (200, expected)
 
 
 def test_health_names_redis_when_it_is_down_to_admins_alone(settings: Settings) -> None:
@@ -58,6 +60,21 @@ def test_health_names_storage_when_it_is_down_to_admins_alone(settings: Settings
     assert (public.status_code, public.json()) == (503, {"status": "down"}), "no address, no error text"
     body = admin.json()
     assert admin.status_code == 503 and body["storage"].startswith("down") and body["redis"] == "ok"
+
+
+def test_the_service_is_ready_only_while_a_worker_takes_every_queue(settings: Settings, tmp_path) -> None:
+    from tests.conftest import running_workers
+
+    client = TestClient(create_app(settings))
+    assert client.get("/livez").json() == {"status": "alive"}
+    alone = client.get("/readyz")
+    assert (alone.status_code, alone.json()) == (503, {"status": "not_ready"}), "no worker: not ready"
+    with running_workers(settings, 1, tmp_path / "logs"):
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+        detail = client.get("/v1/health", headers={"X-API-Key": ADMIN_KEY}).json()
+        assert detail["workers"] == dict.fromkeys(("immediate", "esign", "mail", "batch"), 1)
+    assert client.get("/readyz").status_code == 503, "the worker stopped: not ready again"
 
 
 def test_the_health_detail_is_for_admins(client: TestClient) -> None:

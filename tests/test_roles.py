@@ -37,6 +37,8 @@ PUBLIC = None  # no key needed
 # (method, path as in the OpenAPI schema): the roles allowed.
 TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/healthz"): PUBLIC,
+    ("get", "/livez"): PUBLIC,
+    ("get", "/readyz"): PUBLIC,
     ("get", "/v1/health"): {Role.admin},
     ("post", "/v1/scans"): {Role.scanner, Role.admin},
     ("get", "/v1/scans/{scan_id}"): {Role.scanner, Role.admin},
