@@ -248,6 +248,10 @@ def _shorten_wait(case) -> None:
 @hypothesis.settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None)
 def test_no_request_gets_a_server_error_or_an_undocumented_answer(case, fuzzed_api: str) -> None:
     _shorten_wait(case)
+    # No worker runs here, so /readyz rightly answers its documented 503 `not_ready`: not a server error.
+    checks = (
+        [c for c in CHECKS if c is not not_a_server_error] if case.operation.path == "/readyz" else CHECKS
+    )
     for role in _callers(case):
         hypothesis.note(f"as {role}")
-        case.call_and_validate(base_url=fuzzed_api, headers={"X-API-Key": KEYS[role]}, checks=CHECKS)
+        case.call_and_validate(base_url=fuzzed_api, headers={"X-API-Key": KEYS[role]}, checks=checks)
