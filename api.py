@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = open_store(settings)
     app.state.redis = queues.connect(settings.redis_target)
+    production.check_parts(settings, app.state.store, app.state.redis)
     app.add_middleware(Gate, settings=settings)
     app.add_middleware(SecurityHeaders, settings=settings)
     app.add_exception_handler(HTTPException, _http_error)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from errors import ExitCode, ImagingError
-from settings import load_settings
+from settings import effective, load_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,6 +103,50 @@ def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
     if missing:
         click.echo(f"not in a failed registry: {', '.join(missing)}", err=True)
     click.echo(f"{len(done)} job(s) requeued", err=True)
+
+
+@imaging.group()
+def config() -> None:
+    """The settings: what is in force, and the README's table of them."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Print every setting in force (secrets masked) and whether production would start with them:
+    exit 0 if so, 2 with the refusal naming the variable if not."""
+    import production
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    for name, value, source in effective(settings):
+        click.echo(f"{name}={value}" + ("" if source == "set" else "  (default)"))
+    production.check(settings)
+    if settings.env == "production":
+        production.check_parts(settings, open_store(settings), queues.connect(settings.redis_target))
+        click.echo(
+            "production: every setting in place; Redis, the store and the signing key answer", err=True
+        )
+    else:
+        click.echo(
+            "embedded default: local fallbacks allowed (IMAGING_ENV=production refuses them)", err=True
+        )
+
+
+@config.command("table")
+@click.option(
+    "--write", "readme", type=click.Path(exists=True, dir_okay=False), help="Rewrite this README's table."
+)
+def config_table(readme: str | None) -> None:
+    """Print the README's Settings table made from the settings' descriptions, or rewrite it in README."""
+    import settings as settings_module
+
+    if readme is None:
+        click.echo(settings_module.settings_table())
+        return
+    path = Path(readme)
+    path.write_text(settings_module.with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    click.echo(f"{readme}: settings table rewritten", err=True)
 
 
 @imaging.group()

@@ -271,6 +271,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
     to answer again and carries on under a new name (the old one may still be registered)."""
     production.check(settings)
     conn = queues.connect(settings.redis_target, for_worker=True)
+    production.check_parts(settings, open_store(settings), conn)
     preload(settings)
     taken = [Queue(q, connection=conn) for q in queues.QUEUES]
     worked = False
