@@ -52,6 +52,7 @@ def api(host: str | None, port: int | None) -> None:
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through our handler: one shape (IMAGING_LOG_FORMAT), redacted
         proxy_headers=bool(settings.proxies),
         forwarded_allow_ips=settings.proxies or None,
     )
@@ -60,12 +61,18 @@ def api(host: str | None, port: int | None) -> None:
 @imaging.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--name", default=None, help="Worker name, unique across machines (default: random).")
-def worker(burst: bool, name: str | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Serve this worker's /metrics here (0: no).",
+)
+def worker(burst: bool, name: str | None, metrics_port: int) -> None:
     """Run one worker on the queues immediate, esign, mail, batch (in that order)."""
     os.umask(0o077)  # what the worker writes (local store, outbox, keys) is for the service only
     import worker as worker_module
 
-    worker_module.run(load_settings(), burst=burst, name=name)
+    worker_module.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
 @imaging.group()
@@ -456,14 +463,16 @@ def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, 
 
 def main() -> None:
     import idnumber
+    import logs
     from esign.tokens import HideLinks
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on every handler,
-    # and on uvicorn's loggers (own handlers).
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(idnumber.MaskIdNumbers())
-        handler.addFilter(HideLinks())
+    try:
+        style = load_settings().log_format
+    except ImagingError:
+        style = "human"  # the command reports the bad setting itself
+    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on the one handler
+    # every logger sends to (uvicorn's and RQ's too), and on uvicorn's loggers should they get their own.
+    logs.setup(style, [idnumber.MaskIdNumbers(), HideLinks()])
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(idnumber.MaskIdNumbers())
         logging.getLogger(name).addFilter(HideLinks())

@@ -245,6 +245,16 @@ class Settings(BaseSettings):
         "of retries",
     )
     job_timeout: int = Field(600, gt=0, description="seconds a job may run")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="the address a worker's `/metrics` listens on (`imaging worker --metrics-port`); "
+        "`0.0.0.0` for a Prometheus on another machine",
+    )
+    log_format: Literal["human", "json"] = Field(
+        "human",
+        description="`json`: every process logs one JSON object a line (time, level, process, logger, "
+        "request_id, job_id, scan_id, event); `human`: one readable line, with the ids in brackets",
+    )
 
     @model_validator(mode="before")
     @classmethod
