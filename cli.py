@@ -157,6 +157,123 @@ def config_table(readme: str | None) -> None:
 
 
 @imaging.group()
+def retention() -> None:
+    """Documents past their retention period, legal holds, one customer's documents on request."""
+
+
+def _by() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _print_retention(report) -> None:
+    for doc_id in report.deleted:
+        click.echo(f"deleted\t{doc_id}")
+    for doc_id, why in report.kept.items():
+        click.echo(f"kept\t{doc_id}\t{why}")
+    click.echo(f"{len(report.deleted)} documents deleted, {len(report.kept)} kept", err=True)
+
+
+@retention.command("run")
+def retention_run() -> None:
+    """Delete every document past its type's period (IMAGING_RETENTION_DAYS), except what is held or needed
+    by a policy in force; logged under retention/log/."""
+    import retention as retention_module
+    from storage import open_store
+
+    settings = load_settings()
+    days = retention_module.periods(settings.retention_days)
+    if not days:
+        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: nothing expires")
+    _print_retention(retention_module.expire(open_store(settings), days, by=_by()))
+
+
+@retention.command("forget")
+@click.option("--customer", "customer_id", required=True, help="The customer's ID number.")
+@click.option("--reason", required=True, help="The request, e.g. its reference.")
+def retention_forget(customer_id: str, reason: str) -> None:
+    """Delete one customer's documents on their request, except what is held or needed by a policy in force;
+    logged (by keyed hash, never the number) under retention/log/."""
+    import idnumber
+    import retention as retention_module
+    from errors import BadInput
+    from storage import open_store
+
+    if not idnumber.is_valid(customer_id):
+        raise BadInput("--customer: not a valid ID number (18 characters, check digit)")
+    _print_retention(retention_module.forget(open_store(load_settings()), customer_id, reason, by=_by()))
+
+
+@retention.command("hold")
+@click.option("--kind", type=click.Choice(["policy", "claim", "customer"]), required=True)
+@click.option("--number", required=True, help="The policy, claim or ID number.")
+@click.option("--reason", help="Why (required to put a hold on).")
+@click.option("--release", is_flag=True, help="Take the hold off.")
+def retention_hold(kind: str, number: str, reason: str | None, release: bool) -> None:
+    """Put a legal hold on every document filed under a number, or take it off."""
+    import retention as retention_module
+    from storage import open_store
+
+    store = open_store(load_settings())
+    if release:
+        retention_module.release(store, kind, number, by=_by())
+    elif not reason:
+        raise click.UsageError("give --reason for the hold")
+    else:
+        click.echo(retention_module.hold(store, kind, number, reason, by=_by()))
+
+
+@imaging.command("rebuild")
+def rebuild_redis() -> None:
+    """Make again in Redis, from the object store, the work in progress it lost: open scans and their jobs,
+    key-entry tasks with the values keyed so far, e-policy signing and mail jobs."""
+    import queues
+    from rebuild import rebuild
+    from storage import open_store
+
+    settings = load_settings()
+    report = rebuild(queues.connect(settings.redis_target), settings, open_store(settings))
+    for label, items in (
+        ("scan", report.scans),
+        ("task", report.tasks),
+        ("epolicy", report.epolicies),
+        ("mail", report.mails),
+    ):
+        for item in items:
+            click.echo(f"{label}\t{item}")
+    click.echo(
+        f"rebuilt {len(report.scans)} open scans, {len(report.tasks)} key-entry tasks, "
+        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails",
+        err=True,
+    )
+
+
+@imaging.command("migrate")
+@click.option("--dry-run", is_flag=True, help="Report what would be upgraded; write nothing.")
+def migrate_records(dry_run: bool) -> None:
+    """Rewrite every stored record of an older schema at this version's (exit 1 if some could not be read
+    or were written by a newer version)."""
+    from migrations import migrate
+    from storage import open_store
+
+    report = migrate(open_store(load_settings()), dry_run=dry_run)
+    for key in report.upgraded:
+        click.echo(f"{'would upgrade' if dry_run else 'upgraded'}\t{key}")
+    for key in report.newer:
+        click.echo(f"newer\t{key}")
+    for problem in report.unreadable:
+        click.echo(f"unreadable\t{problem}")
+    click.echo(
+        f"{report.records} records: {len(report.upgraded)} {'to upgrade' if dry_run else 'upgraded'}, "
+        f"{len(report.newer)} of a newer version (upgrade imaging here), {len(report.unreadable)} unreadable",
+        err=True,
+    )
+    if report.newer or report.unreadable:
+        sys.exit(int(ExitCode.error))
+
+
+@imaging.group()
 def index() -> None:
     """The index of documents by policy, customer and claim number."""
 

@@ -245,6 +245,13 @@ class Settings(BaseSettings):
         "of retries",
     )
     job_timeout: int = Field(600, gt=0, description="seconds a job may run")
+    retention_days: str = Field(
+        "",
+        pattern=r"^([a-z_]+:[0-9]+(,[a-z_]+:[0-9]+)*)?$",
+        description="days each document type is kept after capture, e.g. `idcard_front:1825,application_form:"
+        "10950`; `imaging retention run` deletes what is older, never what is under legal hold or filed "
+        "under a policy in force; a type not named is kept for ever",
+    )
     metrics_host: str = Field(
         "127.0.0.1",
         description="the address a worker's `/metrics` listens on (`imaging worker --metrics-port`); "

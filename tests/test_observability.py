@@ -19,6 +19,7 @@ import keyentry
 from settings import Settings
 from supervisor import free_port
 from tests.conftest import ADMIN_KEY, ROOT, SCANNER_KEY, running_api, running_workers, settings_env
+from tests.esign.test_epolicy_flow import mail_settings  # noqa: F401  (the fixture)
 from tests.samples import sample_stack
 from tests.servers import wait_until
 
@@ -45,14 +46,17 @@ def handwritten_form() -> bytes:
     return out.getvalue()
 
 
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    """Return every sample of a /metrics page by (name, sorted labels)."""
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
+def samples_of(text: str) -> dict[tuple[str, tuple], float]:
+    """Return every sample of a metrics page by (name, sorted labels)."""
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    return samples_of(urllib.request.urlopen(url, timeout=10).read().decode())
 
 
 def test_metrics_show_a_batch_fill_the_queue_and_drain_through_the_worker(
@@ -171,3 +175,25 @@ def test_json_logs_are_one_object_a_line_with_the_ids_and_stay_redacted(
     assert access and access[0]["request_id"] == "j-1" and access[0]["logger"] == "uvicorn.access"
     assert "110105********0013" in access[0]["event"]
     assert ID not in (tmp_path / "api.log").read_text()
+
+
+def test_epolicies_issued_and_mailed_are_counted_once(mail_settings: Settings) -> None:  # noqa: F811
+    from fastapi.testclient import TestClient
+    from prometheus_client import generate_latest
+
+    import metrics
+    from api import create_app
+    from esign.epolicy import sample_request
+    from tests.conftest import SALES_KEY, run_worker_burst
+
+    client = TestClient(create_app(mail_settings))
+    body = sample_request().model_dump(mode="json")
+    for _ in range(2):  # the same data twice is one version: issued once
+        assert client.post("/v1/epolicies", json=body, headers={"X-API-Key": SALES_KEY}).status_code == 202
+    assert run_worker_burst(mail_settings).returncode == 0
+    conn = Redis.from_url(mail_settings.redis_url)
+    found = samples_of(generate_latest(metrics.service_registry(conn)).decode())
+    assert found[("imaging_epolicies_total", (("event", "issued"),))] == 1
+    assert found[("imaging_epolicies_total", (("event", "mailed"),))] == 1
+    assert found[("imaging_jobs_total", (("kind", "issue_epolicy"), ("outcome", "ok")))] == 1
+    assert found[("imaging_jobs_total", (("kind", "deliver_mail"), ("outcome", "ok")))] == 1
