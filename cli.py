@@ -67,9 +67,26 @@ def api(host: str | None, port: int | None) -> None:
     default=0,
     help="Serve this worker's /metrics here (0: no).",
 )
-def worker(burst: bool, name: str | None, metrics_port: int) -> None:
-    """Run one worker on the queues immediate, esign, mail, batch (in that order)."""
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine, named NAME-1, NAME-2... (one per core is a good start).",
+)
+def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> None:
+    """Run a worker on the queues immediate, esign, mail, batch (in that order); or several."""
     os.umask(0o077)  # what the worker writes (local store, outbox, keys) is for the service only
+    if processes > 1:
+        import socket
+
+        import supervisor
+
+        if burst:
+            raise click.UsageError("--burst runs one worker; leave out --processes")
+        settings = load_settings()
+        base = name or socket.gethostname()
+        sys.exit(supervisor.workers(settings, name=base, processes=processes, metrics_port=metrics_port))
     import worker as worker_module
 
     worker_module.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
