@@ -5,22 +5,32 @@ and a backup restored into an empty Redis and bucket."""
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from redis import Redis
 from rq import Worker
 
 from cli import imaging
+from errors import DependencyDown
+from esign.epolicy import sample_request
 from settings import Settings
-from tests.conftest import ROOT, settings_env
-from tests.servers import wait_until
+from storage.s3 import S3Store
+from supervisor import free_port
+from tests.conftest import ADMIN_KEY, ROOT, SALES_KEY, SCANNER_KEY, UNDERWRITER_KEY, settings_env
+from tests.samples import sample_stack
+from tests.servers import MailServer, wait_until, weed_port
+from tests.test_security import _tls_files
 
 UNITS = ROOT / "deploy" / "systemd"
 
@@ -82,3 +92,162 @@ def test_processes_runs_named_workers_and_starts_again_one_that_dies(settings: S
         parent.wait(90)
     assert parent.returncode == 0
     wait_until(lambda: not live(), 30, "every worker to end its registration")
+
+
+@contextlib.contextmanager
+def _s3_over_tls(directory: Path, cert: Path, key: Path) -> Iterator[str]:
+    """Run SeaweedFS with its S3 API over HTTPS (the certificate for 127.0.0.1); yield host:port."""
+    ports = {p: weed_port() for p in ("s3", "https", "master", "volume", "filer")}
+    directory.mkdir(parents=True)
+    with (directory / "weed.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("weed")), "server", f"-dir={directory}", "-s3",
+                f"-s3.port={ports['s3']}", f"-s3.port.https={ports['https']}",
+                f"-s3.cert.file={cert}", f"-s3.key.file={key}",
+                f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
+                f"-filer.port={ports['filer']}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                "-master.volumeSizeLimitMB=64", "-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    endpoint = f"127.0.0.1:{ports['https']}"
+    try:
+        probe = S3Store(endpoint, "test", "test", "probe", secure=True)
+
+        def answers() -> bool:
+            try:
+                probe.ping()
+                return True
+            except DependencyDown:
+                return False
+
+        wait_until(answers, 90, f"SeaweedFS S3 over HTTPS on {endpoint}")
+        yield endpoint
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def _company_keys(directory: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Return a CA and a signing PKCS#12 that production takes: made like the test keys, but not marked
+    TEST (the processes under test check the subject against the real mark)."""
+    import esign.keys
+
+    monkeypatch.setattr(esign.keys, "TEST_MARK", "Insurer e-policy signing (test run)")
+    return esign.keys.init_test_keys(directory)
+
+
+def _get(base: str, path: str, key: str, **kw) -> httpx.Response:
+    return httpx.get(base + path, headers={"X-API-Key": key}, timeout=30, **kw)
+
+
+def test_the_service_as_separate_processes_in_production_mode_works_across_hosts(
+    settings: Settings, smtp_srv: MailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, cert, key = _tls_files(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # for the probe here; the processes get it below
+    keys = _company_keys(tmp_path / "etc" / "keys", monkeypatch)
+    smtp_srv.messages.clear()
+    with _s3_over_tls(tmp_path / "s3", cert, key) as endpoint:
+        production = settings.model_copy(
+            update={
+                "env": "production",
+                "s3_endpoint": endpoint,
+                "s3_secure": True,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp_srv.port,
+                "public_url": "https://epolicy.insurer.example",
+                "token_secret": "t" * 40,
+                "index_secret": "i" * 40,
+                "signing_pkcs12": keys["pkcs12"],
+                "signing_passphrase_file": keys["passphrase"],
+                "trust_roots": keys["ca"],
+            }
+        )
+        procs: list[subprocess.Popen] = []
+
+        def start(host: str, *args: str) -> None:
+            home = tmp_path / host  # each process in its own directory, as on its own machine
+            home.mkdir()
+            env = {
+                **settings_env(production),
+                "SSL_CERT_FILE": str(ca),
+                "IMAGING_DATA_DIR": str(home / "var"),
+            }
+            log = (home / "out.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cli", *args],
+                    env=env,
+                    cwd=home,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+        ports = [free_port(), free_port()]
+        apis = [f"http://127.0.0.1:{p}" for p in ports]
+        try:
+            start("api-a", "api", "--port", str(ports[0]))
+            start("api-b", "api", "--port", str(ports[1]))
+            start("worker-c", "worker", "--name", "worker-c-1")
+            start("worker-d", "worker", "--name", "worker-d-1")
+
+            def ready(base: str) -> bool:
+                try:
+                    return httpx.get(base + "/readyz", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_until(lambda: all(ready(b) for b in apis), 180, "both APIs ready (every queue has a worker)")
+            _scan_and_epolicy_across(apis, smtp_srv)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(90)
+        logs = "".join(
+            (tmp_path / h / "out.log").read_text() for h in ("api-a", "api-b", "worker-c", "worker-d")
+        )
+        assert "Traceback" not in logs, logs[-3000:]
+        assert not (tmp_path / "worker-c" / "var" / "outbox").exists(), "no local outbox in production"
+
+
+def _scan_and_epolicy_across(apis: list[str], smtp_srv: MailServer) -> None:
+    a, b = apis
+    sent = httpx.post(
+        a + "/v1/scans",
+        files=[("file", ("stack.tif", sample_stack(), "image/tiff"))],
+        data={"mode": "immediate", "policy_no": "PH2026000777"},
+        headers={"X-API-Key": SCANNER_KEY},
+        timeout=60,
+    )
+    assert sent.status_code == 202, sent.text
+    scan_id = sent.json()["scan_id"]
+    wait_until(
+        lambda: _get(b, f"/v1/scans/{scan_id}", ADMIN_KEY).json()["status"] == "captured", 180, "captured"
+    )
+    found = _get(b, "/v1/documents", UNDERWRITER_KEY, params={"policy_no": "PH2026000777"}).json()
+    assert {d["type"] for d in found["documents"]} == {"application_form", "idcard_front"}, found
+    page = _get(b, f"/v1/documents/{found['documents'][0]['doc_id']}/pages/1", UNDERWRITER_KEY)
+    assert page.status_code == 200 and page.content.startswith(b"\x89PNG")
+
+    body = sample_request().model_dump(mode="json")
+    issued = httpx.post(b + "/v1/epolicies", json=body, headers={"X-API-Key": SALES_KEY}, timeout=30)
+    assert issued.status_code == 202, issued.text
+    wait_until(
+        lambda: _get(a, "/v1/epolicies/P2026110000123", SALES_KEY).json()["status"] == "sent", 180, "mailed"
+    )
+    pdf = _get(a, "/v1/epolicies/P2026110000123/pdf", UNDERWRITER_KEY)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    (mail,) = smtp_srv.messages
+    link = re.search(
+        r"https://epolicy\.insurer\.example(/epolicy/\S+)", mail.get_body(("plain",)).get_content()
+    )
+    assert link, "the customer's link carries the public URL, not a process's own address"
+    assert httpx.get(a + link.group(1), timeout=30).status_code == 200, (
+        "a link made on one host opens on another"
+    )
