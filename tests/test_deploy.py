@@ -21,15 +21,20 @@ import pytest
 from redis import Redis
 from rq import Worker
 
+import keyentry
 from cli import imaging
 from errors import DependencyDown
 from esign.epolicy import sample_request
+from models import DocumentRecord
 from settings import Settings
+from storage import ObjectStore, open_store
 from storage.s3 import S3Store
 from supervisor import free_port
 from tests.conftest import ADMIN_KEY, ROOT, SALES_KEY, SCANNER_KEY, UNDERWRITER_KEY, settings_env
+from tests.esign.test_epolicy_flow import mail_settings  # noqa: F401  (the fixture)
+from tests.ocr.conftest import document  # noqa: F401  (the fixture)
 from tests.samples import sample_stack
-from tests.servers import MailServer, wait_until, weed_port
+from tests.servers import MailServer, redis_server, wait_until, weed_port
 from tests.test_security import _tls_files
 
 UNITS = ROOT / "deploy" / "systemd"
@@ -251,3 +256,87 @@ def _scan_and_epolicy_across(apis: list[str], smtp_srv: MailServer) -> None:
     assert httpx.get(a + link.group(1), timeout=30).status_code == 200, (
         "a link made on one host opens on another"
     )
+
+
+def _copy_bucket(source: ObjectStore, target: ObjectStore, directory: Path) -> int:
+    """Copy every object with its type and metadata out to directory, then into target (what
+    `mc mirror --preserve` does out of one bucket and into another); return how many."""
+    import json
+
+    keys = [i.key for i in source.list("")]
+    for n, key in enumerate(keys):
+        info = source.stat(key)
+        (directory / f"{n}.bin").write_bytes(source.get(key))
+        meta = {"key": key, "type": info.content_type, "meta": info.metadata}
+        (directory / f"{n}.json").write_text(json.dumps(meta))
+    for n in range(len(keys)):
+        meta = json.loads((directory / f"{n}.json").read_text())
+        target.put(meta["key"], (directory / f"{n}.bin").read_bytes(), meta["type"], meta["meta"] or None)
+    return len(keys)
+
+
+def test_a_backup_restored_into_an_empty_pair_finds_everything_again(
+    mail_settings: Settings,  # noqa: F811
+    document: DocumentRecord,  # noqa: F811  (two fields waiting for key-entry)
+    redis_srv,
+    s3_srv,
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from tests.conftest import KEYER_KEY, run_cli, run_worker_burst
+
+    settings = mail_settings
+    client = TestClient(create_app(settings))
+    upload = client.post(
+        "/v1/scans",
+        files=[("file", ("stack.tif", sample_stack(), "image/tiff"))],
+        data={"mode": "batch", "policy_no": "PR2026000555"},
+        headers={"X-API-Key": SCANNER_KEY},
+    )
+    scan_id = upload.json()["scan_id"]
+    body = sample_request().model_dump(mode="json")
+    assert client.post("/v1/epolicies", json=body, headers={"X-API-Key": SALES_KEY}).status_code == 202
+    assert run_worker_burst(settings).returncode == 0
+    waiting = keyentry.waiting(Redis.from_url(settings.redis_url))
+    assert waiting >= 2
+
+    # Back up: a Redis snapshot and every object, then restore both into an empty Redis and bucket.
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "restored-redis").mkdir()
+    dumped = subprocess.run(
+        ["redis-cli", "-p", str(redis_srv.port), "--rdb", str(tmp_path / "restored-redis" / "dump.rdb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dumped.returncode == 0, dumped.stderr
+    source = open_store(settings)
+    restored_bucket = "r" + settings.s3_bucket[1:]
+    target = S3Store(s3_srv.endpoint, "test", "test", restored_bucket)
+    copied = _copy_bucket(source, target, tmp_path / "backup")
+    assert copied > 20
+    with redis_server(tmp_path / "restored-redis") as restored_redis:
+        restored = settings.model_copy(update={"redis_url": restored_redis.url, "s3_bucket": restored_bucket})
+        again = TestClient(create_app(restored))
+        scan = again.get(f"/v1/scans/{scan_id}", headers={"X-API-Key": ADMIN_KEY}).json()
+        assert scan["status"] == "captured" and len(scan["documents"]) == 2
+        found = again.get(
+            "/v1/documents", params={"policy_no": "PR2026000555"}, headers={"X-API-Key": ADMIN_KEY}
+        )
+        assert len(found.json()["documents"]) == 2
+        page = again.get(
+            f"/v1/documents/{scan['documents'][0]['doc_id']}/pages/1", headers={"X-API-Key": ADMIN_KEY}
+        )
+        assert page.status_code == 200 and page.content.startswith(b"\x89PNG"), page.text
+        policy = again.get("/v1/epolicies/P2026110000123", headers={"X-API-Key": SALES_KEY}).json()
+        assert policy["status"] == "sent"
+        conn = Redis.from_url(restored_redis.url)
+        assert keyentry.waiting(conn) == waiting
+        task = again.get("/v1/keyentry/next", headers={"X-API-Key": KEYER_KEY}).json()["task"]
+        assert task is not None
+        rebuilt = run_cli(restored, "rebuild")
+        assert "rebuilt 0 open scans, 0 key-entry tasks, 0 e-policy versions, 0 mails" in rebuilt.stderr
+        checked = run_cli(restored, "index", "check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
