@@ -216,8 +216,8 @@ def failed_jobs(conn: Redis) -> list[FailedJob]:
     return sorted(found, key=lambda f: f.ended_at)
 
 
-def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
-    """Return the ids put back on their queues (ids not in a failed registry are skipped)."""
+def _on_failed(conn: Redis, job_ids: Iterable[str], act: Callable, what: str) -> list[str]:
+    """Return the ids of the failed registries' jobs among job_ids, after acting on each."""
     wanted = set(job_ids)
     done: list[str] = []
     try:
@@ -225,8 +225,20 @@ def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
             registry = FailedJobRegistry(name, connection=conn)
             for job_id in registry.get_job_ids():
                 if job_id in wanted:
-                    registry.requeue(job_id)
+                    act(registry, job_id)
                     done.append(job_id)
     except RedisError as exc:
-        raise QueueUnavailable(f"Redis: cannot requeue: {exc}") from exc
+        raise QueueUnavailable(f"Redis: cannot {what}: {exc}") from exc
     return done
+
+
+def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
+    """Return the ids put back on their queues (ids not in a failed registry are skipped)."""
+    return _on_failed(conn, job_ids, lambda registry, job_id: registry.requeue(job_id), "requeue")
+
+
+def discard(conn: Redis, job_ids: Iterable[str]) -> list[str]:
+    """Return the ids deleted for good from the failed registries (ids not there are skipped)."""
+    return _on_failed(
+        conn, job_ids, lambda registry, job_id: registry.remove(job_id, delete_job=True), "discard"
+    )

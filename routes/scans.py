@@ -265,7 +265,7 @@ def _accept_scan(
         except DependencyDown:
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
-    metrics.count(conn, "uploads", mode=mode.value)
+    metrics.count_upload(conn, scan.scan_id, mode.value)
     size = sum(f.size for f in stored)
     log.info(
         "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value
