@@ -14,10 +14,9 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import os
 import secrets
 import signal
-import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -259,8 +258,17 @@ def preload(settings: Settings | None = None) -> None:
             log.warning("signing key not loaded ahead: %s", exc.message)
 
 
+_STOP_EARLY = threading.Event()  # SIGTERM/SIGINT before RQ's handlers are in place (see below)
+
+
 class ImagingWorker(Worker):
-    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER)."""
+    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER), and stoppable at once."""
+
+    def _install_signal_handlers(self) -> None:
+        # RQ registers the worker before it installs its handlers: a SIGTERM in between (systemd stopping
+        # a worker just started) killed it still registered, and /readyz counted it for a minute.
+        super()._install_signal_handlers()
+        self._stop_requested = self._stop_requested or _STOP_EARLY.is_set()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_monitoring_interval + ABANDONED_AFTER
@@ -290,7 +298,9 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
     for life in itertools.count():
         this_name = f"{name}.{life}" if name and life else name
         if this_name:
-            _end_dead_namesake(conn, this_name)
+            queues.end_dead_namesake(conn, this_name)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: _STOP_EARLY.set())
         worker = ImagingWorker(
             taken,
             connection=conn,
@@ -312,27 +322,6 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _wait_for(conn)
     return worked
-
-
-def _end_dead_namesake(conn: Redis, name: str) -> None:
-    """End the registration of a worker of this name that ran on this machine and whose process is gone.
-
-    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
-    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
-    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
-    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
-    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
-    if old is None or old.hostname != socket.gethostname() or not old.pid:
-        return
-    try:
-        os.kill(old.pid, 0)
-        return  # alive: RQ refuses the name, as it should
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        return  # some other user's process of that pid: alive
-    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
-    old.register_death()
 
 
 def _wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:

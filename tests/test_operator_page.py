@@ -4,6 +4,7 @@ key-entry, today's straight-through rate, recent scans, and failed jobs put back
 from __future__ import annotations
 
 import httpx
+from prometheus_client import generate_latest
 from redis import Redis
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -66,3 +67,5 @@ def test_an_operator_sees_the_service_and_puts_back_or_discards_a_failed_job(
     wait.until(lambda d: not _cells(d, "failed"))
     assert queues.failed_jobs(conn) == []
     assert csp_violations(browser) == []
+    counted = generate_latest(metrics.service_registry(conn)).decode()
+    assert 'imaging_jobs_total{kind="capture_scan",outcome="failed"} 2.0' in counted, "both runs, for good"
