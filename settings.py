@@ -13,11 +13,13 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errors import ConfigError
+from people import branches
 from roles import Role
 
 ENV_PREFIX = "IMAGING_"
@@ -46,6 +48,72 @@ def _read_keys_file(path: Path) -> str:
         return path.read_text().replace("\n", ",")
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parse_group_map(text: str) -> list[tuple[str, str]]:
+    """Return ``[(name, group DN)]`` from ``name:DN;name:DN``; raises ValueError naming the bad pair."""
+    pairs = []
+    for pair in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, dn = pair.partition(":")
+        if not sep or not name.strip() or "=" not in dn:
+            raise ValueError(
+                f"'{pair}' is not a name:group DN pair, e.g. keyer:cn=keyers,ou=groups,dc=insurer,dc=cn"
+            )
+        pairs.append((name.strip(), dn.strip()))
+    return pairs
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _directory_problem(s: Settings) -> str | None:
+    """Return what is missing or unsafe in the directory settings, naming the variable; None if nothing."""
+    url = urlsplit(s.ldap_url or "")
+    template = s.ldap_user_dn_template
+    checks = [
+        (
+            url.scheme not in ("ldap", "ldaps") or not url.hostname or url.path not in ("", "/"),
+            "IMAGING_LDAP_URL: give ldap://host[:port] or ldaps://host[:port], without a path",
+        ),
+        (
+            url.scheme == "ldap" and not s.ldap_starttls and not _is_loopback(url.hostname or ""),
+            "IMAGING_LDAP_URL: plain ldap:// sends passwords in clear; use ldaps:// or "
+            "IMAGING_LDAP_STARTTLS=true",
+        ),
+        (
+            url.scheme == "ldaps" and s.ldap_starttls,
+            "IMAGING_LDAP_STARTTLS: ldaps:// is TLS from the start; set it to false",
+        ),
+        (
+            template is not None and "{username}" not in template,
+            "IMAGING_LDAP_USER_DN_TEMPLATE: has no {username}, e.g. uid={username},ou=people,dc=insurer",
+        ),
+        (
+            template is None and not s.ldap_base_dn,
+            "IMAGING_LDAP_BASE_DN: not set; say where people are searched (or IMAGING_LDAP_USER_DN_TEMPLATE)",
+        ),
+        (
+            bool(s.ldap_bind_dn) and s.ldap_bind_password is None and s.ldap_bind_password_file is None,
+            "IMAGING_LDAP_BIND_PASSWORD: not set (nor its _FILE) for IMAGING_LDAP_BIND_DN",
+        ),
+        (
+            bool(s.ldap_user_filter) and not (s.ldap_user_filter[0] == "(" and s.ldap_user_filter[-1] == ")"),
+            "IMAGING_LDAP_USER_FILTER: give a filter in parentheses, e.g. (objectClass=inetOrgPerson)",
+        ),
+        (
+            not s.ldap_role_groups,
+            "IMAGING_LDAP_ROLE_GROUPS: not set; without it nobody from the directory has a role",
+        ),
+        (
+            not s.ldap_branch_groups and not s.ldap_branch_attribute,
+            "IMAGING_LDAP_BRANCH_GROUPS: not set, nor IMAGING_LDAP_BRANCH_ATTRIBUTE; a person needs a branch",
+        ),
+    ]
+    return next((message for wrong, message in checks if wrong), None)
 
 
 class Settings(BaseSettings):
@@ -115,6 +183,84 @@ class Settings(BaseSettings):
         default="", pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$"
     )
 
+    # The staff directory (LDAP or Active Directory, people/directory.py): on when IMAGING_LDAP_URL is set.
+    # StartTLS is declared before the URL so that the URL's check can see it.
+    ldap_starttls: bool = Field(
+        False, description="upgrade an `ldap://` connection with StartTLS before any password is sent"
+    )
+    ldap_url: str | None = Field(
+        None,
+        description="the directory for staff sign-in, `ldap://host:389` or `ldaps://host:636`; unset: no "
+        "directory. Plain `ldap://` to another host than this one needs `IMAGING_LDAP_STARTTLS=true` "
+        "(passwords would travel in clear)",
+    )
+    ldap_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CAs that vouch for the directory's certificate (unset: the system's)",
+    )
+    # Whole seconds: ldap3 sets SO_RCVTIMEO from it with struct.pack('LL', ...), which takes integers only.
+    ldap_timeout: int = Field(
+        5, ge=1, description="seconds to connect and for each answer; past it a sign-in fails as unavailable"
+    )
+    ldap_base_dn: str = Field("", description="where people are searched, e.g. `ou=people,dc=insurer,dc=cn`")
+    ldap_bind_dn: str | None = Field(
+        None, description="the service account that searches for people and groups (unset: anonymous search)"
+    )
+    ldap_bind_password: SecretStr | None = Field(None, description="its password")
+    ldap_bind_password_file: Path | None = Field(
+        None, description="the same in a file, to keep it out of the environment"
+    )
+    ldap_user_attribute: str = Field(
+        "uid",
+        pattern=r"^[A-Za-z][A-Za-z0-9-]*$",
+        description="the attribute that holds the sign-in name (`sAMAccountName` in Active Directory); its "
+        "value, as the directory spells it, is the person's username",
+    )
+    ldap_user_filter: str = Field(
+        "",
+        description="an extra filter a person must match, e.g. `(objectClass=inetOrgPerson)`, or "
+        "`(!(userAccountControl:1.2.840.113556.1.4.803:=2))` to leave out disabled AD accounts",
+    )
+    ldap_user_dn_template: str | None = Field(
+        None,
+        description="instead of a search, bind as this DN, e.g. `uid={username},ou=people,dc=insurer,dc=cn` "
+        "(the name is escaped); the person's own bind then reads their entry and groups",
+    )
+    ldap_group_base_dn: str | None = Field(
+        None,
+        description="where groups (`groupOfNames`, `groupOfUniqueNames`) listing their members are "
+        "searched; unset: a person's groups are their `memberOf` attribute (Active Directory, OpenLDAP's "
+        "memberof overlay)",
+    )
+    ldap_role_groups: str = Field(
+        "",
+        description="which group gives which role: `role:group DN` pairs separated by `;`, e.g. "
+        "`underwriter:cn=underwriters,ou=groups,dc=insurer,dc=cn`; a person in none of them cannot sign in",
+    )
+    ldap_branch_groups: str = Field(
+        "", description="which group puts a person in which branch: `code:group DN` pairs separated by `;`"
+    )
+    ldap_branch_attribute: str = Field(
+        "",
+        pattern=r"^([A-Za-z][A-Za-z0-9-]*)?$",
+        description="or the attribute of a person's entry that holds their branch code, e.g. "
+        "`departmentNumber`; a person with no branch or several cannot sign in",
+    )
+    ldap_name_attribute: str = Field(
+        "cn", pattern=r"^[A-Za-z][A-Za-z0-9-]*$", description="the attribute with the person's full name"
+    )
+
+    # The branch (机构) tree, people/branches.py. The file is declared first so that the text's check sees it.
+    branches_file: Path | None = Field(
+        None, description="the same tree in a file, one `parent:child,child` entry a line, `#` for comments"
+    )
+    branches: str = Field(
+        "",
+        description="the branch tree: `parent:child,child` entries separated by `;`, e.g. "
+        "`86:8611,8612;8611:861101`; one root (the head office). A person sees their branch and those below "
+        "it; unset: their own branch only",
+    )
+
     # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
     retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")
     job_timeout: int = Field(default=600, gt=0)
@@ -124,6 +270,44 @@ class Settings(BaseSettings):
     def _api_keys_parse(cls, value: str) -> str:
         parse_api_keys(value)
         return value
+
+    @field_validator("ldap_role_groups")
+    @classmethod
+    def _role_groups_parse(cls, value: str) -> str:
+        for role, _ in parse_group_map(value):
+            if role not in Role.__members__:
+                raise ValueError(f"role '{role}' is not one of {', '.join(Role)}")
+        return value
+
+    @field_validator("ldap_branch_groups")
+    @classmethod
+    def _branch_groups_parse(cls, value: str) -> str:
+        for code, _ in parse_group_map(value):
+            if not branches.CODE.fullmatch(code):
+                raise ValueError(f"'{code}' is not a branch code (letters, digits, - and _, 1-32)")
+        return value
+
+    @field_validator("ldap_bind_password_file", "ldap_ca_file", "branches_file")
+    @classmethod
+    def _file_is_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                value.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
+    @field_validator("branches")
+    @classmethod
+    def _branches_are_a_tree(cls, value: str, info: ValidationInfo) -> str:
+        branches.read(value, info.data.get("branches_file"))
+        return value
+
+    @model_validator(mode="after")
+    def _directory_is_complete(self) -> Settings:
+        if self.ldap_url is not None and (problem := _directory_problem(self)):
+            raise ValueError(problem)
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -183,6 +367,24 @@ class Settings(BaseSettings):
         if self.env == "embedded" and self.admin_key_path.exists():
             keys |= parse_api_keys(self.admin_key_path.read_text().strip() + ":admin")
         return keys
+
+    @property
+    def ldap_roles(self) -> list[tuple[Role, str]]:
+        """Return the directory groups that give a role, as (role, group DN)."""
+        return [(Role(role), dn) for role, dn in parse_group_map(self.ldap_role_groups)]
+
+    @property
+    def ldap_branches(self) -> list[tuple[str, str]]:
+        """Return the directory groups that put a person in a branch, as (branch code, group DN)."""
+        return parse_group_map(self.ldap_branch_groups)
+
+    def ldap_service_password(self) -> str | None:
+        """Return the service account's password, from the setting or else its file."""
+        if self.ldap_bind_password is not None:
+            return self.ldap_bind_password.get_secret_value()
+        if self.ldap_bind_password_file is not None:
+            return self.ldap_bind_password_file.read_text(encoding="utf-8").strip()
+        return None
 
     @property
     def admin_key_path(self) -> Path:
@@ -283,5 +485,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
-        raise ConfigError(f"{name}: {err['msg']}".replace("Value error, ", "")) from None
+        message = err["msg"].replace("Value error, ", "")
+        if not err["loc"]:  # a check across settings names its variables itself
+            raise ConfigError(message) from None
+        raise ConfigError(f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {message}") from None
