@@ -73,7 +73,7 @@ def _is_loopback(host: str) -> bool:
 def _directory_problem(s: Settings) -> str | None:
     """Return what is missing or unsafe in the directory settings, naming the variable; None if nothing."""
     url = urlsplit(s.ldap_url or "")
-    template = s.ldap_user_dn_template
+    template = s.ldap_user_dn_template or None
     checks = [
         (
             url.scheme not in ("ldap", "ldaps") or not url.hostname or url.path not in ("", "/"),
@@ -184,15 +184,14 @@ class Settings(BaseSettings):
     )
 
     # The staff directory (LDAP or Active Directory, people/directory.py): on when IMAGING_LDAP_URL is set.
-    # StartTLS is declared before the URL so that the URL's check can see it.
-    ldap_starttls: bool = Field(
-        False, description="upgrade an `ldap://` connection with StartTLS before any password is sent"
-    )
     ldap_url: str | None = Field(
         None,
         description="the directory for staff sign-in, `ldap://host:389` or `ldaps://host:636`; unset: no "
         "directory. Plain `ldap://` to another host than this one needs `IMAGING_LDAP_STARTTLS=true` "
         "(passwords would travel in clear)",
+    )
+    ldap_starttls: bool = Field(
+        False, description="upgrade an `ldap://` connection with StartTLS before any password is sent"
     )
     ldap_ca_file: Path | None = Field(
         None,
@@ -250,15 +249,15 @@ class Settings(BaseSettings):
         "cn", pattern=r"^[A-Za-z][A-Za-z0-9-]*$", description="the attribute with the person's full name"
     )
 
-    # The branch (机构) tree, people/branches.py. The file is declared first so that the text's check sees it.
-    branches_file: Path | None = Field(
-        None, description="the same tree in a file, one `parent:child,child` entry a line, `#` for comments"
-    )
+    # The branch (机构) tree, people/branches.py.
     branches: str = Field(
         "",
         description="the branch tree: `parent:child,child` entries separated by `;`, e.g. "
         "`86:8611,8612;8611:861101`; one root (the head office). A person sees their branch and those below "
         "it; unset: their own branch only",
+    )
+    branches_file: Path | None = Field(
+        None, description="the same tree in a file, one `parent:child,child` entry a line, `#` for comments"
     )
 
     # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
@@ -297,15 +296,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"cannot read {value}: {exc.strerror}") from None
         return value
 
-    @field_validator("branches")
-    @classmethod
-    def _branches_are_a_tree(cls, value: str, info: ValidationInfo) -> str:
-        branches.read(value, info.data.get("branches_file"))
-        return value
+    @model_validator(mode="after")
+    def _branches_are_a_tree(self) -> Settings:
+        try:
+            branches.tree(self)  # the text and the file together, whichever is set
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return self
 
     @model_validator(mode="after")
     def _directory_is_complete(self) -> Settings:
-        if self.ldap_url is not None and (problem := _directory_problem(self)):
+        if self.ldap_url and (problem := _directory_problem(self)):
             raise ValueError(problem)
         return self
 

@@ -26,6 +26,7 @@ from ldap3.core.exceptions import (
     LDAPCertificateError,
     LDAPException,
     LDAPInvalidDnError,
+    LDAPInvalidFilterError,
     LDAPPasswordIsMandatoryError,
     LDAPSASLPrepError,
     LDAPSocketOpenError,
@@ -179,7 +180,7 @@ def _read_person(
             size_limit=0,
         )
         return _Person(dn, attributes, [group_dn for group_dn, _ in groups])
-    return _Person(dn, attributes, list(attributes.get("memberOf", [])))
+    return _Person(dn, attributes, _values(attributes, "memberOf"))
 
 
 def _search(
@@ -261,6 +262,8 @@ def _why(settings: Settings, exc: Exception, seconds: float) -> str:
     # A failed TLS handshake comes as LDAPSocketOpenError too ("socket ssl wrapping error: ...").
     if isinstance(exc, ssl.SSLError | LDAPStartTLSError | LDAPCertificateError) or "ssl" in str(exc).lower():
         return f"TLS with {where} failed ({exc}); check IMAGING_LDAP_CA_FILE and the server's certificate"
+    if isinstance(exc, LDAPInvalidFilterError):  # typed names are escaped: the setting's filter is wrong
+        return f"IMAGING_LDAP_USER_FILTER: {exc}: {settings.ldap_user_filter}"
     if isinstance(exc, LDAPSocketOpenError):
         return f"{where} cannot be reached ({exc}); is it running, and is IMAGING_LDAP_URL right?"
     if isinstance(exc, LDAPSocketReceiveError):

@@ -159,6 +159,16 @@ def test_the_tree_may_come_from_a_file_beside_the_setting(tmp_path: Path) -> Non
         branches.tree(Settings.model_construct(branches="", branches_file=written))
 
 
+def test_a_file_that_is_not_a_tree_stops_start_up_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = tmp_path / "branches.txt"
+    written.write_text("86:8611\n8611:861101\n861101:86\n")
+    monkeypatch.setenv("IMAGING_BRANCHES_FILE", str(written))
+    with pytest.raises(ConfigError, match="^IMAGING_BRANCHES_FILE: branch .* is below itself"):
+        load_settings()
+
+
 def test_without_a_tree_a_person_sees_their_own_branch_only() -> None:
     tree = branches.tree(Settings())
     assert tree.root is None and tree.codes == frozenset()

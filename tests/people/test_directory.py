@@ -132,6 +132,14 @@ def test_a_refused_service_account_is_named(slapd: Slapd) -> None:
         authenticate(settings, "alice", password_of("alice"))
 
 
+def test_a_malformed_user_filter_is_named(slapd: Slapd) -> None:
+    settings = directory_settings(slapd, "search", ldap_user_filter="(&(objectClass=person)")
+    with pytest.raises(
+        DirectoryUnavailable, match=r"^IMAGING_LDAP_USER_FILTER: .*: \(&\(objectClass=person\)$"
+    ):
+        authenticate(settings, "alice", password_of("alice"))
+
+
 def test_a_base_dn_that_does_not_exist_is_named(slapd: Slapd) -> None:
     settings = directory_settings(slapd, "search", ldap_base_dn="ou=staff,dc=example,dc=cn")
     with pytest.raises(
