@@ -105,6 +105,10 @@ def _directory_problem(s: Settings) -> str | None:
             "IMAGING_LDAP_USER_FILTER: give a filter in parentheses, e.g. (objectClass=inetOrgPerson)",
         ),
         (
+            "{dn}" not in s.ldap_group_filter or not s.ldap_group_filter.startswith("("),
+            "IMAGING_LDAP_GROUP_FILTER: give a filter in parentheses with {dn}, e.g. (member={dn})",
+        ),
+        (
             not s.ldap_role_groups,
             "IMAGING_LDAP_ROLE_GROUPS: not set; without it nobody from the directory has a role",
         ),
@@ -230,6 +234,11 @@ class Settings(BaseSettings):
         description="where groups (`groupOfNames`, `groupOfUniqueNames`) listing their members are "
         "searched; unset: a person's groups are their `memberOf` attribute (Active Directory, OpenLDAP's "
         "memberof overlay)",
+    )
+    ldap_group_filter: str = Field(
+        "(|(member={dn})(uniqueMember={dn}))",
+        description="how a group under `IMAGING_LDAP_GROUP_BASE_DN` names a member, `{dn}` the person's DN "
+        "(escaped); for Active Directory's nested groups `(member:1.2.840.113556.1.4.1941:={dn})`",
     )
     ldap_role_groups: str = Field(
         "",

@@ -169,12 +169,11 @@ def _read_person(
         return None
     dn, attributes = found[0]
     if settings.ldap_group_base_dn:
-        member = escape_filter_chars(dn)
         groups = _search(
             conn,
             settings.ldap_group_base_dn,
             SUBTREE,
-            f"(|(member={member})(uniqueMember={member}))",
+            settings.ldap_group_filter.replace("{dn}", escape_filter_chars(dn)),
             ["1.1"],  # no attributes: the groups' DNs are enough
             "IMAGING_LDAP_GROUP_BASE_DN",
             size_limit=0,
@@ -262,8 +261,13 @@ def _why(settings: Settings, exc: Exception, seconds: float) -> str:
     # A failed TLS handshake comes as LDAPSocketOpenError too ("socket ssl wrapping error: ...").
     if isinstance(exc, ssl.SSLError | LDAPStartTLSError | LDAPCertificateError) or "ssl" in str(exc).lower():
         return f"TLS with {where} failed ({exc}); check IMAGING_LDAP_CA_FILE and the server's certificate"
-    if isinstance(exc, LDAPInvalidFilterError):  # typed names are escaped: the setting's filter is wrong
-        return f"IMAGING_LDAP_USER_FILTER: {exc}: {settings.ldap_user_filter}"
+    if isinstance(
+        exc, LDAPInvalidFilterError
+    ):  # typed names and DNs are escaped: a setting's filter is wrong
+        return (
+            f"IMAGING_LDAP_USER_FILTER or IMAGING_LDAP_GROUP_FILTER: {exc}: "
+            f"{settings.ldap_user_filter or '(none)'}, {settings.ldap_group_filter}"
+        )
     if isinstance(exc, LDAPSocketOpenError):
         return f"{where} cannot be reached ({exc}); is it running, and is IMAGING_LDAP_URL right?"
     if isinstance(exc, LDAPSocketReceiveError):

@@ -115,6 +115,15 @@ def test_the_user_filter_leaves_out_who_it_does_not_match(slapd: Slapd) -> None:
     assert authenticate(settings, "bob", password_of("bob")) is not None
 
 
+def test_the_group_filter_says_how_a_group_names_its_members(slapd: Slapd) -> None:
+    members = directory_settings(
+        slapd, "search", ldap_group_filter="(&(objectClass=groupOfNames)(member={dn}))"
+    )
+    assert authenticate(members, "alice", password_of("alice")).roles == {Role.underwriter}
+    unique = directory_settings(slapd, "search", ldap_group_filter="(uniqueMember={dn})")  # none here
+    assert authenticate(unique, "alice", password_of("alice")) is None
+
+
 def test_without_a_directory_url_nobody_is_found_there(slapd: Slapd) -> None:
     assert authenticate(Settings(), "alice", password_of("alice")) is None
 
@@ -135,7 +144,7 @@ def test_a_refused_service_account_is_named(slapd: Slapd) -> None:
 def test_a_malformed_user_filter_is_named(slapd: Slapd) -> None:
     settings = directory_settings(slapd, "search", ldap_user_filter="(&(objectClass=person)")
     with pytest.raises(
-        DirectoryUnavailable, match=r"^IMAGING_LDAP_USER_FILTER: .*: \(&\(objectClass=person\)$"
+        DirectoryUnavailable, match=r"^IMAGING_LDAP_USER_FILTER or .*: \(&\(objectClass=person\),"
     ):
         authenticate(settings, "alice", password_of("alice"))
 
@@ -238,6 +247,7 @@ COMPLETE = {
         ),
         ({"IMAGING_LDAP_USER_FILTER": "objectClass=person"}, "IMAGING_LDAP_USER_FILTER: give a filter"),
         ({"IMAGING_LDAP_TIMEOUT": "0"}, "IMAGING_LDAP_TIMEOUT:"),
+        ({"IMAGING_LDAP_GROUP_FILTER": "(member=x)"}, "IMAGING_LDAP_GROUP_FILTER: give a filter"),
     ],
 )
 def test_a_directory_setting_that_cannot_work_stops_start_up_naming_it(
