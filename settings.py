@@ -70,24 +70,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _url_problem(text: str, starttls: bool) -> str | None:
+    """Return what is wrong with one directory URL, naming the variable; None if nothing."""
+    url = urlsplit(text)
+    if url.scheme not in ("ldap", "ldaps") or not url.hostname or url.path not in ("", "/"):
+        return f"IMAGING_LDAP_URL: give ldap://host[:port] or ldaps://host[:port], without a path, not {text}"
+    if url.scheme == "ldap" and not starttls and not _is_loopback(url.hostname):
+        return (
+            f"IMAGING_LDAP_URL: {text} sends passwords in clear; use ldaps:// or IMAGING_LDAP_STARTTLS=true"
+        )
+    if url.scheme == "ldaps" and starttls:
+        return f"IMAGING_LDAP_STARTTLS: {text} is TLS from the start; set it to false"
+    return None
+
+
 def _directory_problem(s: Settings) -> str | None:
     """Return what is missing or unsafe in the directory settings, naming the variable; None if nothing."""
-    url = urlsplit(s.ldap_url or "")
+    if problem := next(filter(None, (_url_problem(url, s.ldap_starttls) for url in s.ldap_urls)), None):
+        return problem
     template = s.ldap_user_dn_template or None
     checks = [
-        (
-            url.scheme not in ("ldap", "ldaps") or not url.hostname or url.path not in ("", "/"),
-            "IMAGING_LDAP_URL: give ldap://host[:port] or ldaps://host[:port], without a path",
-        ),
-        (
-            url.scheme == "ldap" and not s.ldap_starttls and not _is_loopback(url.hostname or ""),
-            "IMAGING_LDAP_URL: plain ldap:// sends passwords in clear; use ldaps:// or "
-            "IMAGING_LDAP_STARTTLS=true",
-        ),
-        (
-            url.scheme == "ldaps" and s.ldap_starttls,
-            "IMAGING_LDAP_STARTTLS: ldaps:// is TLS from the start; set it to false",
-        ),
         (
             template is not None and "{username}" not in template,
             "IMAGING_LDAP_USER_DN_TEMPLATE: has no {username}, e.g. uid={username},ou=people,dc=insurer",
@@ -190,9 +192,10 @@ class Settings(BaseSettings):
     # The staff directory (LDAP or Active Directory, people/directory.py): on when IMAGING_LDAP_URL is set.
     ldap_url: str | None = Field(
         None,
-        description="the directory for staff sign-in, `ldap://host:389` or `ldaps://host:636`; unset: no "
-        "directory. Plain `ldap://` to another host than this one needs `IMAGING_LDAP_STARTTLS=true` "
-        "(passwords would travel in clear)",
+        description="the directory for staff sign-in, `ldap://host:389` or `ldaps://host:636`, or several "
+        "separated by spaces, tried in order when one cannot be reached; unset: no directory. Plain "
+        "`ldap://` to another host than this one needs `IMAGING_LDAP_STARTTLS=true` (passwords would travel "
+        "in clear)",
     )
     ldap_starttls: bool = Field(
         False, description="upgrade an `ldap://` connection with StartTLS before any password is sent"
@@ -315,7 +318,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _directory_is_complete(self) -> Settings:
-        if self.ldap_url and (problem := _directory_problem(self)):
+        if self.ldap_urls and (problem := _directory_problem(self)):
             raise ValueError(problem)
         return self
 
@@ -377,6 +380,11 @@ class Settings(BaseSettings):
         if self.env == "embedded" and self.admin_key_path.exists():
             keys |= parse_api_keys(self.admin_key_path.read_text().strip() + ":admin")
         return keys
+
+    @property
+    def ldap_urls(self) -> list[str]:
+        """Return the directory's servers, in the order they are tried."""
+        return (self.ldap_url or "").split()
 
     @property
     def ldap_roles(self) -> list[tuple[Role, str]]:

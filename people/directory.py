@@ -12,6 +12,7 @@ simple bind with a name and no password is an unauthenticated bind, which server
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import time
@@ -72,7 +73,7 @@ def authenticate(settings: Settings, username: str, password: str) -> DirectoryE
     one branch; None for an unknown name, a wrong or empty password, or no mapped group (and always when
     IMAGING_LDAP_URL is unset). Raises DirectoryUnavailable when the directory cannot be reached, does not
     answer within IMAGING_LDAP_TIMEOUT, fails TLS or refuses the service account."""
-    if not settings.ldap_url or not password or not _may_be_a_name(username):
+    if not settings.ldap_urls or not password or not _may_be_a_name(username):
         return None
     started = time.monotonic()
     try:
@@ -87,26 +88,19 @@ def _may_be_a_name(username: str) -> bool:
     return 0 < len(username) <= MAX_USERNAME and username.isprintable() and not username.isspace()
 
 
-def _server(settings: Settings) -> Server:
-    host = urlsplit(settings.ldap_url).hostname
+def _server(settings: Settings, url: str) -> Server:
     ca_file = str(settings.ldap_ca_file) if settings.ldap_ca_file else None
-    tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file, sni=host)
+    tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file, sni=urlsplit(url).hostname)
     # get_info=NONE: the default reads the server's schema on every connection (7.5 ms instead of 0.3 ms).
-    return Server(settings.ldap_url, get_info=NONE, tls=tls, connect_timeout=settings.ldap_timeout)
+    return Server(url, get_info=NONE, tls=tls, connect_timeout=settings.ldap_timeout)
 
 
 @contextmanager
 def _connection(settings: Settings) -> Iterator[Connection]:
-    """Yield an open, unbound connection, upgraded by StartTLS when the settings ask."""
-    conn = Connection(
-        _server(settings),
-        read_only=True,
-        receive_timeout=settings.ldap_timeout,
-        auto_referrals=False,  # AD answers a search at the domain root with referrals to other servers
-        raise_exceptions=False,
-    )
+    """Yield an open, unbound connection to the first server of IMAGING_LDAP_URL that answers, upgraded by
+    StartTLS when the settings ask."""
+    conn = _open(settings)
     try:
-        conn.open(read_server_info=False)
         # Each request is one small write: without TCP_NODELAY, Nagle holds the first write after the TLS
         # handshake until the server's delayed ACK (up to 40 ms): 64 ms a sign-in over TLS, 15 with it.
         conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -116,6 +110,26 @@ def _connection(settings: Settings) -> Iterator[Connection]:
     finally:
         with suppress(LDAPException, OSError):
             conn.unbind()
+
+
+def _open(settings: Settings) -> Connection:
+    """Return an open connection to the first server that takes one; raises the last server's error."""
+    for url in settings.ldap_urls:
+        conn = Connection(
+            _server(settings, url),
+            read_only=True,
+            receive_timeout=settings.ldap_timeout,
+            auto_referrals=False,  # AD answers a search at the domain root with referrals to other servers
+            raise_exceptions=False,
+        )
+        try:
+            conn.open(read_server_info=False)
+        except LDAPSocketOpenError as exc:  # refused, unreachable, or its certificate failed: the next one
+            error = exc
+            log.warning("directory: %s: %s", url, exc)
+        else:
+            return conn
+    raise error
 
 
 def _find_and_bind(conn: Connection, settings: Settings, username: str, password: str) -> _Person | None:
@@ -255,15 +269,12 @@ def _why(settings: Settings, exc: Exception, seconds: float) -> str:
     # A timeout reaches here in several guises (a receive error, a rebind "abruptly closed", a TLS error).
     if seconds >= settings.ldap_timeout or isinstance(exc, TimeoutError):
         return f"{where} did not answer within {settings.ldap_timeout} s (IMAGING_LDAP_TIMEOUT)"
-    if "doesn't match any name" in str(exc):  # ldap3's message carries the whole certificate as a dict
-        host = urlsplit(settings.ldap_url).hostname
-        return f"TLS with {where} failed: its certificate does not name {host}; use a name it holds"
+    if names := re.search(r"doesn't match any name in \[(.*)\]", str(exc)):  # and the whole certificate
+        return f"TLS with {where} failed: its certificate does not name {names[1]}; use a name it holds"
     # A failed TLS handshake comes as LDAPSocketOpenError too ("socket ssl wrapping error: ...").
     if isinstance(exc, ssl.SSLError | LDAPStartTLSError | LDAPCertificateError) or "ssl" in str(exc).lower():
         return f"TLS with {where} failed ({exc}); check IMAGING_LDAP_CA_FILE and the server's certificate"
-    if isinstance(
-        exc, LDAPInvalidFilterError
-    ):  # typed names and DNs are escaped: a setting's filter is wrong
+    if isinstance(exc, LDAPInvalidFilterError):  # typed names and DNs are escaped: a setting's is wrong
         return (
             f"IMAGING_LDAP_USER_FILTER or IMAGING_LDAP_GROUP_FILTER: {exc}: "
             f"{settings.ldap_user_filter or '(none)'}, {settings.ldap_group_filter}"

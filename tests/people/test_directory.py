@@ -12,6 +12,7 @@ from errors import ConfigError, DirectoryUnavailable
 from people.directory import DirectoryEntry, authenticate
 from roles import Role
 from settings import Settings, load_settings
+from supervisor import free_port
 from tests.people.conftest import (
     GROUPS,
     PEOPLE,
@@ -173,6 +174,15 @@ def test_a_stopped_server_is_unavailable_with_a_clear_message(tmp_path: Path) ->
     assert time.monotonic() - started < 1
 
 
+def test_the_next_server_is_tried_when_one_cannot_be_reached(slapd: Slapd) -> None:
+    away = f"ldap://127.0.0.1:{free_port()}"
+    settings = directory_settings(slapd, "search", ldap_url=f"{away} {slapd.url}")
+    assert authenticate(settings, "alice", password_of("alice")) is not None
+    both_away = directory_settings(slapd, "search", ldap_url=f"{away} ldap://127.0.0.1:{free_port()}")
+    with pytest.raises(DirectoryUnavailable, match=f"the directory at {away} .* cannot be reached"):
+        authenticate(both_away, "alice", password_of("alice"))
+
+
 def test_a_server_that_does_not_answer_is_unavailable_within_the_timeout(slapd: Slapd) -> None:
     settings = directory_settings(slapd, "search", ldap_timeout=1)
     slapd.pause()
@@ -206,7 +216,7 @@ def test_a_certificate_for_another_host_is_refused(slapd: Slapd, tls: str) -> No
     over_tls = {"ldap_url": url, "ldap_starttls": tls == "starttls", "ldap_ca_file": slapd.ca_file}
     with pytest.raises(
         DirectoryUnavailable,
-        match="TLS with the directory .* failed: its certificate does not name 127.0.0.2",
+        match="TLS with the directory .* failed: its certificate does not name '127.0.0.2'",
     ):
         authenticate(directory_settings(slapd, "search", **over_tls), "alice", password_of("alice"))
 
@@ -225,10 +235,17 @@ COMPLETE = {
     [
         (
             {"IMAGING_LDAP_URL": "ldap://dc1.insurer.example"},
-            "IMAGING_LDAP_URL: plain ldap:// sends passwords",
+            "IMAGING_LDAP_URL: ldap://dc1.insurer.example sends passwords in clear",
         ),
         ({"IMAGING_LDAP_URL": "http://dc1.insurer.example"}, "IMAGING_LDAP_URL: give ldap://host"),
-        ({"IMAGING_LDAP_STARTTLS": "true"}, "IMAGING_LDAP_STARTTLS: ldaps:// is TLS from the start"),
+        (
+            {"IMAGING_LDAP_URL": "ldaps://dc1.insurer.example ldap://dc2.insurer.example"},
+            "IMAGING_LDAP_URL: ldap://dc2.insurer.example sends passwords in clear",
+        ),
+        (
+            {"IMAGING_LDAP_STARTTLS": "true"},
+            "IMAGING_LDAP_STARTTLS: ldaps://dc1.insurer.example is TLS from the start",
+        ),
         ({"IMAGING_LDAP_BASE_DN": ""}, "IMAGING_LDAP_BASE_DN: not set"),
         ({"IMAGING_LDAP_ROLE_GROUPS": ""}, "IMAGING_LDAP_ROLE_GROUPS: not set"),
         ({"IMAGING_LDAP_ROLE_GROUPS": "boss:cn=bosses,dc=x"}, "IMAGING_LDAP_ROLE_GROUPS: role 'boss' is not"),
