@@ -5,8 +5,8 @@ of ``groupOfNames``/``groupOfUniqueNames`` under a group base, or their ``member
 settings. The person's DN is found by a search (as the service account, or anonymously) or written from a
 DN template. Every value a person types reaches the directory escaped (ldap3's ``escape_filter_chars``
 and ``escape_rdn``), so ``*`` or ``admin)(|(uid=*`` finds nobody. An empty password never reaches it: a
-simple bind with a name and no password is an unauthenticated bind, which servers answer with success
-(RFC 4513 5.1.2).
+simple bind with a name and no password is an unauthenticated bind (RFC 4513 5.1.2), which Active
+Directory and other servers answer with success.
 """
 
 from __future__ import annotations
