@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from errors import ConfigError, DirectoryUnavailable
 from people.directory import DirectoryEntry, authenticate
@@ -85,6 +87,20 @@ CRAFTED_DN = ["alice,ou=people", "*", "alice+cn=x", "uid=alice", "#alice", "alic
 @pytest.mark.parametrize("username", CRAFTED + CRAFTED_DN)
 def test_a_crafted_name_finds_nobody(slapd: Slapd, mode: str, username: str) -> None:
     assert authenticate(directory_settings(slapd, mode), username, password_of("alice")) is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_name_but_alice_s_own_opens_with_her_password(slapd: Slapd, mode: str) -> None:
+    """Names built from her letters and every character that means something in a filter or a DN."""
+    settings = directory_settings(slapd, mode)
+
+    @hypothesis.settings(max_examples=150, deadline=None, derandomize=True)
+    @hypothesis.given(st.text(alphabet='alicebo*()\\,=+<>#;" ', min_size=1, max_size=12))
+    def check(username: str) -> None:
+        entry = authenticate(settings, username, password_of("alice"))
+        assert entry is None or username.strip(" ").lower() == "alice"
+
+    check()
 
 
 def test_parentheses_in_a_person_s_dn_are_escaped_in_the_group_search(slapd: Slapd) -> None:
