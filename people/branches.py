@@ -3,10 +3,9 @@
 The tree is written as entries ``parent:child,child``, separated by ``;`` or new lines, in
 ``IMAGING_BRANCHES`` or ``IMAGING_BRANCHES_FILE`` (``#`` starts a comment), e.g.
 ``86:8611,8612;8611:861101,861102``: the head office 86 above two branches, the first with two
-sub-branches. A parent may have several
-entries. The tree has one root, the head office (the one code that is nobody's child); a branch has one
-parent, and none is below itself. Without either setting there is no tree: a person sees their own
-branch only.
+sub-branches. A parent may have several entries. The tree has one root, the head office (the one code
+that is nobody's child); a branch has one parent, and none is below itself. Without either setting
+there is no tree: a person sees their own branch only.
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 @dataclass(frozen=True)
 class BranchTree:
-    """The branches by their parent; ``root`` is the head office (None for an empty tree)."""
+    """The branches by their parent; ``root`` is the head office (None for an empty tree). Made by
+    ``parse``, which refuses cycles."""
 
     parents: Mapping[str, str] = field(default_factory=dict)
     root: str | None = None
