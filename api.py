@@ -20,6 +20,7 @@ from errors import DependencyDown, ImagingError
 from routes import documents, epolicies, jobs, keyentry, links, pages, scans
 from routes.deps import NO_KEY, UNKNOWN_KEY, ErrorBody, role_of
 from routes.headers import SecurityHeaders
+from routes.request_id import RequestId
 from settings import Settings, load_settings
 from storage import open_store
 
@@ -161,8 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = open_store(settings)
     app.state.redis = queues.connect(settings.redis_target)
+    production.check_parts(settings, app.state.store, app.state.redis)
     app.add_middleware(Gate, settings=settings)
     app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(RequestId)  # outermost: every answer, a refusal by the gate too, carries the id
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImagingError, _imaging_error)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from errors import ExitCode, ImagingError
-from settings import load_settings
+from settings import effective, load_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,6 +52,7 @@ def api(host: str | None, port: int | None) -> None:
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through our handler: one shape (IMAGING_LOG_FORMAT), redacted
         proxy_headers=bool(settings.proxies),
         forwarded_allow_ips=settings.proxies or None,
     )
@@ -60,12 +61,35 @@ def api(host: str | None, port: int | None) -> None:
 @imaging.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--name", default=None, help="Worker name, unique across machines (default: random).")
-def worker(burst: bool, name: str | None) -> None:
-    """Run one worker on the queues immediate, esign, mail, batch (in that order)."""
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Serve this worker's /metrics here (0: no).",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine, named NAME-1, NAME-2... (one per core is a good start).",
+)
+def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> None:
+    """Run a worker on the queues immediate, esign, mail, batch (in that order); or several."""
     os.umask(0o077)  # what the worker writes (local store, outbox, keys) is for the service only
+    if processes > 1:
+        import socket
+
+        import supervisor
+
+        if burst:
+            raise click.UsageError("--burst runs one worker; leave out --processes")
+        settings = load_settings()
+        base = name or socket.gethostname()
+        sys.exit(supervisor.workers(settings, name=base, processes=processes, metrics_port=metrics_port))
     import worker as worker_module
 
-    worker_module.run(load_settings(), burst=burst, name=name)
+    worker_module.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
 @imaging.group()
@@ -103,6 +127,167 @@ def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
     if missing:
         click.echo(f"not in a failed registry: {', '.join(missing)}", err=True)
     click.echo(f"{len(done)} job(s) requeued", err=True)
+
+
+@imaging.group()
+def config() -> None:
+    """The settings: what is in force, and the README's table of them."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Print every setting in force (secrets masked) and whether production would start with them:
+    exit 0 if so, 2 with the refusal naming the variable if not."""
+    import production
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    for name, value, source in effective(settings):
+        click.echo(f"{name}={value}" + ("" if source == "set" else "  (default)"))
+    production.check(settings)
+    if settings.env == "production":
+        production.check_parts(settings, open_store(settings), queues.connect(settings.redis_target))
+        click.echo(
+            "production: every setting in place; Redis, the store and the signing key answer", err=True
+        )
+    else:
+        click.echo(
+            "embedded default: local fallbacks allowed (IMAGING_ENV=production refuses them)", err=True
+        )
+
+
+@config.command("table")
+@click.option(
+    "--write", "readme", type=click.Path(exists=True, dir_okay=False), help="Rewrite this README's table."
+)
+def config_table(readme: str | None) -> None:
+    """Print the README's Settings table made from the settings' descriptions, or rewrite it in README."""
+    import settings as settings_module
+
+    if readme is None:
+        click.echo(settings_module.settings_table())
+        return
+    path = Path(readme)
+    path.write_text(settings_module.with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    click.echo(f"{readme}: settings table rewritten", err=True)
+
+
+@imaging.group()
+def retention() -> None:
+    """Documents past their retention period, legal holds, one customer's documents on request."""
+
+
+def _by() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _print_retention(report) -> None:
+    for doc_id in report.deleted:
+        click.echo(f"deleted\t{doc_id}")
+    for doc_id, why in report.kept.items():
+        click.echo(f"kept\t{doc_id}\t{why}")
+    click.echo(f"{len(report.deleted)} documents deleted, {len(report.kept)} kept", err=True)
+
+
+@retention.command("run")
+def retention_run() -> None:
+    """Delete every document past its type's period (IMAGING_RETENTION_DAYS), except what is held or needed
+    by a policy in force; logged under retention/log/."""
+    import retention as retention_module
+    from storage import open_store
+
+    settings = load_settings()
+    days = retention_module.periods(settings.retention_days)
+    if not days:
+        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: nothing expires")
+    _print_retention(retention_module.expire(open_store(settings), days, by=_by()))
+
+
+@retention.command("forget")
+@click.option("--customer", "customer_id", required=True, help="The customer's ID number.")
+@click.option("--reason", required=True, help="The request, e.g. its reference.")
+def retention_forget(customer_id: str, reason: str) -> None:
+    """Delete one customer's documents on their request, except what is held or needed by a policy in force;
+    logged (by keyed hash, never the number) under retention/log/."""
+    import idnumber
+    import retention as retention_module
+    from errors import BadInput
+    from storage import open_store
+
+    if not idnumber.is_valid(customer_id):
+        raise BadInput("--customer: not a valid ID number (18 characters, check digit)")
+    _print_retention(retention_module.forget(open_store(load_settings()), customer_id, reason, by=_by()))
+
+
+@retention.command("hold")
+@click.option("--kind", type=click.Choice(["policy", "claim", "customer"]), required=True)
+@click.option("--number", required=True, help="The policy, claim or ID number.")
+@click.option("--reason", help="Why (required to put a hold on).")
+@click.option("--release", is_flag=True, help="Take the hold off.")
+def retention_hold(kind: str, number: str, reason: str | None, release: bool) -> None:
+    """Put a legal hold on every document filed under a number, or take it off."""
+    import retention as retention_module
+    from storage import open_store
+
+    store = open_store(load_settings())
+    if release:
+        retention_module.release(store, kind, number, by=_by())
+    elif not reason:
+        raise click.UsageError("give --reason for the hold")
+    else:
+        click.echo(retention_module.hold(store, kind, number, reason, by=_by()))
+
+
+@imaging.command("rebuild")
+def rebuild_redis() -> None:
+    """Make again in Redis, from the object store, the work in progress it lost: open scans and their jobs,
+    key-entry tasks with the values keyed so far, e-policy signing and mail jobs."""
+    import queues
+    from rebuild import rebuild
+    from storage import open_store
+
+    settings = load_settings()
+    report = rebuild(queues.connect(settings.redis_target), settings, open_store(settings))
+    for label, items in (
+        ("scan", report.scans),
+        ("task", report.tasks),
+        ("epolicy", report.epolicies),
+        ("mail", report.mails),
+    ):
+        for item in items:
+            click.echo(f"{label}\t{item}")
+    click.echo(
+        f"rebuilt {len(report.scans)} open scans, {len(report.tasks)} key-entry tasks, "
+        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails",
+        err=True,
+    )
+
+
+@imaging.command("migrate")
+@click.option("--dry-run", is_flag=True, help="Report what would be upgraded; write nothing.")
+def migrate_records(dry_run: bool) -> None:
+    """Rewrite every stored record of an older schema at this version's (exit 1 if some could not be read
+    or were written by a newer version)."""
+    from migrations import migrate
+    from storage import open_store
+
+    report = migrate(open_store(load_settings()), dry_run=dry_run)
+    for key in report.upgraded:
+        click.echo(f"{'would upgrade' if dry_run else 'upgraded'}\t{key}")
+    for key in report.newer:
+        click.echo(f"newer\t{key}")
+    for problem in report.unreadable:
+        click.echo(f"unreadable\t{problem}")
+    click.echo(
+        f"{report.records} records: {len(report.upgraded)} {'to upgrade' if dry_run else 'upgraded'}, "
+        f"{len(report.newer)} of a newer version (upgrade imaging here), {len(report.unreadable)} unreadable",
+        err=True,
+    )
+    if report.newer or report.unreadable:
+        sys.exit(int(ExitCode.error))
 
 
 @imaging.group()
@@ -412,14 +597,16 @@ def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, 
 
 def main() -> None:
     import idnumber
+    import logs
     from esign.tokens import HideLinks
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on every handler,
-    # and on uvicorn's loggers (own handlers).
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(idnumber.MaskIdNumbers())
-        handler.addFilter(HideLinks())
+    try:
+        style = load_settings().log_format
+    except ImagingError:
+        style = "human"  # the command reports the bad setting itself
+    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on the one handler
+    # every logger sends to (uvicorn's and RQ's too), and on uvicorn's loggers should they get their own.
+    logs.setup(style, [idnumber.MaskIdNumbers(), HideLinks()])
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(idnumber.MaskIdNumbers())
         logging.getLogger(name).addFilter(HideLinks())

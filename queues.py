@@ -20,6 +20,7 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+import logs
 from errors import ConfigError, DependencyDown, QueueUnavailable
 from models import Scan, find
 from settings import Settings
@@ -74,6 +75,7 @@ def enqueue(
             result_ttl=24 * 3600,
             failure_ttl=30 * 24 * 3600,
             retry=Retry(max=len(intervals), interval=intervals),
+            meta={"request_id": logs.current("request_id")},  # the worker logs the job under it
         )
     except DuplicateJobError:
         return Job.fetch(job_id, connection=conn)

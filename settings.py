@@ -13,7 +13,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,9 @@ from people import branches
 from roles import Role
 
 ENV_PREFIX = "IMAGING_"
+# Secrets that may also be given as a file, IMAGING_<NAME>_FILE (the PKCS#12 passphrase and the API keys
+# have files of their own: IMAGING_SIGNING_PASSPHRASE_FILE, IMAGING_API_KEYS_FILE).
+SECRET_FILES = ("redis_url", "s3_secret_key", "smtp_password", "pkcs11_pin", "token_secret", "index_secret")
 # One source of CSP frame-ancestors: 'self' or a scheme, host (its first label may be *) and port.
 FRAME_SOURCE = re.compile(r"'self'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
@@ -123,70 +126,189 @@ def _directory_problem(s: Settings) -> str | None:
 
 
 class Settings(BaseSettings):
+    """Every setting, as ``IMAGING_<NAME>``. Each field's ``description`` is its meaning in the README's
+    Settings table (``imaging config table --write`` regenerates the table); ``readme_default`` in
+    ``json_schema_extra`` words a default that its value does not say; ``secret`` marks a plain-text
+    setting that ``imaging config check`` must mask (SecretStr fields are masked anyway)."""
+
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
 
-    # embedded: `imaging up` on one machine, local fallbacks allowed; production: see production.py.
-    env: Literal["embedded", "production"] = "embedded"
-    data_dir: Path = Path("./var")
-    redis_url: str | None = None
+    env: Literal["embedded", "production"] = Field(
+        "embedded",
+        description="`production` refuses at start-up, naming the variable: no Redis URL, no SMTP host (the "
+        "outbox), no public URL, no S3 store, S3 without TLS, no `IMAGING_INDEX_SECRET` or "
+        "`IMAGING_TOKEN_SECRET`, a signing key or trust root marked TEST; and it stops when Redis, the store "
+        "or the signing key does not answer or open (`production.py`)",
+    )
+    data_dir: Path = Field(
+        Path("./var"),
+        description="local object store, private Redis (a unix socket in `redis/`, 0700), outbox; "
+        "`admin.key`, the admin key `imaging up` makes, which the embedded default accepts "
+        "beside `IMAGING_API_KEYS`; under `imaging up` everything in it is 0700/0600",
+        json_schema_extra={"readme_default": "`./var`"},
+    )
+    redis_url: str | None = Field(
+        None,
+        description="the shared Redis (`redis://`, or `rediss://` for TLS; a password in it is masked by "
+        "`imaging config check`)",
+        json_schema_extra={"readme_default": "unset: `imaging up` starts its own", "secret": True},
+    )
+    redis_url_file: Path | None = Field(
+        None, description="a file holding `IMAGING_REDIS_URL` (with its password)"
+    )
 
-    s3_endpoint: str | None = None
-    s3_access_key: str = ""
-    s3_secret_key: SecretStr = SecretStr("")
-    s3_bucket: str = Field(default="imaging", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    s3_secure: bool = False
-    s3_region: str | None = None
-    s3_sse: str = Field(default="", pattern=r"^(|s3|kms:[A-Za-z0-9:/_.-]+)$")  # server-side encryption
+    s3_endpoint: str | None = Field(
+        None,
+        description="`host:port` of MinIO or another S3 server",
+        json_schema_extra={"readme_default": "unset: local store under the data dir"},
+    )
+    s3_access_key: str = Field("", description="S3 access key")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key")
+    s3_secret_key_file: Path | None = Field(None, description="a file holding `IMAGING_S3_SECRET_KEY`")
+    s3_bucket: str = Field(
+        "imaging", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="created on first use"
+    )
+    s3_secure: bool = Field(False, description="HTTPS to S3 (production requires it)")
+    s3_region: str | None = Field(None, description="S3 region")
+    s3_sse: str = Field(
+        "",
+        pattern=r"^(|s3|kms:[A-Za-z0-9:/_.-]+)$",
+        description="server-side encryption of every object: `s3` (SSE-S3, keys held by the store) or "
+        "`kms:<key id>` (SSE-KMS, over TLS)",
+    )
 
-    smtp_host: str | None = None
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout: float = Field(default=10.0, gt=0)
-    mail_from: str = Field(default="e-policy@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    smtp_host: str | None = Field(
+        None,
+        description="SMTP server",
+        json_schema_extra={"readme_default": "unset: mails go to `<data dir>/outbox/*.eml`"},
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_starttls: bool = Field(False, description="STARTTLS to the SMTP server")
+    smtp_user: str | None = Field(
+        None,
+        description="SMTP login; refused at start without `IMAGING_SMTP_STARTTLS=true` (it would send the "
+        "password in clear)",
+    )
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_password_file: Path | None = Field(None, description="a file holding `IMAGING_SMTP_PASSWORD`")
+    smtp_timeout: float = Field(10.0, gt=0, description="seconds to wait for the SMTP server")
+    mail_from: str = Field(
+        "e-policy@localhost", pattern=r"^[^@\s]+@[^@\s]+$", description="sender address of the mails"
+    )
 
-    api_keys: str = ""
-    # The same pairs in a file (a pair a line, or commas), to keep keys out of the environment.
-    api_keys_file: Path | None = None
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=1, le=65535)
-    # Proxies whose X-Forwarded-For / -Proto the API believes (addresses or networks, comma-separated);
-    # none by default: the client is the connection's peer, whatever headers it sends.
-    trusted_proxies: str = ""
-    # Which sites may show our pages in a frame (CSP frame-ancestors): 'none', or 'self' and origins such
-    # as https://core.insurer.example for a core system that embeds the viewer.
-    frame_ancestors: str = "'none'"
-    max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    max_verify_bytes: int = Field(default=16 * 1024 * 1024, gt=0)  # a PDF sent to POST /v1/verify
-    max_json_bytes: int = Field(default=256 * 1024, gt=0)  # every other body: a JSON document
+    api_keys: str = Field(
+        "",
+        description="`key:role,key:role`; roles `scanner keyer underwriter servicing claims sales admin`; "
+        "keys of 16+ characters",
+        json_schema_extra={"secret": True},
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="a file of the same `key:role` pairs, one a line (or commas), read as well as "
+        "`IMAGING_API_KEYS`: keeps the keys out of the environment that every child process inherits",
+    )
+    api_host: str = Field("127.0.0.1", description="where `imaging api` / `imaging up` listen")
+    api_port: int = Field(8000, ge=1, le=65535, description="the port `imaging api` / `imaging up` listen on")
+    trusted_proxies: str = Field(
+        "",
+        description="addresses or networks (`10.0.0.5,10.1.0.0/16`) of the reverse proxies whose "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` the API believes; the client address recorded for a "
+        "customer's download is then the one the proxy names, otherwise the connection's own. List only "
+        "proxies that overwrite the header, never `0.0.0.0/0` when clients can reach the API directly",
+        json_schema_extra={"readme_default": "empty: `X-Forwarded-For` ignored"},
+    )
+    frame_ancestors: str = Field(
+        "'none'",
+        description="which sites may show the pages in a frame (CSP `frame-ancestors`): `'none'`, or "
+        "`'self'` and origins separated by spaces, e.g. `https://core.insurer.example` for a core system "
+        "that embeds the viewer",
+    )
+    max_upload_bytes: int = Field(
+        64 * 1024 * 1024,
+        gt=0,
+        description="a larger scan upload gets 413 before it is read",
+        json_schema_extra={"readme_default": "64 MiB"},
+    )
+    max_verify_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="the same for a PDF sent to `POST /v1/verify`",
+        json_schema_extra={"readme_default": "16 MiB"},
+    )
+    max_json_bytes: int = Field(
+        256 * 1024,
+        gt=0,
+        description="the same for every other body (JSON)",
+        json_schema_extra={"readme_default": "256 KiB"},
+    )
     # Against decompression bombs: an A4 page at 600 dpi is 35 Mpx.
-    max_page_pixels: int = Field(default=60_000_000, gt=0)
-    max_pages: int = Field(default=500, gt=0)
+    max_page_pixels: int = Field(
+        60_000_000, gt=0, description="a larger page is refused as unreadable (a decompression bomb)"
+    )
+    max_pages: int = Field(500, gt=0, description="a scan of more pages is refused")
     # Against files built to stall the decoder (a real page takes well under a second to read).
-    page_seconds: float = Field(default=30.0, gt=0)
+    page_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="a page that takes longer to decode is refused (a file built to stall the reader)",
+    )
 
     # E-policy signing: a PKCS#12 file (default <data dir>/keys/signer.p12 from `imaging keys init`) with
     # its passphrase from a setting or a file; or a PKCS#11 token (an HSM) when IMAGING_PKCS11_MODULE is set.
-    signing_pkcs12: Path | None = None
-    signing_passphrase: SecretStr | None = None
-    signing_passphrase_file: Path | None = None
-    pkcs11_module: Path | None = None
-    pkcs11_token: str | None = None
-    pkcs11_key_label: str | None = None
-    pkcs11_pin: SecretStr | None = None
-    pkcs11_cert: Path | None = None  # the signing certificate (PEM or DER); its chain in trust_roots
-    tsa_url: str | None = None  # RFC 3161 time-stamping service: PAdES B-T when set, B-B otherwise
-    trust_roots: Path | None = None  # PEM roots the verifier trusts (default <data dir>/keys/ca.pem)
-    public_url: str = ""  # how customers reach the service, for links and QR codes (default http://host:port)
-    token_secret: SecretStr | None = None  # signs customers' links (default: a random one under keys/)
-    # Names ID numbers in object keys by HMAC (default: a random one under keys/); production must set it.
-    index_secret: SecretStr | None = None
-    link_days: int = Field(default=30, ge=1, le=3650)  # how long a customer's link opens the policy
-    # The customer's PDF password per product code: `id6` (last six of the holder's ID number, the
-    # default) or `birth` (the holder's birth date, YYYYMMDD), e.g. "KN01:birth,TK02:id6".
+    signing_pkcs12: Path | None = Field(
+        None,
+        description="the e-policy signing key and certificate, PKCS#12",
+        json_schema_extra={"readme_default": "`<data dir>/keys/signer.p12` (`imaging keys init`)"},
+    )
+    signing_passphrase: SecretStr | None = Field(None, description="the PKCS#12 file's passphrase")
+    signing_passphrase_file: Path | None = Field(
+        None,
+        description="a file holding the PKCS#12 passphrase",
+        json_schema_extra={"readme_default": "`<data dir>/keys/signer.pass`"},
+    )
+    pkcs11_module: Path | None = Field(
+        None, description="a PKCS#11 library (an HSM): when set, the signing key is the token's, not PKCS#12"
+    )
+    pkcs11_token: str | None = Field(None, description="the PKCS#11 token's label")
+    pkcs11_key_label: str | None = Field(None, description="the signing key's label in the token")
+    pkcs11_pin: SecretStr | None = Field(None, description="the token's user PIN")
+    pkcs11_pin_file: Path | None = Field(None, description="a file holding `IMAGING_PKCS11_PIN`")
+    pkcs11_cert: Path | None = Field(
+        None, description="the token key's signing certificate (PEM or DER); its chain in the trust roots"
+    )
+    tsa_url: str | None = Field(
+        None, description="RFC 3161 time-stamping service: signatures are PAdES B-T when set, B-B otherwise"
+    )
+    trust_roots: Path | None = Field(
+        None,
+        description="PEM roots the verifier trusts",
+        json_schema_extra={"readme_default": "`<data dir>/keys/ca.pem` (the test CA)"},
+    )
+    public_url: str = Field(
+        "",
+        description="how customers reach the service (`https://...`), for the links in mails and the QR "
+        "code on every e-policy; production requires it",
+        json_schema_extra={"readme_default": "`http://<api host>:<api port>`"},
+    )
+    token_secret: SecretStr | None = Field(
+        None,
+        description="signs customers' links; every process of one deployment needs the same one",
+        json_schema_extra={"readme_default": "a random one in `<data dir>/keys/token.secret`"},
+    )
+    token_secret_file: Path | None = Field(None, description="a file holding `IMAGING_TOKEN_SECRET`")
+    index_secret: SecretStr | None = Field(
+        None,
+        description="names ID numbers in object keys by HMAC (`index/customer/<hmac>/`), so listings and S3 "
+        "access logs never show a number; every process needs the same one",
+        json_schema_extra={"readme_default": "a random one in `<data dir>/keys/index.secret`"},
+    )
+    index_secret_file: Path | None = Field(None, description="a file holding `IMAGING_INDEX_SECRET`")
+    link_days: int = Field(30, ge=1, le=3650, description="how many days a customer's link opens the policy")
     epolicy_passwords: str = Field(
-        default="", pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$"
+        "",
+        pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$",
+        description="the customer's PDF password per product code: `id6` (last six of the holder's ID "
+        "number, the default) or `birth` (the holder's birth date, YYYYMMDD), e.g. `KN01:birth,TK02:id6`",
     )
 
     # The staff directory (LDAP or Active Directory, people/directory.py): on when IMAGING_LDAP_URL is set.
@@ -272,9 +394,50 @@ class Settings(BaseSettings):
         None, description="the same tree in a file, one `parent:child,child` entry a line, `#` for comments"
     )
 
-    # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
-    retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")
-    job_timeout: int = Field(default=600, gt=0)
+    retry_intervals: str = Field(
+        "5,15,60,300,900",
+        pattern=r"^\d+(,\d+)*$",
+        description="seconds between retries of a job whose dependency was down; their count is the number "
+        "of retries",
+    )
+    job_timeout: int = Field(600, gt=0, description="seconds a job may run")
+    retention_days: str = Field(
+        "",
+        pattern=r"^([a-z_]+:[0-9]+(,[a-z_]+:[0-9]+)*)?$",
+        description="days each document type is kept after capture, e.g. `idcard_front:1825,application_form:"
+        "10950`; `imaging retention run` deletes what is older, never what is under legal hold or filed "
+        "under a policy in force; a type not named is kept for ever",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="the address a worker's `/metrics` listens on (`imaging worker --metrics-port`); "
+        "`0.0.0.0` for a Prometheus on another machine",
+    )
+    log_format: Literal["human", "json"] = Field(
+        "human",
+        description="`json`: every process logs one JSON object a line (time, level, process, logger, "
+        "request_id, job_id, scan_id, event); `human`: one readable line, with the ids in brackets",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: object) -> object:
+        """Read each secret given as a file (``IMAGING_<NAME>_FILE``: Docker and systemd credentials, a
+        Kubernetes secret volume), so that it need not sit in the environment every child inherits."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in SECRET_FILES:
+            path, variable = data.get(f"{name}_file"), ENV_PREFIX + name.upper()
+            if not path:
+                continue
+            if data.get(name):
+                raise ValueError(f"{variable}: set it or {variable}_FILE, not both")
+            try:
+                data[name] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror}") from None
+        return data
 
     @field_validator("api_keys")
     @classmethod
@@ -504,6 +667,98 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         message = err["msg"].replace("Value error, ", "")
-        if not err["loc"]:  # a check across settings names its variables itself
-            raise ConfigError(message) from None
-        raise ConfigError(f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {message}") from None
+        if err["loc"]:  # a check of the whole (secrets from files) names its variable itself
+            message = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper() + ": " + message
+        raise ConfigError(message) from None
+
+
+# ---- what operators read: the effective settings, masked, and the README's table ---------------------
+
+
+def variable(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def is_secret(name: str) -> bool:
+    """Return whether a setting's value must never be printed: SecretStr ones and those marked secret."""
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return bool(extra.get("secret")) or "SecretStr" in str(field.annotation)
+
+
+def masked_url(url: str) -> str:
+    """Return a URL with the password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def shown(settings: Settings, name: str) -> str:
+    """Return a setting's effective value as ``imaging config check`` prints it: secrets masked."""
+    value = getattr(settings, name)
+    if value is None or value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
+        return "(unset)"
+    if name == "redis_url":
+        return masked_url(value)
+    if name == "api_keys":
+        roles = sorted(r.value for r in parse_api_keys(value).values())
+        return f"*** ({len(roles)} keys: {', '.join(roles)})"
+    if is_secret(name):
+        return "*** (set)"
+    return str(value)
+
+
+def effective(settings: Settings) -> list[tuple[str, str, str]]:
+    """Return (variable, value shown, where it came from) for every setting, secrets masked."""
+    return [
+        (variable(name), shown(settings, name), "set" if name in settings.model_fields_set else "default")
+        for name in Settings.model_fields
+    ]
+
+
+TABLE_START = "<!-- settings table: generated by `imaging config table --write README.md`; do not edit -->"
+TABLE_END = "<!-- end of settings table -->"
+
+
+def _default_text(name: str) -> str:
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "readme_default" in extra:
+        return str(extra["readme_default"])
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None:
+        return "unset"
+    if value == "":
+        return "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """Return the README's Settings table, one row a setting, from the fields' descriptions; raise
+    ValueError naming a setting that has no description."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        if not field.description:
+            raise ValueError(f"{variable(name)}: give it a description (Field(..., description=...))")
+        meaning = " ".join(field.description.split()).replace("|", "\\|")
+        default = _default_text(name).replace("|", "\\|")
+        rows.append(f"| `{variable(name)}` | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+def with_table(readme: str) -> str:
+    """Return the README text with its generated Settings table replaced by the current one."""
+    start, end = readme.find(TABLE_START), readme.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no '{TABLE_START}' ... '{TABLE_END}' section")
+    return readme[: start + len(TABLE_START)] + "\n" + settings_table() + "\n" + readme[end:]

@@ -30,6 +30,8 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 import epolicies
+import logs
+import metrics
 import production
 import queues
 from errors import ConfigError, DependencyDown
@@ -76,15 +78,16 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except RETRYABLE:
-            raise
-        except Exception:
-            current = get_current_job()
-            if current is not None:
-                current.retries_left = 0  # read by RQ's worker right after this raise
-            raise
+        with metrics.job_observed(fn.__name__):  # its logs carry its ids; its end is counted
+            try:
+                return fn(*args, **kwargs)
+            except RETRYABLE:
+                raise
+            except Exception:
+                current = get_current_job()
+                if current is not None:
+                    current.retries_left = 0  # read by RQ's worker right after this raise
+                raise
 
     return run
 
@@ -121,6 +124,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
                 record = file_document(ctx.store, scan, index, document, read_document(document), fronts)
                 if not record.on_file:
                     add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
+                    metrics.count_fields(_redis(ctx), record)
                 where = f"{document.type} on page {document.pages[0]}"
                 yield record.doc_id, [f"{where}: {p}" for p in document.problems]
 
@@ -194,6 +198,8 @@ def deliver_mail(mail_id: str) -> dict:
     )
     store.put(sent.key, sent.to_json(), "application/json")
     epolicies.delivery_done(_redis(ctx), store, sent)
+    if mail.policy_no:
+        metrics.count(_redis(ctx), "epolicies", event="mailed")
     return {"mail_id": mail_id, "status": sent.status, "delivered_to": where}
 
 
@@ -221,6 +227,7 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
         copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
         store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
         store.put(customer_key, copies.customer, "application/pdf")
+        metrics.count(conn, "epolicies", event="issued")
     people = (request.holder.id_number, request.insured.id_number)
     doc = file_epolicy(store, policy_no, version, entry.requested_at, people)
     record = epolicies.mark_signed(conn, store, policy_no, version, doc.doc_id)
@@ -258,21 +265,27 @@ class ImagingWorker(Worker):
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_monitoring_interval + ABANDONED_AFTER
 
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        with logs.for_job(job):  # the job's lines, RQ's own in its forked child too, carry its ids
+            super().execute_job(job, queue)
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         ctx = context()
         queues.sweep_now(self.connection, ctx.settings, ctx.store, every=IDLE_WAKE - 1)
 
 
-def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+def run(settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int = 0) -> bool:
     """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle).
 
     RQ's worker quits when Redis goes away under it (a restart, a failover); this one waits for Redis
     to answer again and carries on under a new name (the old one may still be registered)."""
     production.check(settings)
     conn = queues.connect(settings.redis_target, for_worker=True)
+    production.check_parts(settings, open_store(settings), conn)
     preload(settings)
     taken = [Queue(q, connection=conn) for q in queues.QUEUES]
+    exporter = metrics.WorkerExporter(settings.metrics_host, metrics_port) if metrics_port else None
     worked = False
     for life in itertools.count():
         this_name = f"{name}.{life}" if name and life else name
@@ -286,6 +299,8 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
             maintenance_interval=IDLE_WAKE,
             worker_ttl=IDLE_WAKE + 15,  # RQ waits on the queues worker_ttl - 15 s at a time
         )
+        if exporter:
+            exporter.worker = worker
         try:
             worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO") or worked
         except RedisError as exc:  # raised from RQ's teardown when Redis is away

@@ -16,6 +16,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
+import metrics
 import queues
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
@@ -264,6 +265,7 @@ def _accept_scan(
         except DependencyDown:
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
+    metrics.count(conn, "uploads", mode=mode.value)
     size = sum(f.size for f in stored)
     log.info(
         "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value
