@@ -8,8 +8,13 @@ validators (poppler's pdfsig among them) do not understand, so it is turned off.
 certification signature with DocMDP "no changes" (PAdES, the chain embedded), placed visibly over the
 seal the renderer drew, and time-stamped when a TSA is configured (PAdES B-T; B-B otherwise).
 
-The key is loaded once per worker process (``signer_from_settings`` is cached), and the signature's
-size is reserved up front rather than found by a dry run: both matter for speed (see bench/).
+What makes it fast (bench/epolicy_bench.py, README "Performance"): the key is loaded once per worker
+process (``signer_from_settings`` is cached); the signature's size is reserved up front rather than found
+by a dry run; the customer's copy is encrypted and signed in one write (writing the encrypted file and
+opening it again cost a parse and two more rounds of the deliberately slow AES-256 password hash); and
+the signer's signing-certificate-v2 attribute (ESS, RFC 5035), the same for every signature, is built
+once (``PadesAttributes``): pyHanko builds it anew for each signature and asn1crypto then serialises it
+again at each level of the CMS structure, which was three quarters of the time of a signature.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from functools import cache
 from pyhanko.pdf_utils.crypt.permissions import StandardPermissions
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.writer import copy_into_new_writer
+from pyhanko.pdf_utils.writer import BasePdfFileWriter, copy_into_new_writer
 from pyhanko.sign import fields, signers
+from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
 from pyhanko.sign.timestamps.api import TimeStamper
 
@@ -58,7 +64,7 @@ def load_pkcs12(path, passphrase: bytes | None) -> signers.Signer:
         ) from None
     if signer is None:  # pyHanko logs the reason and returns None (a wrong passphrase, mostly)
         raise ConfigError(f"IMAGING_SIGNING_PKCS12: cannot open {path}: wrong passphrase or not PKCS#12")
-    return signer
+    return prepared(signer)
 
 
 def load_pkcs11(settings: Settings) -> signers.Signer:
@@ -78,14 +84,48 @@ def load_pkcs11(settings: Settings) -> signers.Signer:
         if settings.trust_roots_path.exists()
         else []
     )
-    return PKCS11Signer(
-        session,
-        key_label=settings.pkcs11_key_label,
-        signing_cert=load_cert_from_pemder(str(settings.pkcs11_cert)),
-        ca_chain=chain,
-        # Hash here, sign the digest in the token: SoftHSM2 (and many HSMs) lack CKM_ECDSA_SHA256.
-        use_raw_mechanism=True,
+    return prepared(
+        PKCS11Signer(
+            session,
+            key_label=settings.pkcs11_key_label,
+            signing_cert=load_cert_from_pemder(str(settings.pkcs11_cert)),
+            ca_chain=chain,
+            # Hash here, sign the digest in the token: SoftHSM2 (and many HSMs) lack CKM_ECDSA_SHA256.
+            use_raw_mechanism=True,
+        )
     )
+
+
+class SigningCertificate(CMSAttributeProvider):
+    """The signing-certificate-v2 attribute, built once and kept in its parsed form (cheap to serialise)."""
+
+    attribute_type = "signing_certificate_v2"
+
+    def __init__(self, cert) -> None:
+        from asn1crypto import tsp
+        from pyhanko.sign.general import as_signing_certificate_v2
+
+        self.value = tsp.SigningCertificateV2.load(as_signing_certificate_v2(cert).dump())
+
+    async def build_attr_value(self, dry_run: bool = False):
+        return self.value
+
+
+class PadesAttributes(SignedAttributeProviderSpec):
+    """The signed attributes PAdES asks for beyond content type and digest: the signing certificate only
+    (PAdES forbids the signing-time attribute; the time is the signature dictionary's /M or a timestamp)."""
+
+    def __init__(self, cert) -> None:
+        self.signing_certificate = SigningCertificate(cert)
+
+    def signed_attr_providers(self, data_digest: bytes, digest_algorithm: str):
+        yield self.signing_certificate
+
+
+def prepared(signer: signers.Signer) -> signers.Signer:
+    """Return the signer with its constant signed attributes built once (see the module's docstring)."""
+    signer.signed_attr_prov_spec = PadesAttributes(signer.signing_cert)
+    return signer
 
 
 class TimestampUnavailable(DependencyDown):
@@ -130,29 +170,48 @@ def signer_from_settings(settings: Settings) -> signers.Signer:
     return load_pkcs12(settings.pkcs12_path, settings.pkcs12_passphrase())
 
 
-def encrypt(pdf: bytes, user_password: str, owner_password: str) -> bytes:
-    """Return the PDF encrypted with AES-256: opened with user_password, printable, not changeable."""
+def rehearse(signer: signers.Signer) -> None:
+    """Seal a sample e-policy and throw it away. The worker does this once before it forks a child per
+    job, so that what reportlab, pyHanko and asn1crypto set up on first use (lazy imports, parsed
+    certificate fields, font tables) is inherited by every job instead of redone in each."""
+    from esign.epolicy import sample_request
+    from esign.render import render
+
+    seal(render(sample_request(), 1, "https://rehearsal.invalid/verify"), signer, "000000", "rehearsal")
+
+
+def encrypted_writer(pdf: bytes, user_password: str, owner_password: str) -> BasePdfFileWriter:
+    """Return a writer holding the PDF, to be written encrypted with AES-256: opened with user_password,
+    printable, not changeable."""
     writer = copy_into_new_writer(PdfFileReader(io.BytesIO(pdf)))
     writer.encrypt(owner_password, user_password, perms=CUSTOMER_PERMISSIONS, pdf_mac=False)
+    return writer
+
+
+def encrypt(pdf: bytes, user_password: str, owner_password: str) -> bytes:
+    """Return the PDF encrypted with AES-256 (see ``encrypted_writer``)."""
     out = io.BytesIO()
-    writer.write(out)
+    encrypted_writer(pdf, user_password, owner_password).write(out)
     return out.getvalue()
 
 
 def certify(
-    pdf: bytes,
+    pdf: bytes | BasePdfFileWriter,
     signer: signers.Signer,
     password: str | None = None,
     timestamper=None,
     reason: str = "",
     reserve: bool = True,
 ) -> bytes:
-    """Return the PDF with a visible certification signature (DocMDP: no changes) added incrementally;
-    password opens an encrypted PDF first. ``reserve=False`` lets pyHanko size the signature by a dry
-    run (slower; kept for the benchmark's comparison)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    if password is not None:
-        writer.encrypt(password)
+    """Return the PDF with a visible certification signature (DocMDP: no changes): added in an incremental
+    update to PDF bytes (password opens an encrypted PDF first), or written with the whole document from
+    a writer. ``reserve=False`` lets pyHanko size the signature by a dry run (slower)."""
+    if isinstance(pdf, BasePdfFileWriter):
+        writer = pdf
+    else:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        if password is not None:
+            writer.encrypt(password)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD,
         certify=True,
@@ -181,8 +240,9 @@ def seal(
     timestamper=None,
     reserve: bool = True,
 ) -> SignedCopies:
-    """Return the customer's copy (encrypted, then signed) and the archive copy (signed) of a rendered PDF."""
+    """Return the customer's copy (encrypted and signed in one write) and the archive copy (signed in an
+    incremental update) of a rendered PDF."""
     reason = "电子保单 e-policy"
-    encrypted = encrypt(pdf, user_password, owner_password)
-    customer = certify(encrypted, signer, user_password, timestamper, reason, reserve)
+    encrypted = encrypted_writer(pdf, user_password, owner_password)
+    customer = certify(encrypted, signer, None, timestamper, reason, reserve)
     return SignedCopies(customer=customer, archive=certify(pdf, signer, None, timestamper, reason, reserve))
