@@ -16,7 +16,6 @@ import gc
 import itertools
 import logging
 import os
-import secrets
 import signal
 import socket
 import time
@@ -206,9 +205,9 @@ def deliver_mail(mail_id: str) -> dict:
 def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
+    from esign import sign
     from esign.epolicy import customer_password
-    from esign.render import render
-    from esign.sign import seal, signer_from_settings, timestamper_from_settings
+    from esign.render import document_metadata, render
     from indexing.filing import file_epolicy
 
     ctx = context()
@@ -220,10 +219,9 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     if not store.exists(customer_key):
         # The QR code names the version and its data's digest: /verify then shows what that version says.
         check_url = f"{settings.base_url}/verify/{policy_no}?v={version}&d={entry.digest[:20]}"
-        pdf = render(request, version, check_url)
-        signer = signer_from_settings(settings)
-        # The owner password is random and thrown away: nobody is meant to change the file.
-        copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
+        now = utcnow()
+        pdf = render(request, version, check_url, now, sign.seal_look_from_settings(settings))
+        copies = sign.seal_as_configured(pdf, settings, password, document_metadata(request, version, now))
         store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
         store.put(customer_key, copies.customer, "application/pdf")
     people = (request.holder.id_number, request.insured.id_number)
