@@ -1,6 +1,6 @@
 """E-policies per second: on one core the worker's way, through the API and one worker, and end to end.
 
-    .venv/bin/python bench/epolicy_bench.py [--policies 30] [--up 60] [--cli]
+    .venv/bin/python bench/epolicy_bench.py [--policies 30] [--up 60] [--long-term] [--cli]
 
 *as the worker does it*: render, encrypt and certify the customer's copy, certify the archive copy,
 store both (esign/sign.py's ``seal``); *before*: the same with the way it was done up to 92361d7, rebuilt
@@ -11,7 +11,12 @@ opened for every policy and pyHanko left to find the signature's size by a dry r
 certified copy per policy through pyHanko's command line (Python, pyHanko and the key loaded each time).
 Then request to stored PDF through `POST /v1/epolicies`, a real Redis and one `imaging worker`, one at a
 time; and with ``--up N``, N policies posted at once to `imaging up` (two workers) until every mail is in
-the outbox: policies per second from the first request to the last mail sent.
+the outbox: policies per second from the first request to the last mail sent. ``--long-term`` adds the
+worker's way at PAdES B-LT and B-LTA against a certomancer CA on this machine (OCSP, CRLs, TSA over HTTP).
+
+The rows on one core count this process's CPU time (``time.process_time``), not the clock: the machine is
+shared, and another program's load would otherwise count as ours. The rows through the service, and the
+long-term rows (they wait on the network), are wall-clock times.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import esign.sign as sign  # noqa: E402
 from esign.epolicy import sample_request  # noqa: E402
 from esign.keys import init_test_keys  # noqa: E402
-from esign.render import SEAL_BOX, render  # noqa: E402
+from esign.render import SEAL_BOX, document_metadata, render  # noqa: E402
 from storage import LocalStore  # noqa: E402
 
 SALES_KEY = "bench-sales-key-" + "s" * 16
@@ -49,15 +55,29 @@ def _url(policy) -> str:
     return f"https://epolicy.example.com/verify/{policy.policy_no}"
 
 
-def _run(policies, store: LocalStore, get_signer, seal) -> list[float]:
+def _run(policies, store: LocalStore, get_signer, seal, clock=time.process_time) -> list[float]:
     times = []
     for policy in policies:
-        began = time.perf_counter()
-        copies = seal(render(policy, 1, _url(policy)), get_signer(), "150013", "owner")
+        began = clock()
+        copies = seal(policy, get_signer())
         store.put(f"epolicies/{policy.policy_no}/v1.pdf", copies.customer, "application/pdf")
         store.put(f"epolicies/{policy.policy_no}/v1.archive.pdf", copies.archive, "application/pdf")
-        times.append(time.perf_counter() - began)
+        times.append(clock() - began)
     return times
+
+
+def _seal_now(timestamper=None, long_term=None):
+    """Return the worker's way: render at the time of sealing, seal with the document's metadata."""
+
+    def seal(policy, signer) -> sign.SignedCopies:
+        now = datetime.now(UTC)
+        pdf = render(policy, 1, _url(policy), now)
+        return sign.seal(
+            pdf, signer, "150013", "owner", timestamper, document=document_metadata(policy, 1, now),
+            long_term=long_term,
+        )  # fmt: skip
+
+    return seal
 
 
 def _plain_pkcs12(paths):
@@ -70,9 +90,10 @@ def _plain_pkcs12(paths):
 def _seal_before(reserve: bool):
     """Return the way seal() worked up to 92361d7: encrypt, write, open again, sign incrementally."""
 
-    def seal(pdf: bytes, signer, user_password: str, owner_password: str) -> sign.SignedCopies:
-        encrypted = sign.encrypt(pdf, user_password, owner_password)
-        customer = sign.certify(encrypted, signer, user_password, reserve=reserve)
+    def seal(policy, signer) -> sign.SignedCopies:
+        pdf = render(policy, 1, _url(policy))
+        encrypted = sign.encrypt(pdf, "150013", "owner")
+        customer = sign.certify(encrypted, signer, "150013", reserve=reserve)
         return sign.SignedCopies(customer=customer, archive=sign.certify(pdf, signer, reserve=reserve))
 
     return seal
@@ -92,6 +113,22 @@ def _one_copy_cli(policies, pkcs12: Path, passfile: Path, tmp: Path) -> list[flo
         )  # fmt: skip
         times.append(time.perf_counter() - began)
     return times
+
+
+def _long_term(policies, store: LocalStore, directory: Path) -> dict[str, list[float]]:
+    """Wall-clock seconds per policy at B-T, B-LT and B-LTA against a certomancer CA on this machine."""
+    from tests.esign.test_long_term import certomancer_ca
+
+    rows = {}
+    with certomancer_ca(directory) as ca:
+        for level in ("B-T", "B-LT", "B-LTA"):
+            settings = ca.settings(level)
+            seal = _seal_now(sign.timestamper_from_settings(settings), sign.long_term_from_settings(settings))
+            signer = sign.signer_from_settings(settings)
+            _run(policies[:1], store, lambda s=signer: s, seal, time.perf_counter)
+            label = f"as the worker does it, {level} (certomancer's TSA, OCSP and CRLs over HTTP; wall clock)"
+            rows[label] = _run(policies, store, lambda s=signer: s, seal, time.perf_counter)
+    return rows
 
 
 def _through_the_service(n: int, tmp: Path) -> list[float]:
@@ -208,6 +245,7 @@ def main() -> None:
     parser.add_argument("--policies", type=int, default=30)
     parser.add_argument("--up", type=int, default=0, help="policies to post at once to `imaging up`")
     parser.add_argument("--cli", action="store_true", help="also time pyHanko's command line (slow)")
+    parser.add_argument("--long-term", action="store_true", help="also B-LT and B-LTA against certomancer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = init_test_keys(Path(tmp) / "keys")
@@ -215,17 +253,19 @@ def main() -> None:
         store = LocalStore(Path(tmp) / "objects")
         cached, plain = sign.load_pkcs12(paths["pkcs12"], passphrase), _plain_pkcs12(paths)
         policies = _policies(args.policies)
-        _run(policies[:2], store, lambda: cached, sign.seal)  # warm up fonts and imports
+        _run(policies[:2], store, lambda: cached, _seal_now())  # warm up fonts and imports
         _run(policies[:2], store, lambda: plain, _seal_before(True))
         rows = {
             "before (as up to 92361d7: pyHanko's attributes, encrypt, reopen, sign)": _run(
                 policies, store, lambda: plain, _seal_before(True)
             ),
-            "as the worker does it": _run(policies, store, lambda: cached, sign.seal),
+            "as the worker does it": _run(policies, store, lambda: cached, _seal_now()),
             "naive (before, and the key opened and the size found by a dry run per policy)": _run(
                 policies, store, lambda: _plain_pkcs12(paths), _seal_before(False)
             ),
         }
+        if args.long_term:
+            rows.update(_long_term(policies[:10], store, Path(tmp) / "ca"))
         if args.cli:
             rows["one certified copy, pyHanko's command line per policy"] = _one_copy_cli(
                 policies, paths["pkcs12"], paths["passphrase"], Path(tmp)
