@@ -1,12 +1,14 @@
 """sign: the rendered e-policy in, two signed copies out: the encrypted one for the customer and a plain
 one for the archive. pyHanko does all of it; this module owns the signing key (PKCS#12 or PKCS#11).
 
-Order matters. The customer's copy is encrypted first (AES-256, PDF 2.0 security handler) and then
-signed in an incremental update of the encrypted file: encrypting a signed file rewrites every object
-and breaks the signature. pyHanko's password handler adds an ISO 32004 MAC by default, which other
-validators (poppler's pdfsig among them) do not understand, so it is turned off. Each copy is a
-certification signature with DocMDP "no changes" (PAdES, the chain embedded), placed visibly over the
-seal the renderer drew, and time-stamped when a TSA is configured (PAdES B-T; B-B otherwise).
+Order matters. The customer's copy is encrypted (AES-256, PDF 2.0 security handler) in the same write
+that signs it, the signature's /Contents left in clear as the standard says: encrypting a signed file
+rewrites every object and breaks the signature. pyHanko's password handler adds an ISO 32004 MAC by
+default, which other validators (poppler's pdfsig among them) do not understand, so it is turned off.
+Each copy is a certification signature with DocMDP "no changes" (PAdES, the chain embedded) whose
+widget over SEAL_BOX shows the seal the renderer made (its own appearance, no pyHanko stamp), time-stamped
+when a TSA is configured (PAdES B-T; B-B otherwise), and at IMAGING_PADES_LEVEL B-LT or B-LTA followed by
+the validation data and a document timestamp (``LongTerm``).
 
 What makes it fast (bench/epolicy_bench.py, README "Performance"): the key is loaded once per worker
 process (``signer_from_settings`` is cached); the signature's size is reserved up front rather than found
@@ -274,7 +276,8 @@ def _add_seal_field(writer: BasePdfFileWriter) -> None:
     that has no seal form (not rendered here) gets an empty appearance."""
     fields.append_signature_field(writer, fields.SigFieldSpec(FIELD, on_page=0, box=SEAL_BOX))
     _, resources = writer.find_page_for_modification(0)
-    xobjects = resources.get("/XObject") if resources else None
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    xobjects = xobjects.get_object() if xobjects is not None else None  # decrypted, in an encrypted file
     if xobjects is None or SEAL_XOBJECT not in xobjects:
         return
     (_, _, ref), *_ = fields.enumerate_sig_fields(writer, with_name=FIELD)

@@ -142,3 +142,12 @@ def test_a_long_term_level_without_a_time_stamping_service_is_refused_at_start()
     with pytest.raises(ConfigError, match="IMAGING_PADES_LEVEL: B-LTA needs a time-stamping service"):
         load_settings(pades_level="B-LTA")
     assert load_settings(pades_level="B-B").pades_level == "B-B"
+
+
+def test_an_encrypted_pdf_certified_in_an_update_gets_the_seal_too(signer, tmp_path: Path) -> None:
+    from esign.sign import certify, encrypt
+
+    pdf = render(sample_request(), 1, "https://x/v", SEALED_AT)
+    (tmp_path / "e.pdf").write_bytes(certify(encrypt(pdf, PASSWORD, "owner"), signer, PASSWORD))
+    assert _red_in_seal_box(tmp_path / "e.pdf", "-upw", PASSWORD) > 200
+    assert "Signature is Valid." in _run("pdfsig", "-upw", PASSWORD, str(tmp_path / "e.pdf"))
