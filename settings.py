@@ -279,6 +279,24 @@ class Settings(BaseSettings):
     tsa_url: str | None = Field(
         None, description="RFC 3161 time-stamping service: signatures are PAdES B-T when set, B-B otherwise"
     )
+    pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] | None = Field(
+        None,
+        description="PAdES level of the e-policies' signatures. Unset: B-T with IMAGING_TSA_URL, else B-B. "
+        "B-LT also embeds the signer's certificate status (OCSP or CRL, fetched from the CA when signing; "
+        "the roots in IMAGING_TRUST_ROOTS must include the signer's); B-LTA adds a document timestamp over "
+        "it, so the copies can be checked offline after the certificates expire. B-T and up need "
+        "IMAGING_TSA_URL",
+    )
+    seal_image: Path | None = Field(
+        None,
+        description="the company's seal as a PNG (transparent background), shown in the visible signature "
+        "beside 签章单位 and 签章时间; unset: a red round seal drawn by the service",
+    )
+    seal_company: str = Field(
+        "",
+        max_length=40,
+        description="the 签章单位 shown beside the seal; empty: the company's name printed on the e-policy",
+    )
     trust_roots: Path | None = Field(
         None,
         description="PEM roots the verifier trusts",
@@ -438,6 +456,13 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror}") from None
         return data
+
+    @field_validator("pades_level")
+    @classmethod
+    def _timestamps_need_a_tsa(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value not in (None, "B-B") and not info.data.get("tsa_url"):
+            raise ValueError(f"{value} needs a time-stamping service: set IMAGING_TSA_URL too")
+        return value
 
     @field_validator("api_keys")
     @classmethod

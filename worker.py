@@ -12,10 +12,10 @@ failure is permanent and goes straight to RQ's failed registry, where ``imaging 
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import logging
 import os
-import secrets
 import signal
 import socket
 import time
@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
+from rq.worker import WorkerStatus
 
 import epolicies
 import logs
@@ -50,6 +51,9 @@ HEARTBEAT = 5
 ABANDONED_AFTER = 30
 IDLE_WAKE = 20
 RETRYABLE = (DependencyDown, RedisError)
+# Jobs of these queues run in the worker itself, not in a child forked for each: they are short, pure Python
+# and bounded by network timeouts, and the fork cost more CPU than the job (README, Performance).
+IN_PROCESS = frozenset({"esign", "mail"})
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -207,9 +211,9 @@ def deliver_mail(mail_id: str) -> dict:
 def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
+    from esign import sign
     from esign.epolicy import customer_password
-    from esign.render import render
-    from esign.sign import seal, signer_from_settings, timestamper_from_settings
+    from esign.render import document_metadata, render
     from indexing.filing import file_epolicy
 
     ctx = context()
@@ -221,10 +225,9 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     if not store.exists(customer_key):
         # The QR code names the version and its data's digest: /verify then shows what that version says.
         check_url = f"{settings.base_url}/verify/{policy_no}?v={version}&d={entry.digest[:20]}"
-        pdf = render(request, version, check_url)
-        signer = signer_from_settings(settings)
-        # The owner password is random and thrown away: nobody is meant to change the file.
-        copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
+        now = utcnow()
+        pdf = render(request, version, check_url, now, sign.seal_look_from_settings(settings))
+        copies = sign.seal_as_configured(pdf, settings, password, document_metadata(request, version, now))
         store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
         store.put(customer_key, copies.customer, "application/pdf")
         metrics.count(conn, "epolicies", event="issued")
@@ -242,10 +245,13 @@ def preload(settings: Settings | None = None) -> None:
     """Import the heavy libraries once in the worker process, before RQ forks a child per job; with
     settings, also open a PKCS#12 signing key (not a PKCS#11 session: those do not survive a fork)."""
     import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
+    import esign.letter  # noqa: F401
+    import esign.mail  # noqa: F401
     import esign.render  # noqa: F401
     import esign.verify  # noqa: F401
+    import indexing.filing  # noqa: F401
     from capture.templates import templates
-    from esign.sign import signer_from_settings
+    from esign.sign import rehearse, signer_from_settings
     from ocr.pipeline import preload as load_ocr
     from printing import cjk_font
 
@@ -254,20 +260,26 @@ def preload(settings: Settings | None = None) -> None:
     load_ocr()  # tesseract's chi_sim and eng, and the look-alike table: inherited by every forked job
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
-            signer_from_settings(settings)
+            rehearse(signer_from_settings(settings))
         except ConfigError as exc:
             log.warning("signing key not loaded ahead: %s", exc.message)
+    gc.freeze()  # all made so far lives on: a forked job's collections then do not copy the whole heap
 
 
 class ImagingWorker(Worker):
-    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER)."""
-
-    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        return self.job_monitoring_interval + ABANDONED_AFTER
+    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER), running the IN_PROCESS
+    queues' jobs without forking (as RQ's SimpleWorker does; RQ's alarm still ends one that overruns)."""
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         with logs.for_job(job):  # the job's lines, RQ's own in its forked child too, carry its ids
-            super().execute_job(job, queue)
+            if queue.name not in IN_PROCESS:
+                return super().execute_job(job, queue)
+            execution = self.prepare_execution(job)
+            self.perform_job(job, queue, execution)
+            self.set_state(WorkerStatus.IDLE)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.job_monitoring_interval + ABANDONED_AFTER
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
