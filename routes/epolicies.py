@@ -185,10 +185,17 @@ async def verify_pdf(
         Header(alias=PASSWORD_HEADER, max_length=64, description="the password of an encrypted PDF"),
     ] = None,
 ) -> dict:
-    """Check a PDF's signatures (the body is the PDF; an encrypted one's password in the X-PDF-Password
-    header): intact, certified with no disallowed change, signer, signing time, timestamp, trust against
-    the configured roots; and why not. The file is read in a child process with memory and time limits;
-    one that lists more than 20 signatures is refused."""
+    """Check a PDF's signatures and document timestamps (the body is the PDF; an encrypted one's password
+    in the X-PDF-Password header): intact, signer, certification level, changes since, timestamp, trust
+    against the configured roots (named in `roots`); each failure with its reason (`failures[].reason`:
+    expired, revoked, untrusted_root, disallowed_algorithm, modified, forbidden_change,
+    changed_after_signing, ...) in Chinese and English. The file is read in a child process with memory
+    and time limits and is not stored; one that lists more than 20 signatures is refused."""
+    return await check_posted_pdf(request, settings, password)
+
+
+async def check_posted_pdf(request: Request, settings, password: str | None) -> dict:
+    """Return the verification of the PDF in the request's body (for the API and the public page)."""
     if "password" in request.query_params:
         # A URL is written into access logs, proxies' logs and browsers' histories: the customer's
         # password must not be, so it is refused here rather than quietly used.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import fastapi_offline
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from redis import Redis
 from redis.exceptions import RedisError
@@ -28,7 +28,7 @@ from esign.tokens import BadToken, check_token, named_policy
 from esign.verify import load_roots, verify
 from models import CustomerLink, Download, EPolicy, EPolicyVersion, epolicy_file, load
 from routes.deps import RedisConn, SettingsDep, Store
-from routes.epolicies import PolicyNo, pdf_response
+from routes.epolicies import PASSWORD_HEADER, PolicyNo, check_posted_pdf, pdf_response
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
 from vocabulary import utcnow
@@ -156,7 +156,14 @@ def _what_was_checked(result) -> str:
     """Return, for the customer, whether the signature holds and what that rests on: who signed, which
     root vouches for them, and whether that root is only a TEST one (poppler would not trust it)."""
     if not result.ok:
-        return "签名无效 INVALID: " + "; ".join(p for s in result.signatures for p in s.problems)
+        failures = [f for s in result.signatures for f in s.failures]
+        return (
+            "签名无效："
+            + "；".join(f.zh for f in failures)
+            + " INVALID: "
+            + "; ".join(f.en for f in failures)
+            + "".join(f" {p}" for p in result.problems)
+        )
     sig = result.signatures[0]
     said = (
         f"数字签名有效 signature valid: 签署人 signed by {_common_name(sig.signer)}, "
@@ -238,6 +245,29 @@ def _matching_version(store: ObjectStore, policy: EPolicy, version: int, digest:
         f"生效日 {request.effective_date}。请与纸面核对 Compare with the printout: version {version}, "
         f"sum insured {request.sum_insured}, premium {request.premium}, effective {request.effective_date}."
     )
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page() -> HTMLResponse:
+    """The public page where anyone drops a PDF to check its signatures: the browser posts it to
+    POST /verify, which answers as the API's verify does; nothing is stored."""
+    return HTMLResponse((WEB / "verify.html").read_text(encoding="utf-8"))
+
+
+@router.post("/verify")
+async def public_verify(
+    request: Request,
+    conn: RedisConn,
+    settings: SettingsDep,
+    password: Annotated[str | None, Header(alias=PASSWORD_HEADER, max_length=64)] = None,
+) -> dict:
+    """POST /v1/verify without an API key, for the public page: the same check, the same limits (the
+    child process, IMAGING_MAX_VERIFY_BYTES), throttled per address; the file is not stored."""
+    if _throttled(conn, request, "verify-pdf", VERIFY_LIMIT, 60):
+        raise HTTPException(
+            429, "too many checks from this address; try again in a minute", {"Retry-After": "60"}
+        )
+    return await check_posted_pdf(request, settings, password)
 
 
 @router.get("/verify/{policy_no}", response_class=HTMLResponse)
