@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     # Names ID numbers in object keys by HMAC (default: a random one under keys/); production must set it.
     index_secret: SecretStr | None = None
     link_days: int = Field(default=30, ge=1, le=3650)  # how long a customer's link opens the policy
+    # One reminder to acknowledge receipt (签收), mailed this many days after a version's mail went out.
+    epolicy_reminder_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="days after an e-policy's mail is sent without the customer acknowledging receipt "
+        "(签收) before one reminder is mailed; 0: no reminders",
+    )
     # The customer's PDF password per product code: `id6` (last six of the holder's ID number, the
     # default) or `birth` (the holder's birth date, YYYYMMDD), e.g. "KN01:birth,TK02:id6".
     epolicy_passwords: str = Field(
