@@ -15,13 +15,15 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko_certvalidator import ValidationContext
@@ -30,6 +32,7 @@ from reportlab.pdfgen import canvas
 
 from api import create_app
 from errors import BadInput
+from esign.keys import _usage as signing_usage
 from esign.verify import Reason, load_roots, verify
 from settings import Settings
 from tests.conftest import run_cli
@@ -140,95 +143,149 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def _signed_by_a_fresh_ca(now: datetime) -> tuple[bytes, asn1_x509.Certificate, x509.Certificate, object]:
-    """Return a PDF signed (approval) by a new signer under a new root, the root (pyHanko's type), the
-    signer's certificate and the root's key: a CA whose CRL the test writes."""
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Verify test root"))
-        .issuer_name(_name("Verify test root"))
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=400))
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(root_key, hashes.SHA256())
+DER = serialization.Encoding.DER
+WHERE_CRL = x509.UniformResourceIdentifier("http://127.0.0.1:9/root.crl")  # named, never fetched
+SIGNING = signing_usage(cert_sign=False)  # what `imaging keys init` gives its signer
+
+
+def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(DER))
+
+
+def _private(key) -> asn1_keys.PrivateKeyInfo:
+    return asn1_keys.PrivateKeyInfo.load(
+        key.private_bytes(DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    usage = dict.fromkeys(
-        ("key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign"), False
-    )
-    where = x509.UniformResourceIdentifier("http://127.0.0.1:9/root.crl")  # never fetched
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Verify test signer"))
-        .issuer_name(root.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=300))
-        .not_valid_after(now + timedelta(days=300))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                encipher_only=False,
-                decipher_only=False,
-                **usage,
-            ),
-            critical=True,
+
+
+class FreshCA:
+    """A root made for one test, which issues a signer or a time-stamping authority and writes CRLs."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("Verify test root"))
+            .issuer_name(_name("Verify test root"))
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
         )
-        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint([where], None, None, None)]), False)
-        .sign(root_key, hashes.SHA256())
-    )
-    der = serialization.Encoding.DER
-    asn1_root = asn1_x509.Certificate.load(root.public_bytes(der))
-    signer = signers.SimpleSigner(
-        signing_cert=asn1_x509.Certificate.load(cert.public_bytes(der)),
-        signing_key=asn1_keys.PrivateKeyInfo.load(
-            key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        ),
-        cert_registry=SimpleCertificateStore.from_certs([asn1_root]),
-    )
+        self.root = _asn1(self.cert)
+
+    def issue(self, common: str, days: int, tsa: bool = False):
+        """Return a certificate valid ``days`` from now and its key: a signer's, or a TSA's (RSA: pyHanko's
+        dummy TSA signs with RSA only)."""
+        key = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if tsa
+            else ec.generate_private_key(ec.SECP256R1())
+        )
+        usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]) if tsa else SIGNING
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.now - timedelta(hours=1))
+            .not_valid_after(self.now + timedelta(days=days))
+            .add_extension(usage, critical=True)
+            .add_extension(
+                x509.CRLDistributionPoints([x509.DistributionPoint([WHERE_CRL], None, None, None)]), False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return cert, key
+
+    def crl(self, revoked: x509.Certificate | None = None) -> asn1_crl.CertificateList:
+        """Return a CRL good for years, listing ``revoked`` (as of a day ago) if given."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.cert.subject)
+            .last_update(self.now - timedelta(minutes=5))
+            .next_update(self.now + timedelta(days=3000))
+        )
+        if revoked is not None:
+            entry = x509.RevokedCertificateBuilder().serial_number(revoked.serial_number)
+            builder = builder.add_revoked_certificate(
+                entry.revocation_date(self.now - timedelta(days=1)).build()
+            )
+        return asn1_crl.CertificateList.load(builder.sign(self.key, hashes.SHA256()).public_bytes(DER))
+
+    def signer(self, cert: x509.Certificate, key) -> signers.SimpleSigner:
+        return signers.SimpleSigner(
+            signing_cert=_asn1(cert),
+            signing_key=_private(key),
+            cert_registry=SimpleCertificateStore.from_certs([self.root]),
+        )
+
+
+def _page() -> bytes:
     page = io.BytesIO()
     drawing = canvas.Canvas(page)
     drawing.drawString(100, 700, "a policy")
     drawing.save()
-    writer = IncrementalPdfFileWriter(io.BytesIO(page.getvalue()))
-    signed = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=signer)
-    return signed.getvalue(), asn1_root, cert, root_key
+    return page.getvalue()
 
 
 def test_a_revoked_and_an_expired_signer_each_get_their_own_reason() -> None:
-    now = datetime.now(UTC)
-    signed, root, cert, root_key = _signed_by_a_fresh_ca(now)
-    assert verify(signed, [root]).ok
-    later = verify(signed, [root], moment=now + timedelta(days=400))
+    ca = FreshCA(datetime.now(UTC))
+    cert, key = ca.issue("Verify test signer", 300)
+    writer = IncrementalPdfFileWriter(io.BytesIO(_page()))
+    signed = signers.sign_pdf(
+        writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=ca.signer(cert, key)
+    )
+    signed = signed.getvalue()
+    assert verify(signed, [ca.root]).ok
+    later = verify(signed, [ca.root], moment=ca.now + timedelta(days=400))
     assert [f.reason for f in later.signatures[0].failures] == [Reason.expired]
     untrusted = verify(signed, load_roots(ROOT_PEM))
     assert [f.reason for f in untrusted.signatures[0].failures] == [Reason.untrusted_root]
-    revoked = (
-        x509.RevokedCertificateBuilder()
-        .serial_number(cert.serial_number)
-        .revocation_date(now - timedelta(days=1))
-        .build()
-    )
-    crl = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(cert.issuer)
-        .last_update(now - timedelta(minutes=5))
-        .next_update(now + timedelta(days=7))
-        .add_revoked_certificate(revoked)
-        .sign(root_key, hashes.SHA256())
-    )
     stream = io.BytesIO(signed)
     contents = PdfFileReader(io.BytesIO(signed)).embedded_signatures[0].pkcs7_content
-    crl_der = asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))
-    DocumentSecurityStore.add_dss(stream, contents, crls=[crl_der], certs=[root])
-    checked = verify(stream.getvalue(), [root])  # the CRL is in the file: nothing fetched
+    DocumentSecurityStore.add_dss(stream, contents, crls=[ca.crl(revoked=cert)], certs=[ca.root])
+    checked = verify(stream.getvalue(), [ca.root])  # the CRL is in the file: nothing fetched
     (signature,) = checked.signatures
     assert [f.reason for f in signature.failures] == [Reason.revoked], signature.failures
     assert "revoked" in signature.failures[0].detail and checked.validation_data.crls == 1
+
+
+def test_a_b_lta_file_still_holds_after_its_signer_expired_from_the_data_it_carries() -> None:
+    ca = FreshCA(datetime.now(UTC))
+    cert, key = ca.issue("Verify test signer", 30)
+    tsa_cert, tsa_key = ca.issue("Verify test TSA", 3000, tsa=True)
+    stamper = DummyTimeStamper(tsa_cert=_asn1(tsa_cert), tsa_key=_private(tsa_key), certs_to_embed=[ca.root])
+    # PAdES B-LTA: the CRL embedded at signing (no network: the context holds it), then a document timestamp.
+    context = ValidationContext(trust_roots=[ca.root], crls=[ca.crl()], allow_fetching=False)
+    meta = signers.PdfSignatureMetadata(
+        field_name="Sig1",
+        subfilter=SigSeedSubFilter.PADES,
+        embed_validation_info=True,
+        use_pades_lta=True,
+        validation_context=context,
+    )
+    pdf_signer = signers.PdfSigner(meta, signer=ca.signer(cert, key), timestamper=stamper)
+    lta = pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(_page()))).getvalue()
+    now = verify(lta, [ca.root])
+    assert now.ok and [s.kind for s in now.signatures] == ["signature", "document timestamp"]
+    assert now.signatures[0].long_term is None and now.validation_data.crls == 1
+    expired = ca.now + timedelta(days=60)  # the signer's certificate ended a month ago
+    later = verify(lta, [ca.root], moment=expired)
+    assert later.ok, [s.failures for s in later.signatures]
+    assert "as the document timestamps prove" in later.signatures[0].long_term
+
+    # The same signature without the document timestamp (PAdES B-T) has nothing to prove it by.
+    meta_bt = signers.PdfSignatureMetadata(field_name="Sig1", subfilter=SigSeedSubFilter.PADES)
+    bt_signer = signers.PdfSigner(meta_bt, signer=ca.signer(cert, key), timestamper=stamper)
+    bt = bt_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(_page()))).getvalue()
+    assert [f.reason for f in verify(bt, [ca.root], moment=expired).signatures[0].failures] == [
+        Reason.expired
+    ]
 
 
 def test_the_command_always_answers_in_json_and_its_exit_code_tells_a_verdict_from_a_refusal(
