@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -333,3 +334,21 @@ def test_the_public_check_takes_a_file_without_a_key_and_is_throttled(settings: 
     assert too_big.status_code == 413
     answers = [client.post("/verify", content=b"").status_code for _ in range(30)]
     assert answers[-1] == 429 and set(answers[:-1]) <= {422, 429}
+
+
+FULL_DATA = os.environ.get("PYHANKO_TEST_DATA")  # pyHanko's own test_data/data/pdf, to check all of it
+
+
+@pytest.mark.skipif(not FULL_DATA, reason="set PYHANKO_TEST_DATA to pyHanko's test_data/data/pdf directory")
+@pytest.mark.parametrize("moment", [EARLY, LATE], ids=["2020", "2026"])
+def test_the_verifier_agrees_with_pyhanko_on_every_signed_file_of_its_test_data(moment: datetime) -> None:
+    roots = load_roots(Path(FULL_DATA).parent / "crypto" / "testing-ca" / "root" / "root.cert.pem")
+    signed = [p for p in sorted(Path(FULL_DATA).rglob("*.pdf")) if b"/ByteRange" in p.read_bytes()]
+    assert len(signed) >= 34
+    for path in signed:
+        data = path.read_bytes()
+        try:
+            ours = {s.field: s.ok for s in verify(data, roots, moment=moment).signatures}
+        except BadInput:
+            ours = REFUSED
+        assert ours == pyhanko_says(data, roots, moment), path.name
