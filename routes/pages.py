@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 
 import epolicies
 from errors import NotFound
-from esign.epolicy import EPolicyRequest
+from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
 from esign.tokens import BadToken, check_token, named_policy
 from esign.verify import load_roots, verify
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file, load
@@ -198,7 +198,7 @@ def _summary(request: EPolicyRequest) -> list[tuple[str, str]]:
         ("被保险人 Insured", request.insured.name),
         ("保险期间 Period", f"{request.effective_date} 至 {until}"),
         ("保险金额 Sum insured", f"¥{request.sum_insured:,}"),
-        ("保费 Premium", f"¥{request.premium:,}（{request.payment_frequency.value}）"),
+        ("保费 Premium", f"¥{request.premium:,}（{FREQUENCY_LABELS[request.payment_frequency]}）"),
     ]
 
 
