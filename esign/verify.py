@@ -17,6 +17,7 @@ plain words in Chinese and English.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -263,29 +265,39 @@ def root_names(roots: list) -> list[str]:
 
 
 class _Said(logging.Handler):
-    """Collects what pyHanko's validator warns of (the certificate and the check that failed), per
-    thread: pyHanko says it only in its log, and the API checks several files at once."""
+    """Collects, while a signature is checked, what pyHanko warns of (the certificate and the check that
+    failed): pyHanko says it only in its log, with a traceback. Per thread: the API checks several files
+    at once. Every other record goes on to the root logger as it would have (pyHanko's validation warns
+    at length of every untrusted chain, so below ERROR its validator stays out of the log, as before)."""
+
+    QUIET = ("pyhanko.sign.validation", "pyhanko.sign.diff_analysis")
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.DEBUG)
         self.local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
         said = getattr(self.local, "said", None)
-        if said is not None:
+        if said is not None and record.levelno < logging.ERROR:
             said.append(record.getMessage())
+        elif record.levelno >= logging.ERROR or not record.name.startswith(self.QUIET):
+            logging.getLogger().handle(record)
 
-    def start(self) -> list[str]:
-        self.local.said = []
-        return self.local.said
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Yield the list the warnings logged in this thread go to, until the block ends."""
+        self.local.said = said = []
+        try:
+            yield said
+        finally:
+            self.local.said = None
 
 
 _SAID = _Said()
 for _name in ("pyhanko", "pyhanko_certvalidator"):
-    # An untrusted chain is logged as a warning with a traceback; the result says it in a line instead.
     _logger = logging.getLogger(_name)
     _logger.setLevel(logging.WARNING)
-    _logger.propagate = False
+    _logger.propagate = False  # _SAID hands on what it does not keep
     _logger.addHandler(_SAID)
 # The difference analysis logs a suspicious change with a traceback; the status carries it (the detail).
 logging.getLogger("pyhanko.sign.diff_analysis").setLevel(logging.CRITICAL)
@@ -354,7 +366,19 @@ def _check(
     dss: DocumentSecurityStore | None,
     has_document_timestamps: bool,
 ) -> SignatureCheck:
-    said = _SAID.start()
+    """Return what holds of one signature or document timestamp, with what pyHanko warned of."""
+    with _SAID.capture() as said:
+        return _checked(embedded, roots, moment, dss, has_document_timestamps, said)
+
+
+def _checked(
+    embedded: EmbeddedPdfSignature,
+    roots: list,
+    moment: datetime,
+    dss: DocumentSecurityStore | None,
+    has_document_timestamps: bool,
+    said: list[str],
+) -> SignatureCheck:
     timestamp_kind = embedded.sig_object_type == "/DocTimeStamp"
     try:
         if timestamp_kind:
