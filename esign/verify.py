@@ -388,15 +388,16 @@ def _checked(
     except SignatureValidationError as exc:
         return _malformed(embedded, timestamp_kind, exc)
     failures = _failures(embedded, status, timestamp_kind, said, moment)
-    long_term = None
+    long_term = proven = None
     if not timestamp_kind and has_document_timestamps and {f.reason for f in failures} & CURED_BY_TIME:
         proven = long_term_proof(embedded, roots, moment)
         if proven is not None:
-            long_term = f"held at {proven:%Y-%m-%d %H:%M:%S} UTC, as the document timestamps prove"
+            long_term = f"held at {proven.held_at:%Y-%m-%d %H:%M:%S} UTC, as the document timestamps prove"
             failures = [f for f in failures if f.reason not in CURED_BY_TIME]
-    trusted = status.trusted or long_term is not None
-    path = status.validation_path if trusted else None
+    trusted = status.trusted or proven is not None
+    path = status.validation_path if status.trusted else None
     anchor = path.trust_anchor.authority.name.human_friendly if path is not None else None
+    anchor = proven.trusted_by if proven is not None else anchor
     signer = status.signing_cert.subject.human_friendly
     level = status.modification_level.name if status.modification_level is not None else "UNKNOWN"
     docmdp = embedded.docmdp_level.name if embedded.docmdp_level is not None else None
@@ -505,9 +506,16 @@ def _failures(
     return failures
 
 
-def long_term_proof(embedded: EmbeddedPdfSignature, roots: list, moment: datetime) -> datetime | None:
-    """Return the time the file's document timestamps prove the signature held at (PAdES B-LTA, checked
-    with the validation data in the file only, nothing fetched), or None if they prove nothing."""
+@dataclass(frozen=True)
+class LongTermProof:
+    held_at: datetime  # the time the file's document timestamps prove the signature existed and held
+    trusted_by: str | None  # the configured root its chain ended in then
+
+
+def long_term_proof(embedded: EmbeddedPdfSignature, roots: list, moment: datetime) -> LongTermProof | None:
+    """Return when the file's document timestamps prove the signature held, and by which root (PAdES
+    B-LTA, checked with the validation data in the file only, nothing fetched); None if they prove
+    nothing."""
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
         PdfSignatureValidationSpec,
@@ -538,7 +546,9 @@ def long_term_proof(embedded: EmbeddedPdfSignature, roots: list, moment: datetim
         return None
     if result.ades_subindic != AdESPassed.OK:
         return None
-    return result.best_signature_time
+    path = result.api_status.validation_path
+    anchor = path.trust_anchor.authority.name.human_friendly if path is not None else None
+    return LongTermProof(result.best_signature_time, anchor)
 
 
 def describe(result: Verification, roots_file: str | None = None) -> list[str]:

@@ -279,6 +279,7 @@ def test_a_b_lta_file_still_holds_after_its_signer_expired_from_the_data_it_carr
     later = verify(lta, [ca.root], moment=expired)
     assert later.ok, [s.failures for s in later.signatures]
     assert "as the document timestamps prove" in later.signatures[0].long_term
+    assert later.signatures[0].trusted_by == "Common Name: Verify test root"
 
     # The same signature without the document timestamp (PAdES B-T) has nothing to prove it by.
     meta_bt = signers.PdfSignatureMetadata(field_name="Sig1", subfilter=SigSeedSubFilter.PADES)
