@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 import queues
-from errors import NotFound, QueueUnavailable
+from errors import BadInput, NotFound, QueueUnavailable
 from esign.epolicy import EPolicyRequest, customer_password
 from esign.tokens import BadToken, LinkToken, make_token, new_link
 from models import (
@@ -44,6 +45,8 @@ from models import (
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
 from vocabulary import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def load_request(store: ObjectStore, policy_no: str, version: int) -> EPolicyRequest:
@@ -352,7 +355,11 @@ def remind_due(conn: Redis, store: ObjectStore, settings: Settings, now: datetim
     queued = []
     for member in conn.zrangebyscore(AWAITING_RECEIPT, "-inf", cutoff, start=0, num=200):
         policy_no, _, number = member.decode().rpartition(":")
-        mail_id = _remind(conn, store, settings, policy_no, int(number))
+        try:
+            mail_id = _remind(conn, store, settings, policy_no, int(number))
+        except BadInput as exc:  # its data is gone or unreadable: no reminder, and said once
+            log.warning("e-policy %s v%s: no reminder: %s", policy_no, number, exc.message)
+            mail_id = None
         if mail_id:
             queue_delivery(conn, settings, mail_id)
             queued.append(mail_id)

@@ -138,6 +138,9 @@ def test_one_reminder_goes_out_after_the_set_days_through_the_mail_job(
         client.post(f"/epolicy/{token}/receipt", data={"version": version, "check": check}).status_code == 200
     )
     assert epolicies.remind_due(redis_conn, store, settings, now + timedelta(days=60)) == []
+    redis_conn.zadd(epolicies.AWAITING_RECEIPT, {"P2026119999999:1": 0})  # a policy no longer stored
+    assert epolicies.remind_due(redis_conn, store, settings, now + timedelta(days=60)) == []
+    assert redis_conn.zcard(epolicies.AWAITING_RECEIPT) == 0, "every version due was looked at once"
 
 
 @needs_chromium
