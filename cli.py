@@ -163,12 +163,12 @@ def keys_init(force: bool) -> None:
 
 
 @imaging.command("verify")
-@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@click.argument("pdf", type=click.Path(dir_okay=False))
 @click.option("--password", default=None, help="The password of an encrypted PDF.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, refusals included.")
 @click.option(
     "--roots",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="PEM file of the roots to trust instead of IMAGING_TRUST_ROOTS.",
 )
@@ -177,13 +177,20 @@ def verify_pdf(pdf: str, password: str | None, as_json: bool, roots: Path | None
     """Check a PDF's signatures and document timestamps: intact, signer, certification, changes since,
     timestamp, trust in the configured roots, and each failure's reason.
     Exit 0 if every signature holds, 1 if one does not, 2 if the file cannot be read or opened."""
+    from errors import BadInput
     from esign.verify import as_json as json_text
     from esign.verify import describe, load_roots, verify
 
-    roots_path = roots or load_settings().trust_roots_path
     try:
+        roots_path = roots or load_settings().trust_roots_path  # a bad setting is a refusal too
         at = _moment(moment)
-        result = verify(Path(pdf).read_bytes(), load_roots(roots_path), password, at)
+        if roots is not None and not roots.is_file():
+            raise BadInput(f"--roots {roots}: no such file")
+        try:
+            data = Path(pdf).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"{pdf}: cannot read: {exc.strerror}") from None
+        result = verify(data, load_roots(roots_path), password, at)
     except ImagingError as exc:
         if as_json:
             click.echo(json_text({"ok": False, "error": exc.error, "message": exc.message}))

@@ -311,6 +311,8 @@ def test_the_command_always_answers_in_json_and_its_exit_code_tells_a_verdict_fr
         assert done.returncode == 2 and "Traceback" not in done.stderr
         said = json.loads(done.stdout)
         assert said["ok"] is False and said["error"] == "bad_input" and said["message"]
+    missing = run_cli(settings, "verify", str(tmp_path / "none.pdf"), "--json")
+    assert missing.returncode == 2 and "cannot read" in json.loads(missing.stdout)["message"]
     bad_time = run_cli(settings, "verify", str(DATA / LTA), "--json", "--at", "yesterday")
     assert bad_time.returncode == 2 and "ISO 8601" in json.loads(bad_time.stdout)["message"]
     words = run_cli(settings, "verify", str(DATA / "ed448-disallowed-hash.pdf"), "--roots", str(ROOT_PEM))
