@@ -85,7 +85,7 @@ def body_limit(settings: Settings, method: str, path: str) -> tuple[int, str]:
     verify are files; every other body is a small JSON document."""
     if method == "POST" and path == "/v1/scans":
         return settings.max_upload_bytes, "IMAGING_MAX_UPLOAD_BYTES"
-    if method == "POST" and path == "/v1/verify":
+    if method == "POST" and path in ("/v1/verify", "/verify"):
         return settings.max_verify_bytes, "IMAGING_MAX_VERIFY_BYTES"
     return settings.max_json_bytes, "IMAGING_MAX_JSON_BYTES"
 

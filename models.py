@@ -297,6 +297,19 @@ class EPolicyStatus(StrEnum):
     delivery_failed = "delivery_failed"  # the mail could not be delivered (see reason)
 
 
+class Receipt(BaseModel):
+    """What became of a version at the customer's end (签收): first shown on their page, first
+    downloaded, acknowledged (when, through which link, from which address), and the one reminder."""
+
+    opened_at: datetime | None = None
+    downloaded_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_link: str | None = None  # the id of the customer's link it was acknowledged through
+    acknowledged_address: str | None = None  # the client as the API's server sees it
+    reminder_mail_id: str | None = None  # the reminder mailed when it was not acknowledged in time
+    reminded_at: datetime | None = None
+
+
 class EPolicyVersion(BaseModel):
     version: int
     digest: str  # SHA-256 of the request data (esign/epolicy.py): the same data is the same version
@@ -305,6 +318,7 @@ class EPolicyVersion(BaseModel):
     reason: str | None = None
     signed_at: datetime | None = None
     doc_id: str | None = None  # the document the PDF is indexed as
+    receipt: Receipt = Field(default_factory=Receipt)
 
 
 class Delivery(BaseModel):

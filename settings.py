@@ -322,6 +322,13 @@ class Settings(BaseSettings):
     )
     index_secret_file: Path | None = Field(None, description="a file holding `IMAGING_INDEX_SECRET`")
     link_days: int = Field(30, ge=1, le=3650, description="how many days a customer's link opens the policy")
+    epolicy_reminder_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="days after an e-policy's mail is sent without the customer acknowledging receipt "
+        "(签收) before one reminder is mailed; 0: no reminders",
+    )
     epolicy_passwords: str = Field(
         "",
         pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$",

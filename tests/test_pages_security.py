@@ -75,6 +75,7 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         ),
         "customer's page, bad link": ("/epolicy/not-a-token", 403),
         "public check": (f"/verify/{POLICY}", 200),
+        "public check of a file": ("/verify", 200),
         "public check, no such policy": ("/verify/P2026110000999", 404),
     }
 
@@ -144,7 +145,7 @@ REFUSED_IN_SCRIPTS = re.compile(
 
 def test_the_pages_scripts_use_nothing_the_csp_refuses() -> None:
     scripts = sorted((ROOT / "web" / "static").glob("*.js"))
-    assert {p.name for p in scripts} >= {"keyentry.js", "viewer.js", "docs.js"}
+    assert {p.name for p in scripts} >= {"keyentry.js", "viewer.js", "docs.js", "verify.js"}
     for path in scripts:
         found = REFUSED_IN_SCRIPTS.search(path.read_text(encoding="utf-8"))
         assert found is None, f"{path.name}: {found and found.group(0)}"
