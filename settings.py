@@ -115,6 +115,23 @@ class Settings(BaseSettings):
         default="", pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$"
     )
 
+    # Staff sign-in (people/): sessions, lock-out after bad passwords, API tokens.
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="a signed-in session ends after this many minutes without a request"
+    )
+    session_max_hours: int = Field(
+        12, ge=1, le=24 * 7, description="a session ends this many hours after sign-in, however busy"
+    )
+    signin_lock_after: int = Field(
+        5, ge=1, le=100, description="bad passwords in a row that lock an account for a while"
+    )
+    signin_lock_minutes: int = Field(
+        15, ge=1, le=24 * 60, description="how long an account stays locked after too many bad passwords"
+    )
+    token_days: int = Field(
+        90, ge=1, le=3650, description="days an API token lives when its creator gives no expiry"
+    )
+
     # Seconds between the retries of a job whose dependency was down; the count is the number of retries.
     retry_intervals: str = Field(default="5,15,60,300,900", pattern=r"^\d+(,\d+)*$")
     job_timeout: int = Field(default=600, gt=0)

@@ -34,6 +34,7 @@ import production
 import queues
 from errors import ConfigError, DependencyDown
 from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
+from people import audit
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -262,6 +263,7 @@ class ImagingWorker(Worker):
         super().run_maintenance_tasks()
         ctx = context()
         queues.sweep_now(self.connection, ctx.settings, ctx.store, every=IDLE_WAKE - 1)
+        audit.archive_now(self.connection, ctx.store, every=60)
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
