@@ -20,7 +20,7 @@ import queues
 from errors import DependencyDown, ImagingError
 from people.identity import identify
 from people.sessions import COOKIE as SESSION_COOKIE
-from routes import documents, epolicies, jobs, keyentry, links, pages, people, scans, signin
+from routes import admin, documents, epolicies, jobs, keyentry, links, pages, people, scans, signin
 from routes.deps import ErrorBody
 from routes.headers import SecurityHeaders
 from settings import Settings, load_settings
@@ -184,6 +184,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImagingError, _imaging_error)
     app.add_exception_handler(Exception, _unexpected)
-    for resource in (jobs, scans, keyentry, documents, links, epolicies, people, signin, pages):
+    for resource in (jobs, scans, keyentry, documents, links, epolicies, people, signin, admin, pages):
         app.include_router(resource.router)
     return app

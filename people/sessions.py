@@ -74,7 +74,7 @@ def lookup(conn: Redis, settings: Settings, session_id: str) -> Session | None:
     """Return the live session of this cookie, its idle time reset; None when there is none (ended,
     idle too long, too old)."""
     key = _key(session_id)
-    with conn.pipeline() as pipe:
+    with conn.pipeline(transaction=False) as pipe:  # one round trip; no MULTI/EXEC needed for a read
         pipe.hgetall(key)
         pipe.expire(key, settings.session_idle_minutes * 60, xx=True)
         raw, _ = pipe.execute()

@@ -64,6 +64,7 @@ def check_password(
         _refused(conn, username, "account locked by an administrator", address)
         raise SignInRefused("this account is locked; ask an administrator to unlock it")
     conn.delete(FAILS + username)
+    log.info("sign-in: %s (%s) from %s", person.username, person.source, address or "?")
     audit.record(
         conn,
         person=person.username,

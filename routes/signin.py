@@ -82,9 +82,10 @@ def _cross_site(request: Request) -> bool:
     return origin not in (None, "null") and origin != f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
+    """Return a small form's text fields (sign-in, sign-out, the admin page's buttons)."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM:
-        raise HTTPException(413, "the sign-in form is larger than a username and a password")
+        raise HTTPException(413, "the form is larger than a few short fields")
     form = await request.form(max_files=0, max_fields=10)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
@@ -92,7 +93,7 @@ async def _form(request: Request) -> dict[str, str]:
 @router.post("/login")
 async def login(request: Request, store: Store, conn: RedisConn, settings: SettingsDep) -> Response:
     """Check the form's username and password; on success start a session and go on to ``next``."""
-    form = await _form(request)
+    form = await read_form(request)
     sent, kept = form.get("csrf_token", ""), request.cookies.get(LOGIN_CSRF, "")
     if _cross_site(request) or not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
         return login_page(
@@ -126,7 +127,7 @@ async def login(request: Request, store: Store, conn: RedisConn, settings: Setti
 @router.post("/logout")
 async def logout(request: Request, conn: RedisConn, settings: SettingsDep) -> Response:
     """End the session (the form carries its CSRF token) and go back to the sign-in page."""
-    form = await _form(request)
+    form = await read_form(request)
     session_id = request.cookies.get(sessions.COOKIE)
     if session_id:
         session = await run_in_threadpool(sessions.lookup, conn, settings, session_id)

@@ -68,6 +68,7 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         "key-entry": ("/keyentry", 200),
         "viewer": ("/viewer", 200),
         "sign-in": ("/login", 200),
+        "staff accounts (to sign-in first)": ("/admin/users", 200),
         "docs": ("/docs", 200),
         "customer's page": (f"/epolicy/{make_token(secret, LINK)}", 200),
         "customer's page, no such policy": (

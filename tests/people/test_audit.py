@@ -13,7 +13,7 @@ from people import audit
 from roles import Role
 from settings import Settings
 from storage import open_store
-from tests.conftest import ADMIN_KEY, UNDERWRITER_KEY
+from tests.conftest import ADMIN_KEY, UNDERWRITER_KEY, run_worker_burst
 from tests.indexing.conftest import APPLICANT, POLICY, case  # noqa: F401  (the fixture)
 from tests.people.conftest import add_person, sign_in
 
@@ -140,3 +140,14 @@ def test_keys_tokens_and_accounts_changes_are_audited_with_who_made_them(
     assert {e.person for e in events} == {next(iter({e.person for e in events}))} and events[
         0
     ].person.startswith("k")
+
+
+def test_a_worker_archives_the_trail_into_the_store_by_itself(settings: Settings, redis_conn: Redis) -> None:
+    audit.record(redis_conn, person="someone", action="read", object="d1 page 1", customers=["abc"])
+    done = run_worker_burst(settings)
+    assert done.returncode == 0, done.stderr[-2000:]
+    store = open_store(settings)
+    [archived] = [i.key for i in store.list(audit.PREFIX)]
+    assert redis_conn.xlen(audit.STREAM) == 0
+    redis_conn.flushdb()
+    assert [(e.person, e.customers) for e in audit.query(redis_conn, store)] == [("someone", ["abc"])]

@@ -127,3 +127,33 @@ def test_a_form_posted_from_another_site_is_refused(
     browser.get(api_server + "/viewer")
     assert _path(browser) == "/viewer"  # still signed in
     assert not [e for e in audit.query(redis_conn, open_store(settings)) if e.action == "account_lock"]
+
+
+def test_an_admin_locks_and_resets_an_account_from_the_admin_page(
+    api_server: str, browser, settings: Settings, redis_conn: Redis
+) -> None:
+    add_staff(settings, "clerk.a", "underwriter")
+    browser.get(api_server + "/admin/users")
+    assert _path(browser) == "/login"
+    browser_sign_in(browser, api_server, add_staff(settings, "boss.c", "admin"), "/admin/users")
+    wait = WebDriverWait(browser, 15)
+
+    def row() -> str:
+        return next(
+            r.text for r in browser.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text
+        )
+
+    assert "active" in row()
+    next(
+        r for r in browser.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text
+    ).find_element(By.XPATH, ".//button[text()='lock']").click()
+    wait.until(lambda d: "locked" in row())
+    store = open_store(settings)
+    assert accounts.get(store, "clerk.a").state == "locked"
+    clerk = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text)
+    clerk.find_element(By.NAME, "password").send_keys("a new password for clerk", Keys.ENTER)
+    wait.until(lambda d: _path(d) == "/admin/users" and "clerk.a" in d.page_source)
+    assert accounts.password_matches(accounts.get(store, "clerk.a"), "a new password for clerk")
+    changes = [e.action for e in audit.query(redis_conn, store) if e.object == "clerk.a"]
+    assert changes == ["account_add", "account_lock", "account_reset"]
+    assert csp_violations(browser) == []

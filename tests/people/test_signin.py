@@ -206,3 +206,24 @@ def test_admin_commands_beside_imaging_up_find_its_redis_and_store_by_the_data_d
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_admin_page_is_for_admins_and_its_forms_need_the_csrf_token(
+    settings: Settings, redis_conn: Redis
+) -> None:
+    store = accounts_store(settings)
+    add_person(store, redis_conn, "boss.z", Role.admin)
+    add_person(store, redis_conn, "clerk.z", Role.underwriter)
+    clerk = TestClient(create_app(settings))
+    sign_in(clerk, "clerk.z")
+    assert clerk.get("/admin/users").status_code == 403
+    boss = TestClient(create_app(settings))
+    sign_in(boss, "boss.z")
+    page = boss.get("/admin/users")
+    assert page.status_code == 200 and "clerk.z" in page.text
+    assert boss.post("/admin/users/clerk.z/lock", data={"csrf_token": "x"}).status_code == 403
+    token = page_csrf(boss, "/admin/users")
+    short = boss.post("/admin/users/clerk.z/password", data={"csrf_token": token, "password": "short"})
+    assert short.status_code == 422 and "shorter than" in short.text
+    locked = boss.post("/admin/users/clerk.z/lock", data={"csrf_token": token}, follow_redirects=False)
+    assert locked.status_code == 303 and accounts.get(store, "clerk.z").state == "locked"

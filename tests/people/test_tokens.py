@@ -45,11 +45,21 @@ def test_a_token_made_at_runtime_works_at_once_and_only_its_hash_is_kept(
     scan = find(open_store(settings), Scan, answer.json()["scan_id"])
     assert (scan.uploaded_by, scan.branch) == ("scanner-8611-01", "8611")
     assert client.get(f"/v1/scans/{scan.scan_id}", headers={"X-API-Key": token}).status_code == 200
+    # The station's token rotated: its earlier scans stay its own.
+    rotated = _make(client, kind="service", owner="scanner-8611-01", roles=["scanner"], branch="8611")[
+        "token"
+    ]
+    assert (
+        client.delete(f"/v1/tokens/{made['token_id']}", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+    )
+    assert client.get(f"/v1/scans/{scan.scan_id}", headers={"X-API-Key": rotated}).status_code == 200
     # Another station does not see it.
     other = _make(client, kind="service", owner="scanner-8612-01", roles=["scanner"], branch="8612")["token"]
     assert client.get(f"/v1/scans/{scan.scan_id}", headers={"X-API-Key": other}).status_code == 404
     # A token cannot do more than its roles.
-    assert client.get("/v1/documents?policy_no=TB2026001234", headers={"X-API-Key": token}).status_code == 403
+    assert (
+        client.get("/v1/documents?policy_no=TB2026001234", headers={"X-API-Key": rotated}).status_code == 403
+    )
 
 
 def test_expired_revoked_and_forged_tokens_are_refused(client: TestClient, settings: Settings) -> None:
