@@ -127,7 +127,8 @@ class Gate:
                     csrf=request.headers.get("x-csrf-token"),
                 )
             except ImagingError as exc:
-                await _error(exc.http_status, exc.error, exc.message)(scope, receive, send)
+                retry = {"Retry-After": "30"} if isinstance(exc, DependencyDown) else None
+                await _error(exc.http_status, exc.error, exc.message, retry)(scope, receive, send)
                 return
             scope.setdefault("state", {})["caller"] = found
         limit, setting = body_limit(self.settings, scope["method"], scope["path"])

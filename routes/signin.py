@@ -18,9 +18,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
-from errors import ImagingError
+from errors import ImagingError, QueueUnavailable
 from people import audit, sessions
 from people.identity import Caller, identify
 from people.signin import SignInRefused, check_password
@@ -107,9 +108,11 @@ async def login(request: Request, store: Store, conn: RedisConn, settings: Setti
         person = await run_in_threadpool(
             check_password, settings, store, conn, username, form.get("password", ""), _client(request)
         )
+        session_id, _ = await run_in_threadpool(sessions.start, conn, settings, person)
     except SignInRefused as exc:
         return login_page(request, settings, exc.message, username, status=401)
-    session_id, _ = await run_in_threadpool(sessions.start, conn, settings, person)
+    except RedisError as exc:  # sessions and the lock-out live in Redis
+        raise QueueUnavailable(f"sign-in cannot reach Redis; try again shortly: {exc}") from exc
     response = RedirectResponse(_next(form.get("next")), status_code=303)
     response.set_cookie(
         sessions.COOKIE,
