@@ -502,6 +502,20 @@ def users_reset(username: str, password_file: str | None) -> None:
     click.echo(f"{account.username}\tpassword reset")
 
 
+@users.command("roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", default=None, help="A new branch (机构 code), if it changes.")
+def users_roles(username: str, roles: tuple[str, ...], branch: str | None) -> None:
+    """Replace an account's roles (and branch); its sessions end, so the change holds at once."""
+    from people import changes
+    from roles import Role
+
+    _, store, conn, by = _people()
+    account = changes.set_user_roles(store, conn, by, username, [Role(r) for r in roles], branch)
+    click.echo(f"{account.username}\t{','.join(account.roles)}\t{account.branch}")
+
+
 @imaging.group()
 def tokens() -> None:
     """API tokens for machines and integrations: add, list, revoke."""

@@ -4,6 +4,8 @@ answers the same after Redis is flushed."""
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 from redis import Redis
 
@@ -13,7 +15,7 @@ from people import audit
 from roles import Role
 from settings import Settings
 from storage import open_store
-from tests.conftest import ADMIN_KEY, UNDERWRITER_KEY, run_worker_burst
+from tests.conftest import ADMIN_KEY, UNDERWRITER_KEY, run_cli, run_worker_burst
 from tests.indexing.conftest import APPLICANT, POLICY, case  # noqa: F401  (the fixture)
 from tests.people.conftest import add_person, sign_in
 
@@ -151,3 +153,22 @@ def test_a_worker_archives_the_trail_into_the_store_by_itself(settings: Settings
     assert redis_conn.xlen(audit.STREAM) == 0
     redis_conn.flushdb()
     assert [(e.person, e.customers) for e in audit.query(redis_conn, store)] == [("someone", ["abc"])]
+
+
+def test_the_command_line_changes_roles_archives_and_reads_the_trail(
+    settings: Settings, redis_conn: Redis
+) -> None:
+    store = open_store(settings)
+    add_person(store, redis_conn, "cl.a", Role.keyer, branch="8611")
+    changed = run_cli(settings, "users", "roles", "cl.a", "--role", "underwriter", "--branch", "8612")
+    assert changed.returncode == 0 and "cl.a\tunderwriter\t8612" in changed.stdout, changed.stderr
+    assert run_cli(settings, "audit", "archive").returncode == 0
+    redis_conn.flushdb()
+    lines = run_cli(settings, "audit", "query", "--person", "test").stdout.splitlines()
+    assert [json.loads(line)["action"] for line in lines] == ["account_add"]
+    everything = [json.loads(line) for line in run_cli(settings, "audit", "query").stdout.splitlines()]
+    assert [(e["action"], e["object"]) for e in everything] == [
+        ("account_add", "cl.a"),
+        ("account_roles", "cl.a"),
+    ]
+    assert everything[1]["person"].startswith("cli:")

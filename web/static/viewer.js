@@ -163,5 +163,3 @@ document.addEventListener("keydown", (event) => {
 
 $("search-form").addEventListener("submit", (event) => { event.preventDefault(); search($("search").value); });
 $("search").focus();
-const opened = new URLSearchParams(location.search).get("q");  // a deep link from a core system
-if (opened) { $("search").value = opened; search(opened); }
