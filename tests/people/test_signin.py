@@ -227,3 +227,21 @@ def test_the_admin_page_is_for_admins_and_its_forms_need_the_csrf_token(
     assert short.status_code == 422 and "shorter than" in short.text
     locked = boss.post("/admin/users/clerk.z/lock", data={"csrf_token": token}, follow_redirects=False)
     assert locked.status_code == 303 and accounts.get(store, "clerk.z").state == "locked"
+
+
+def test_the_gate_refuses_a_session_without_its_csrf_token_before_reading_the_body(
+    settings: Settings, redis_conn: Redis
+) -> None:
+    add_person(accounts_store(settings), redis_conn, "big.body", Role.sales)
+    client = TestClient(create_app(settings))
+    sign_in(client, "big.body")
+    huge = b'{"policy_no": "' + b"P" * (settings.max_json_bytes * 4) + b'"}'
+    refused = client.post("/v1/epolicies", content=huge, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]  # not 413: refused first
+    token = page_csrf(client)
+    too_big = client.post(
+        "/v1/epolicies", content=huge, headers={"Content-Type": "application/json", "X-CSRF-Token": token}
+    )
+    assert too_big.status_code == 413
+    client.cookies.clear()
+    assert client.post("/v1/epolicies", content=huge).status_code == 401
