@@ -122,6 +122,16 @@ def find(store: ObjectStore, model: type[R], ident: str) -> R | None:
         return None
 
 
+def find_all(store: ObjectStore, model: type[R], prefix: str) -> list[R]:
+    """Return every record of this type kept as ``<prefix><id>.json``, in key order."""
+    found = []
+    for info in store.list(prefix):
+        record = find(store, model, info.key.removeprefix(prefix).removesuffix(".json"))
+        if record is not None:
+            found.append(record)
+    return found
+
+
 def load(store: ObjectStore, model: type[R], ident: str) -> R:
     """Return the record of this type and id; raise NotFound ("no scan s2026...") if none is stored."""
     record = find(store, model, ident)
@@ -158,8 +168,9 @@ class Scan(Stored):
     customer_id: str | None = None
     claim_no: str | None = None
     stage: Stage | None = None
-    uploaded_by: str
+    uploaded_by: str  # the person or station (a service token's name); k<hash> for a bootstrap key
     uploaded_at: datetime
+    branch: str | None = None  # the uploader's branch; None for a bootstrap key (the root of the tree)
     status: ScanStatus = ScanStatus.queued
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
@@ -239,6 +250,7 @@ class DocumentRecord(Stored):
     # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
     person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
+    branch: str | None = None  # the uploading branch (people/reach.py: who may see it); None: the root
 
     @property
     def key(self) -> str:

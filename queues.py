@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -236,3 +238,35 @@ def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
     except RedisError as exc:
         raise QueueUnavailable(f"Redis: cannot requeue: {exc}") from exc
     return done
+
+
+def end_dead_namesake(conn: Redis, name: str) -> None:
+    """End the registration of a worker of this name that ran on this machine and whose process is gone.
+
+    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
+    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
+    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
+    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
+    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
+    if old is None or old.hostname != socket.gethostname() or not old.pid:
+        return
+    try:
+        os.kill(old.pid, 0)
+        return  # alive: RQ refuses the name, as it should
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return  # some other user's process of that pid: alive
+    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
+    old.register_death()
+
+
+def wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
+    """Return once Redis answers again, looking at growing intervals up to ``longest`` seconds."""
+    while True:
+        time.sleep(pause)
+        try:
+            conn.ping()
+            return
+        except RedisError:
+            pause = min(pause * 2, longest)

@@ -198,8 +198,9 @@ class Settings(BaseSettings):
 
     api_keys: str = Field(
         "",
-        description="`key:role,key:role`; roles `scanner keyer underwriter servicing claims sales admin`; "
-        "keys of 16+ characters",
+        description="the bootstrap keys: `key:role,key:role`; roles `scanner keyer underwriter servicing "
+        "claims sales admin auditor`; keys of 16+ characters (otherwise people sign in and machines use API "
+        "tokens)",
         json_schema_extra={"secret": True},
     )
     api_keys_file: Path | None = Field(
@@ -419,6 +420,23 @@ class Settings(BaseSettings):
         None, description="the same tree in a file, one `parent:child,child` entry a line, `#` for comments"
     )
 
+    # Staff sign-in (people/): sessions, lock-out after bad passwords, API tokens.
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="a signed-in session ends after this many minutes without a request"
+    )
+    session_max_hours: int = Field(
+        12, ge=1, le=24 * 7, description="a session ends this many hours after sign-in, however busy"
+    )
+    signin_lock_after: int = Field(
+        5, ge=1, le=100, description="bad passwords in a row that lock an account for a while"
+    )
+    signin_lock_minutes: int = Field(
+        15, ge=1, le=24 * 60, description="how long an account stays locked after too many bad passwords"
+    )
+    token_days: int = Field(
+        90, ge=1, le=3650, description="days an API token lives when its creator gives no expiry"
+    )
+
     retry_intervals: str = Field(
         "5,15,60,300,900",
         pattern=r"^\d+(,\d+)*$",
@@ -575,6 +593,11 @@ class Settings(BaseSettings):
         if self.env == "embedded" and self.admin_key_path.exists():
             keys |= parse_api_keys(self.admin_key_path.read_text().strip() + ":admin")
         return keys
+
+    @cached_property
+    def branch_tree(self) -> branches.BranchTree:
+        """Return the branch (机构) tree of IMAGING_BRANCHES and its file, read once."""
+        return branches.tree(self)
 
     @property
     def ldap_urls(self) -> list[str]:

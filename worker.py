@@ -15,10 +15,7 @@ import functools
 import gc
 import itertools
 import logging
-import os
 import signal
-import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
@@ -37,6 +34,7 @@ import production
 import queues
 from errors import ConfigError, DependencyDown
 from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
+from people import audit
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -292,6 +290,7 @@ class ImagingWorker(Worker):
             lambda: epolicies.remind_due(self.connection, ctx.store, ctx.settings),
             "e-policy reminders",
         )
+        audit.archive_now(self.connection, ctx.store, every=60)
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int = 0) -> bool:
@@ -309,7 +308,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
     for life in itertools.count():
         this_name = f"{name}.{life}" if name and life else name
         if this_name:
-            _end_dead_namesake(conn, this_name)
+            queues.end_dead_namesake(conn, this_name)
         worker = ImagingWorker(
             taken,
             connection=conn,
@@ -329,36 +328,5 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
         log.warning("worker %s: lost Redis; waiting for it to answer again", worker.name)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # RQ's handlers need Redis; no job is in hand
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        _wait_for(conn)
+        queues.wait_for(conn)
     return worked
-
-
-def _end_dead_namesake(conn: Redis, name: str) -> None:
-    """End the registration of a worker of this name that ran on this machine and whose process is gone.
-
-    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
-    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
-    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
-    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
-    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
-    if old is None or old.hostname != socket.gethostname() or not old.pid:
-        return
-    try:
-        os.kill(old.pid, 0)
-        return  # alive: RQ refuses the name, as it should
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        return  # some other user's process of that pid: alive
-    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
-    old.register_death()
-
-
-def _wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
-    while True:
-        time.sleep(pause)
-        try:
-            conn.ping()
-            return
-        except RedisError:
-            pause = min(pause * 2, longest)

@@ -29,6 +29,7 @@ from models import (
     find,
     load,
 )
+from people.reach import reaches
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 from routes.documents import log_read
@@ -159,6 +160,7 @@ def epolicy_status(policy_no: PolicyNo, store: Store, who: Staff) -> EPolicyView
     responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorBody}},
 )
 def epolicy_pdf(
+    request: Request,
     policy_no: PolicyNo,
     store: Store,
     conn: RedisConn,
@@ -170,9 +172,9 @@ def epolicy_pdf(
     number, data = epolicies.version_pdf(store, policy_no, version, "archive")
     doc_id = load(store, EPolicy, policy_no).versions[number - 1].doc_id
     record = find(store, DocumentRecord, doc_id) if doc_id else None
-    if record is None or not may_see(store, who.role, record):
+    if record is None or not reaches(who, record.branch) or not may_see(store, who.role, record):
         raise NotFound(f"e-policy {policy_no} has no signed version {number} you may see")
-    log_read(conn, who, record.doc_id, f"pdf v{number}")
+    log_read(request, store, conn, who, record, f"pdf v{number}")
     return pdf_response(data, f"{policy_no}-v{number}.pdf")
 
 

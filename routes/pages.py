@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import fastapi_offline
 from fastapi import APIRouter, Form, Header, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
@@ -34,6 +34,7 @@ from esign.verify import load_roots, verify
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file, load
 from routes.deps import RedisConn, SettingsDep, Store
 from routes.epolicies import PASSWORD_HEADER, PolicyNo, check_posted_pdf, pdf_response
+from routes.signin import page_caller, staff_page
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
 
@@ -61,13 +62,15 @@ MEDIA_TYPES = {
 
 
 @router.get("/keyentry", response_class=HTMLResponse)
-def keyentry_page() -> HTMLResponse:
-    return HTMLResponse((WEB / "keyentry.html").read_text(encoding="utf-8"))
+def keyentry_page(request: Request) -> Response:
+    who = page_caller(request)  # a person signed in, or the way to /login
+    return who if isinstance(who, Response) else staff_page("keyentry.html", who)
 
 
 @router.get("/viewer", response_class=HTMLResponse)
-def viewer_page() -> HTMLResponse:
-    return HTMLResponse((WEB / "viewer.html").read_text(encoding="utf-8"))
+def viewer_page(request: Request) -> Response:
+    who = page_caller(request)
+    return who if isinstance(who, Response) else staff_page("viewer.html", who)
 
 
 @router.get("/docs", response_class=HTMLResponse)

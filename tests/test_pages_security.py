@@ -20,7 +20,7 @@ from esign.tokens import make_token, new_link
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file
 from settings import Settings, load_settings
 from storage import open_store
-from tests.conftest import ROOT, csp_violations, needs_chromium
+from tests.conftest import ROOT, add_staff, browser_sign_in, csp_violations, needs_chromium
 
 POLICY = "P2026110000777"
 LINK = new_link(POLICY, 3600)  # recorded in the fixture's policy record, as a mailed link is
@@ -67,6 +67,8 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
     return {
         "key-entry": ("/keyentry", 200),
         "viewer": ("/viewer", 200),
+        "sign-in": ("/login", 200),
+        "staff accounts (to sign-in first)": ("/admin/users", 200),
         "docs": ("/docs", 200),
         "customer's page": (f"/epolicy/{make_token(secret, LINK)}", 200),
         "customer's page, no such policy": (
@@ -202,9 +204,9 @@ def test_a_frame_setting_that_would_open_or_bend_the_policy_is_refused(
 
 
 @needs_chromium
-def test_the_browser_refuses_code_the_page_did_not_ship(api_server: str, browser) -> None:
-    browser.get(api_server + "/viewer")
-    WebDriverWait(browser, 15).until(lambda d: d.execute_script("return typeof showLogin") == "function")
+def test_the_browser_refuses_code_the_page_did_not_ship(api_server: str, browser, settings: Settings) -> None:
+    browser_sign_in(browser, api_server, add_staff(settings, "under.one", "underwriter"))
+    WebDriverWait(browser, 15).until(lambda d: d.execute_script("return typeof search") == "function")
     assert csp_violations(browser) == []
     # What an injected name or field value would try: an inline script, an event handler attribute.
     browser.execute_script(
