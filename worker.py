@@ -285,13 +285,7 @@ class ImagingWorker(Worker):
         super().run_maintenance_tasks()
         ctx = context()
         queues.sweep_now(self.connection, ctx.settings, ctx.store, every=IDLE_WAKE - 1)
-        queues.now_and_then(
-            self.connection,
-            "remind",
-            IDLE_WAKE - 1,
-            lambda: epolicies.remind_due(self.connection, ctx.store, ctx.settings),
-            "e-policy reminders",
-        )
+        epolicies.remind_now(self.connection, ctx.store, ctx.settings, every=IDLE_WAKE - 1)
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int = 0) -> bool:
