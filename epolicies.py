@@ -396,3 +396,8 @@ def _remind(conn: Redis, store: ObjectStore, settings: Settings, policy_no: str,
 
     update(conn, store, policy_no, reminded)
     return chosen["mail_id"]
+
+
+def remind_now(conn: Redis, store: ObjectStore, settings: Settings, every: float) -> None:
+    """Run the reminder sweep if no worker ran it in the last ``every`` seconds (workers' housekeeping)."""
+    queues.now_and_then(conn, "remind", every, lambda: remind_due(conn, store, settings), "reminders")

@@ -283,13 +283,7 @@ class ImagingWorker(Worker):
         super().run_maintenance_tasks()
         ctx = context()
         queues.sweep_now(self.connection, ctx.settings, ctx.store, every=IDLE_WAKE - 1)
-        queues.now_and_then(
-            self.connection,
-            "remind",
-            IDLE_WAKE - 1,
-            lambda: epolicies.remind_due(self.connection, ctx.store, ctx.settings),
-            "e-policy reminders",
-        )
+        epolicies.remind_now(self.connection, ctx.store, ctx.settings, every=IDLE_WAKE - 1)
         audit.archive_now(self.connection, ctx.store, every=60)
 
 
