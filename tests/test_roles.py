@@ -41,6 +41,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/healthz"): PUBLIC,
     ("get", "/livez"): PUBLIC,
     ("get", "/readyz"): PUBLIC,
+    ("get", "/metrics"): PUBLIC,
     ("get", "/v1/health"): {Role.admin},
     ("post", "/v1/scans"): {Role.scanner, Role.admin},
     ("get", "/v1/scans/{scan_id}"): {Role.scanner, Role.admin},
