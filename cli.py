@@ -348,33 +348,60 @@ def keys_init(force: bool) -> None:
 
 
 @imaging.command("verify")
-@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@click.argument("pdf", type=click.Path(dir_okay=False))
 @click.option("--password", default=None, help="The password of an encrypted PDF.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_pdf(pdf: str, password: str | None, as_json: bool) -> None:
-    """Check a PDF's signatures: intact, certified with no disallowed change, signer, time, trust.
-    Exit 0 if every signature holds, 1 if not."""
-    import json
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, refusals included.")
+@click.option(
+    "--roots",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM file of the roots to trust instead of IMAGING_TRUST_ROOTS.",
+)
+@click.option("--at", "moment", default=None, help="Check the certificates as of this ISO 8601 time.")
+def verify_pdf(pdf: str, password: str | None, as_json: bool, roots: Path | None, moment: str | None) -> None:
+    """Check a PDF's signatures and document timestamps: intact, signer, certification, changes since,
+    timestamp, trust in the configured roots, and each failure's reason.
+    Exit 0 if every signature holds, 1 if one does not, 2 if the file cannot be read or opened."""
+    from errors import BadInput
+    from esign.verify import as_json as json_text
+    from esign.verify import describe, load_roots, verify
 
-    from esign.verify import load_roots, verify
-
-    settings = load_settings()
-    result = verify(Path(pdf).read_bytes(), load_roots(settings.trust_roots_path), password)
+    try:
+        roots_path = roots or load_settings().trust_roots_path  # a bad setting is a refusal too
+        at = _moment(moment)
+        if roots is not None and not roots.is_file():
+            raise BadInput(f"--roots {roots}: no such file")
+        try:
+            data = Path(pdf).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"{pdf}: cannot read: {exc.strerror}") from None
+        result = verify(data, load_roots(roots_path), password, at)
+    except ImagingError as exc:
+        if as_json:
+            click.echo(json_text({"ok": False, "error": exc.error, "message": exc.message}))
+        click.echo(f"imaging: {exc.message}", err=True)
+        sys.exit(int(exc.exit_code))
     if as_json:
-        click.echo(json.dumps(result.to_json(), default=str, ensure_ascii=False, indent=1))
+        click.echo(json_text({**result.to_json(), "roots_file": str(roots_path)}))
     else:
-        for s in result.signatures:
-            click.echo(f"signature {s.field}: {'VALID' if s.ok else 'INVALID'}")
-            click.echo(f"  signer: {s.signer}")
-            click.echo(f"  intact: {s.intact}  valid: {s.valid}  trusted: {s.trusted}")
-            click.echo(f"  certified: {s.certified}  changes after signing: {s.modification_level}")
-            click.echo(f"  signing time: {s.signing_time}  timestamp: {s.timestamp or 'none'}")
-            for problem in s.problems:
-                click.echo(f"  problem: {problem}")
-        for problem in result.problems:
-            click.echo(f"problem: {problem}")
+        click.echo("\n".join(describe(result, str(roots_path))))
         click.echo("the PDF's signatures hold" if result.ok else "the PDF's signatures do NOT hold", err=True)
     sys.exit(0 if result.ok else int(ExitCode.error))
+
+
+def _moment(text: str | None):
+    """Return the time --at names (UTC if it names no zone), or None for now; BadInput if it is no time."""
+    from datetime import UTC, datetime
+
+    from errors import BadInput
+
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--at {text!r} is not an ISO 8601 time such as 2026-11-30T12:00:00+08:00") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @imaging.group()
@@ -593,6 +620,202 @@ def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, 
             click.echo(json.dumps({"file": str(path), **body}, ensure_ascii=False))
     if failed:
         sys.exit(int(ExitCode.bad_input))
+
+
+def _people():
+    """Return the store and Redis of this data dir or deployment, and who is making the change."""
+    import getpass
+
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    return settings, open_store(settings), queues.connect(settings.redis_target), f"cli:{getpass.getuser()}"
+
+
+def _password(password_file: str | None, confirm: bool = True) -> str:
+    if password_file:
+        return Path(password_file).read_text(encoding="utf-8").rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=confirm)
+
+
+ROLE_CHOICE = click.Choice(
+    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor"]
+)
+
+
+@imaging.group()
+def users() -> None:
+    """Staff accounts (local, with argon2 passwords): add, list, lock, unlock, reset."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", required=True, help="The branch (机构 code) the person works for.")
+@click.option("--name", default=None, help="The person's name (default: the username).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="Read the password here.")
+def users_add(
+    username: str, roles: tuple[str, ...], branch: str, name: str | None, password_file: str | None
+) -> None:
+    """Make a local account; the password is asked for (twice) unless --password-file gives it."""
+    from people import changes
+    from roles import Role
+
+    _, store, conn, by = _people()
+    password = _password(password_file)
+    account = changes.add_user(
+        store, conn, by, username, name or username, [Role(r) for r in roles], branch, password
+    )
+    click.echo(f"{account.username}\t{','.join(account.roles)}\t{account.branch}\t{account.state}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List every local account: username, roles, branch, state, name."""
+    from people import accounts
+
+    _, store, _, _ = _people()
+    found = accounts.every(store)
+    for a in found:
+        click.echo(f"{a.username}\t{','.join(a.roles)}\t{a.branch}\t{a.state}\t{a.name}")
+    click.echo(f"{len(found)} account(s)", err=True)
+
+
+@users.command("lock")
+@click.argument("username")
+def users_lock(username: str) -> None:
+    """Lock an account: no sign-in, its sessions end, its personal tokens stop."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    click.echo(f"{changes.lock_user(store, conn, by, username).username}\tlocked")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Unlock an account (also one locked by bad passwords)."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    click.echo(f"{changes.unlock_user(store, conn, by, username).username}\tactive")
+
+
+@users.command("reset")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="Read the password here.")
+def users_reset(username: str, password_file: str | None) -> None:
+    """Set a new password (asked for, or from --password-file); the account's sessions end."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    account = changes.reset_user(store, conn, by, username, _password(password_file))
+    click.echo(f"{account.username}\tpassword reset")
+
+
+@users.command("roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", default=None, help="A new branch (机构 code), if it changes.")
+def users_roles(username: str, roles: tuple[str, ...], branch: str | None) -> None:
+    """Replace an account's roles (and branch); its sessions end, so the change holds at once."""
+    from people import changes
+    from roles import Role
+
+    _, store, conn, by = _people()
+    account = changes.set_user_roles(store, conn, by, username, [Role(r) for r in roles], branch)
+    click.echo(f"{account.username}\t{','.join(account.roles)}\t{account.branch}")
+
+
+@imaging.group()
+def tokens() -> None:
+    """API tokens for machines and integrations: add, list, revoke."""
+
+
+@tokens.command("add")
+@click.argument("owner")
+@click.option("--service", is_flag=True, help="A machine's token (OWNER is its name), not a person's.")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", default=None, help="Service tokens: the branch the machine works for.")
+@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Lifetime (IMAGING_TOKEN_DAYS).")
+@click.option("--label", default="", help="What it is for, for the list.")
+def tokens_add(
+    owner: str, service: bool, roles: tuple[str, ...], branch: str | None, days, label: str
+) -> None:
+    """Make a token and print it once (only its hash is kept)."""
+    from people import changes
+    from people.tokens import TokenKind
+    from roles import Role
+
+    settings, store, conn, by = _people()
+    kind = TokenKind.service if service else TokenKind.personal
+    secret, record = changes.add_token(
+        store, conn, by, kind=kind, owner=owner, roles=[Role(r) for r in roles], branch=branch,
+        days=days or settings.token_days, label=label,
+    )  # fmt: skip
+    click.echo(secret)
+    click.echo(
+        f"token {record.token_id} for {owner}, until {record.expires_at:%Y-%m-%d}: shown this once", err=True
+    )
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List tokens: id, kind, owner, roles, branch, expiry, revoked."""
+    from people import tokens as api_tokens
+
+    _, store, _, _ = _people()
+    found = api_tokens.every(store)
+    for t in found:
+        revoked = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "live"
+        click.echo(
+            f"{t.token_id}\t{t.kind}\t{t.owner}\t{','.join(t.roles)}\t{t.branch}\t{t.expires_at:%Y-%m-%d}\t{revoked}"
+        )
+    click.echo(f"{len(found)} token(s)", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token: every API process refuses it within a second."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    click.echo(f"{changes.revoke_token(store, conn, by, token_id).token_id}\trevoked")
+
+
+@imaging.group()
+def audit() -> None:
+    """The audit trail: archive it into the store, or read it."""
+
+
+@audit.command("archive")
+def audit_archive() -> None:
+    """Move the audit entries from Redis into the object store now (workers do it every minute)."""
+    from people import audit as trail
+
+    _, store, conn, _ = _people()
+    click.echo(f"{trail.archive(conn, store)} entries archived", err=True)
+
+
+@audit.command("query")
+@click.option("--person", default=None)
+@click.option("--customer-id", default=None)
+@click.option("--since", type=click.DateTime(), default=None, help="UTC")
+def audit_query(person: str | None, customer_id: str | None, since) -> None:
+    """Print the matching events as JSON lines, oldest first."""
+    from datetime import UTC
+
+    from people import audit as trail
+
+    _, store, conn, _ = _people()
+    customer = store.private_name(customer_id.strip().upper()) if customer_id else None
+    since = since.replace(tzinfo=UTC) if since else None
+    click.echo(
+        trail.dump(trail.query(conn, store, person=person, customer=customer, since=since, limit=10**9)),
+        nl=False,
+    )
 
 
 def main() -> None:

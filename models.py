@@ -122,6 +122,16 @@ def find(store: ObjectStore, model: type[R], ident: str) -> R | None:
         return None
 
 
+def find_all(store: ObjectStore, model: type[R], prefix: str) -> list[R]:
+    """Return every record of this type kept as ``<prefix><id>.json``, in key order."""
+    found = []
+    for info in store.list(prefix):
+        record = find(store, model, info.key.removeprefix(prefix).removesuffix(".json"))
+        if record is not None:
+            found.append(record)
+    return found
+
+
 def load(store: ObjectStore, model: type[R], ident: str) -> R:
     """Return the record of this type and id; raise NotFound ("no scan s2026...") if none is stored."""
     record = find(store, model, ident)
@@ -158,8 +168,9 @@ class Scan(Stored):
     customer_id: str | None = None
     claim_no: str | None = None
     stage: Stage | None = None
-    uploaded_by: str
+    uploaded_by: str  # the person or station (a service token's name); k<hash> for a bootstrap key
     uploaded_at: datetime
+    branch: str | None = None  # the uploader's branch; None for a bootstrap key (the root of the tree)
     status: ScanStatus = ScanStatus.queued
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
@@ -239,6 +250,7 @@ class DocumentRecord(Stored):
     # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
     person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
+    branch: str | None = None  # the uploading branch (people/reach.py: who may see it); None: the root
 
     @property
     def key(self) -> str:
@@ -297,6 +309,19 @@ class EPolicyStatus(StrEnum):
     delivery_failed = "delivery_failed"  # the mail could not be delivered (see reason)
 
 
+class Receipt(BaseModel):
+    """What became of a version at the customer's end (签收): first shown on their page, first
+    downloaded, acknowledged (when, through which link, from which address), and the one reminder."""
+
+    opened_at: datetime | None = None
+    downloaded_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_link: str | None = None  # the id of the customer's link it was acknowledged through
+    acknowledged_address: str | None = None  # the client as the API's server sees it
+    reminder_mail_id: str | None = None  # the reminder mailed when it was not acknowledged in time
+    reminded_at: datetime | None = None
+
+
 class EPolicyVersion(BaseModel):
     version: int
     digest: str  # SHA-256 of the request data (esign/epolicy.py): the same data is the same version
@@ -305,6 +330,7 @@ class EPolicyVersion(BaseModel):
     reason: str | None = None
     signed_at: datetime | None = None
     doc_id: str | None = None  # the document the PDF is indexed as
+    receipt: Receipt = Field(default_factory=Receipt)
 
 
 class Delivery(BaseModel):

@@ -160,11 +160,17 @@ def sweep_scans(
 
 def sweep_now(conn: Redis, settings: Settings, store: ObjectStore, every: float) -> None:
     """Run the sweep if no other worker ran it in the last ``every`` seconds (a Redis lock decides)."""
-    if conn.set("lock:sweep", "1", nx=True, ex=max(1, int(every))):
+    now_and_then(conn, "sweep", every, lambda: sweep_scans(conn, settings, store), "sweep of open scans")
+
+
+def now_and_then(conn: Redis, lock: str, every: float, task: Callable[[], object], what: str) -> None:
+    """Run a workers' housekeeping task if no worker ran it in the last ``every`` seconds (the Redis
+    lock ``lock:<lock>`` decides); a dependency that is away is logged, and the next turn tries again."""
+    if conn.set(f"lock:{lock}", "1", nx=True, ex=max(1, int(every))):
         try:
-            sweep_scans(conn, settings, store)
-        except (DependencyDown, RedisError) as exc:  # the next sweep tries again
-            log.warning("sweep of open scans: %s", exc)
+            task()
+        except (DependencyDown, RedisError) as exc:
+            log.warning("%s: %s", what, exc)
 
 
 LIVE_WORKER = 60  # seconds since its last heartbeat within which a worker counts as alive (idle: every 20 s)
@@ -263,3 +269,14 @@ def discard(conn: Redis, job_ids: Iterable[str]) -> list[str]:
     return _on_failed(
         conn, job_ids, lambda registry, job_id: registry.remove(job_id, delete_job=True), "discard"
     )
+
+
+def wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
+    """Return once Redis answers again, looking at growing intervals up to ``longest`` seconds."""
+    while True:
+        time.sleep(pause)
+        try:
+            conn.ping()
+            return
+        except RedisError:
+            pause = min(pause * 2, longest)

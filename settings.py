@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errors import ConfigError
+from people import branches
 from roles import Role
 
 ENV_PREFIX = "IMAGING_"
@@ -50,6 +51,78 @@ def _read_keys_file(path: Path) -> str:
         return path.read_text().replace("\n", ",")
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parse_group_map(text: str) -> list[tuple[str, str]]:
+    """Return ``[(name, group DN)]`` from ``name:DN;name:DN``; raises ValueError naming the bad pair."""
+    pairs = []
+    for pair in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, dn = pair.partition(":")
+        if not sep or not name.strip() or "=" not in dn:
+            raise ValueError(
+                f"'{pair}' is not a name:group DN pair, e.g. keyer:cn=keyers,ou=groups,dc=insurer,dc=cn"
+            )
+        pairs.append((name.strip(), dn.strip()))
+    return pairs
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_problem(text: str, starttls: bool) -> str | None:
+    """Return what is wrong with one directory URL, naming the variable; None if nothing."""
+    url = urlsplit(text)
+    if url.scheme not in ("ldap", "ldaps") or not url.hostname or url.path not in ("", "/"):
+        return f"IMAGING_LDAP_URL: give ldap://host[:port] or ldaps://host[:port], without a path, not {text}"
+    if url.scheme == "ldap" and not starttls and not _is_loopback(url.hostname):
+        return (
+            f"IMAGING_LDAP_URL: {text} sends passwords in clear; use ldaps:// or IMAGING_LDAP_STARTTLS=true"
+        )
+    if url.scheme == "ldaps" and starttls:
+        return f"IMAGING_LDAP_STARTTLS: {text} is TLS from the start; set it to false"
+    return None
+
+
+def _directory_problem(s: Settings) -> str | None:
+    """Return what is missing or unsafe in the directory settings, naming the variable; None if nothing."""
+    if problem := next(filter(None, (_url_problem(url, s.ldap_starttls) for url in s.ldap_urls)), None):
+        return problem
+    template = s.ldap_user_dn_template or None
+    checks = [
+        (
+            template is not None and "{username}" not in template,
+            "IMAGING_LDAP_USER_DN_TEMPLATE: has no {username}, e.g. uid={username},ou=people,dc=insurer",
+        ),
+        (
+            template is None and not s.ldap_base_dn,
+            "IMAGING_LDAP_BASE_DN: not set; say where people are searched (or IMAGING_LDAP_USER_DN_TEMPLATE)",
+        ),
+        (
+            bool(s.ldap_bind_dn) and s.ldap_bind_password is None and s.ldap_bind_password_file is None,
+            "IMAGING_LDAP_BIND_PASSWORD: not set (nor its _FILE) for IMAGING_LDAP_BIND_DN",
+        ),
+        (
+            bool(s.ldap_user_filter) and not (s.ldap_user_filter[0] == "(" and s.ldap_user_filter[-1] == ")"),
+            "IMAGING_LDAP_USER_FILTER: give a filter in parentheses, e.g. (objectClass=inetOrgPerson)",
+        ),
+        (
+            "{dn}" not in s.ldap_group_filter or not s.ldap_group_filter.startswith("("),
+            "IMAGING_LDAP_GROUP_FILTER: give a filter in parentheses with {dn}, e.g. (member={dn})",
+        ),
+        (
+            not s.ldap_role_groups,
+            "IMAGING_LDAP_ROLE_GROUPS: not set; without it nobody from the directory has a role",
+        ),
+        (
+            not s.ldap_branch_groups and not s.ldap_branch_attribute,
+            "IMAGING_LDAP_BRANCH_GROUPS: not set, nor IMAGING_LDAP_BRANCH_ATTRIBUTE; a person needs a branch",
+        ),
+    ]
+    return next((message for wrong, message in checks if wrong), None)
 
 
 class Settings(BaseSettings):
@@ -125,8 +198,9 @@ class Settings(BaseSettings):
 
     api_keys: str = Field(
         "",
-        description="`key:role,key:role`; roles `scanner keyer underwriter servicing claims sales admin`; "
-        "keys of 16+ characters",
+        description="the bootstrap keys: `key:role,key:role`; roles `scanner keyer underwriter servicing "
+        "claims sales admin auditor`; keys of 16+ characters (otherwise people sign in and machines use API "
+        "tokens)",
         json_schema_extra={"secret": True},
     )
     api_keys_file: Path | None = Field(
@@ -206,6 +280,24 @@ class Settings(BaseSettings):
     tsa_url: str | None = Field(
         None, description="RFC 3161 time-stamping service: signatures are PAdES B-T when set, B-B otherwise"
     )
+    pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] | None = Field(
+        None,
+        description="PAdES level of the e-policies' signatures. Unset: B-T with IMAGING_TSA_URL, else B-B. "
+        "B-LT also embeds the signer's certificate status (OCSP or CRL, fetched from the CA when signing; "
+        "the roots in IMAGING_TRUST_ROOTS must include the signer's); B-LTA adds a document timestamp over "
+        "it, so the copies can be checked offline after the certificates expire. B-T and up need "
+        "IMAGING_TSA_URL",
+    )
+    seal_image: Path | None = Field(
+        None,
+        description="the company's seal as a PNG (transparent background), shown in the visible signature "
+        "beside 签章单位 and 签章时间; unset: a red round seal drawn by the service",
+    )
+    seal_company: str = Field(
+        "",
+        max_length=40,
+        description="the 签章单位 shown beside the seal; empty: the company's name printed on the e-policy",
+    )
     trust_roots: Path | None = Field(
         None,
         description="PEM roots the verifier trusts",
@@ -231,11 +323,118 @@ class Settings(BaseSettings):
     )
     index_secret_file: Path | None = Field(None, description="a file holding `IMAGING_INDEX_SECRET`")
     link_days: int = Field(30, ge=1, le=3650, description="how many days a customer's link opens the policy")
+    epolicy_reminder_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="days after an e-policy's mail is sent without the customer acknowledging receipt "
+        "(签收) before one reminder is mailed; 0: no reminders",
+    )
     epolicy_passwords: str = Field(
         "",
         pattern=r"^([A-Z0-9]{2,20}:(id6|birth)(,[A-Z0-9]{2,20}:(id6|birth))*)?$",
         description="the customer's PDF password per product code: `id6` (last six of the holder's ID "
         "number, the default) or `birth` (the holder's birth date, YYYYMMDD), e.g. `KN01:birth,TK02:id6`",
+    )
+
+    # The staff directory (LDAP or Active Directory, people/directory.py): on when IMAGING_LDAP_URL is set.
+    ldap_url: str | None = Field(
+        None,
+        description="the directory for staff sign-in, `ldap://host:389` or `ldaps://host:636`, or several "
+        "separated by spaces, tried in order when one cannot be reached; unset: no directory. Plain "
+        "`ldap://` to another host than this one needs `IMAGING_LDAP_STARTTLS=true` (passwords would travel "
+        "in clear)",
+    )
+    ldap_starttls: bool = Field(
+        False, description="upgrade an `ldap://` connection with StartTLS before any password is sent"
+    )
+    ldap_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CAs that vouch for the directory's certificate (unset: the system's)",
+    )
+    # Whole seconds: ldap3 sets SO_RCVTIMEO from it with struct.pack('LL', ...), which takes integers only.
+    ldap_timeout: int = Field(
+        5, ge=1, description="seconds to connect and for each answer; past it a sign-in fails as unavailable"
+    )
+    ldap_base_dn: str = Field("", description="where people are searched, e.g. `ou=people,dc=insurer,dc=cn`")
+    ldap_bind_dn: str | None = Field(
+        None, description="the service account that searches for people and groups (unset: anonymous search)"
+    )
+    ldap_bind_password: SecretStr | None = Field(None, description="its password")
+    ldap_bind_password_file: Path | None = Field(
+        None, description="the same in a file, to keep it out of the environment"
+    )
+    ldap_user_attribute: str = Field(
+        "uid",
+        pattern=r"^[A-Za-z][A-Za-z0-9-]*$",
+        description="the attribute that holds the sign-in name (`sAMAccountName` in Active Directory); its "
+        "value, as the directory spells it, is the person's username",
+    )
+    ldap_user_filter: str = Field(
+        "",
+        description="an extra filter a person must match, e.g. `(objectClass=inetOrgPerson)`, or "
+        "`(!(userAccountControl:1.2.840.113556.1.4.803:=2))` to leave out disabled AD accounts",
+    )
+    ldap_user_dn_template: str | None = Field(
+        None,
+        description="instead of a search, bind as this DN, e.g. `uid={username},ou=people,dc=insurer,dc=cn` "
+        "(the name is escaped); the person's own bind then reads their entry and groups",
+    )
+    ldap_group_base_dn: str | None = Field(
+        None,
+        description="where groups (`groupOfNames`, `groupOfUniqueNames`) listing their members are "
+        "searched; unset: a person's groups are their `memberOf` attribute (Active Directory, OpenLDAP's "
+        "memberof overlay)",
+    )
+    ldap_group_filter: str = Field(
+        "(|(member={dn})(uniqueMember={dn}))",
+        description="how a group under `IMAGING_LDAP_GROUP_BASE_DN` names a member, `{dn}` the person's DN "
+        "(escaped); for Active Directory's nested groups `(member:1.2.840.113556.1.4.1941:={dn})`",
+    )
+    ldap_role_groups: str = Field(
+        "",
+        description="which group gives which role: `role:group DN` pairs separated by `;`, e.g. "
+        "`underwriter:cn=underwriters,ou=groups,dc=insurer,dc=cn`; a person in none of them cannot sign in",
+    )
+    ldap_branch_groups: str = Field(
+        "", description="which group puts a person in which branch: `code:group DN` pairs separated by `;`"
+    )
+    ldap_branch_attribute: str = Field(
+        "",
+        pattern=r"^([A-Za-z][A-Za-z0-9-]*)?$",
+        description="or the attribute of a person's entry that holds their branch code, e.g. "
+        "`departmentNumber`; a person with no branch or several cannot sign in",
+    )
+    ldap_name_attribute: str = Field(
+        "cn", pattern=r"^[A-Za-z][A-Za-z0-9-]*$", description="the attribute with the person's full name"
+    )
+
+    # The branch (机构) tree, people/branches.py.
+    branches: str = Field(
+        "",
+        description="the branch tree: `parent:child,child` entries separated by `;`, e.g. "
+        "`86:8611,8612;8611:861101`; one root (the head office). A person sees their branch and those below "
+        "it; unset: their own branch only",
+    )
+    branches_file: Path | None = Field(
+        None, description="the same tree in a file, one `parent:child,child` entry a line, `#` for comments"
+    )
+
+    # Staff sign-in (people/): sessions, lock-out after bad passwords, API tokens.
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="a signed-in session ends after this many minutes without a request"
+    )
+    session_max_hours: int = Field(
+        12, ge=1, le=24 * 7, description="a session ends this many hours after sign-in, however busy"
+    )
+    signin_lock_after: int = Field(
+        5, ge=1, le=100, description="bad passwords in a row that lock an account for a while"
+    )
+    signin_lock_minutes: int = Field(
+        15, ge=1, le=24 * 60, description="how long an account stays locked after too many bad passwords"
+    )
+    token_days: int = Field(
+        90, ge=1, le=3650, description="days an API token lives when its creator gives no expiry"
     )
 
     retry_intervals: str = Field(
@@ -283,11 +482,58 @@ class Settings(BaseSettings):
                 raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror}") from None
         return data
 
+    @field_validator("pades_level")
+    @classmethod
+    def _timestamps_need_a_tsa(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value not in (None, "B-B") and not info.data.get("tsa_url"):
+            raise ValueError(f"{value} needs a time-stamping service: set IMAGING_TSA_URL too")
+        return value
+
     @field_validator("api_keys")
     @classmethod
     def _api_keys_parse(cls, value: str) -> str:
         parse_api_keys(value)
         return value
+
+    @field_validator("ldap_role_groups")
+    @classmethod
+    def _role_groups_parse(cls, value: str) -> str:
+        for role, _ in parse_group_map(value):
+            if role not in Role.__members__:
+                raise ValueError(f"role '{role}' is not one of {', '.join(Role)}")
+        return value
+
+    @field_validator("ldap_branch_groups")
+    @classmethod
+    def _branch_groups_parse(cls, value: str) -> str:
+        for code, _ in parse_group_map(value):
+            if not branches.CODE.fullmatch(code):
+                raise ValueError(f"'{code}' is not a branch code (letters, digits, - and _, 1-32)")
+        return value
+
+    @field_validator("ldap_bind_password_file", "ldap_ca_file", "branches_file")
+    @classmethod
+    def _file_is_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                value.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _branches_are_a_tree(self) -> Settings:
+        try:
+            branches.tree(self)  # the text and the file together, whichever is set
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return self
+
+    @model_validator(mode="after")
+    def _directory_is_complete(self) -> Settings:
+        if self.ldap_urls and (problem := _directory_problem(self)):
+            raise ValueError(problem)
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -347,6 +593,34 @@ class Settings(BaseSettings):
         if self.env == "embedded" and self.admin_key_path.exists():
             keys |= parse_api_keys(self.admin_key_path.read_text().strip() + ":admin")
         return keys
+
+    @cached_property
+    def branch_tree(self) -> branches.BranchTree:
+        """Return the branch (机构) tree of IMAGING_BRANCHES and its file, read once."""
+        return branches.tree(self)
+
+    @property
+    def ldap_urls(self) -> list[str]:
+        """Return the directory's servers, in the order they are tried."""
+        return (self.ldap_url or "").split()
+
+    @property
+    def ldap_roles(self) -> list[tuple[Role, str]]:
+        """Return the directory groups that give a role, as (role, group DN)."""
+        return [(Role(role), dn) for role, dn in parse_group_map(self.ldap_role_groups)]
+
+    @property
+    def ldap_branches(self) -> list[tuple[str, str]]:
+        """Return the directory groups that put a person in a branch, as (branch code, group DN)."""
+        return parse_group_map(self.ldap_branch_groups)
+
+    def ldap_service_password(self) -> str | None:
+        """Return the service account's password, from the setting or else its file."""
+        if self.ldap_bind_password is not None:
+            return self.ldap_bind_password.get_secret_value()
+        if self.ldap_bind_password_file is not None:
+            return self.ldap_bind_password_file.read_text(encoding="utf-8").strip()
+        return None
 
     @property
     def admin_key_path(self) -> Path:
@@ -532,7 +806,8 @@ def settings_table() -> str:
         if not field.description:
             raise ValueError(f"{variable(name)}: give it a description (Field(..., description=...))")
         meaning = " ".join(field.description.split()).replace("|", "\\|")
-        rows.append(f"| `{variable(name)}` | {_default_text(name)} | {meaning} |")
+        default = _default_text(name).replace("|", "\\|")
+        rows.append(f"| `{variable(name)}` | {default} | {meaning} |")
     return "\n".join(rows)
 
 

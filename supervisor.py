@@ -186,6 +186,7 @@ def _announce(url: str, key_path: Path, first: bool) -> None:
     print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
     made = "made in" if first else "in"
     print(f"admin API key: {made} {key_path} (readable by this user only)", flush=True)
+    print("staff sign in at /login: imaging users add NAME --role ROLE --branch CODE", flush=True)
     print("press Ctrl-C to stop", flush=True)
 
 

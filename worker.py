@@ -12,12 +12,11 @@ failure is permanent and goes straight to RQ's failed registry, where ``imaging 
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import logging
-import secrets
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
@@ -27,6 +26,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
+from rq.worker import WorkerStatus
 
 import epolicies
 import logs
@@ -35,6 +35,7 @@ import production
 import queues
 from errors import ConfigError, DependencyDown
 from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
+from people import audit
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -49,6 +50,9 @@ HEARTBEAT = 5
 ABANDONED_AFTER = 30
 IDLE_WAKE = 20
 RETRYABLE = (DependencyDown, RedisError)
+# Jobs of these queues run in the worker itself, not in a child forked for each: they are short, pure Python
+# and bounded by network timeouts, and the fork cost more CPU than the job (README, Performance).
+IN_PROCESS = frozenset({"esign", "mail"})
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -206,9 +210,9 @@ def deliver_mail(mail_id: str) -> dict:
 def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
+    from esign import sign
     from esign.epolicy import customer_password
-    from esign.render import render
-    from esign.sign import seal, signer_from_settings, timestamper_from_settings
+    from esign.render import document_metadata, render
     from indexing.filing import file_epolicy
 
     ctx = context()
@@ -220,10 +224,9 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     if not store.exists(customer_key):
         # The QR code names the version and its data's digest: /verify then shows what that version says.
         check_url = f"{settings.base_url}/verify/{policy_no}?v={version}&d={entry.digest[:20]}"
-        pdf = render(request, version, check_url)
-        signer = signer_from_settings(settings)
-        # The owner password is random and thrown away: nobody is meant to change the file.
-        copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
+        now = utcnow()
+        pdf = render(request, version, check_url, now, sign.seal_look_from_settings(settings))
+        copies = sign.seal_as_configured(pdf, settings, password, document_metadata(request, version, now))
         store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
         store.put(customer_key, copies.customer, "application/pdf")
         metrics.count(conn, "epolicies", event="issued")
@@ -241,10 +244,13 @@ def preload(settings: Settings | None = None) -> None:
     """Import the heavy libraries once in the worker process, before RQ forks a child per job; with
     settings, also open a PKCS#12 signing key (not a PKCS#11 session: those do not survive a fork)."""
     import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
+    import esign.letter  # noqa: F401
+    import esign.mail  # noqa: F401
     import esign.render  # noqa: F401
     import esign.verify  # noqa: F401
+    import indexing.filing  # noqa: F401
     from capture.templates import templates
-    from esign.sign import signer_from_settings
+    from esign.sign import rehearse, signer_from_settings
     from ocr.pipeline import preload as load_ocr
     from printing import cjk_font
 
@@ -253,16 +259,18 @@ def preload(settings: Settings | None = None) -> None:
     load_ocr()  # tesseract's chi_sim and eng, and the look-alike table: inherited by every forked job
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
-            signer_from_settings(settings)
+            rehearse(signer_from_settings(settings))
         except ConfigError as exc:
             log.warning("signing key not loaded ahead: %s", exc.message)
+    gc.freeze()  # all made so far lives on: a forked job's collections then do not copy the whole heap
 
 
 _STOP_EARLY = threading.Event()  # SIGTERM/SIGINT before RQ's handlers are in place (see below)
 
 
 class ImagingWorker(Worker):
-    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER), and stoppable at once."""
+    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER), running the IN_PROCESS
+    queues' jobs without forking (as RQ's SimpleWorker does; RQ's alarm still ends one that overruns)."""
 
     def _install_signal_handlers(self) -> None:
         # RQ registers the worker before it installs its handlers: a SIGTERM in between (systemd stopping
@@ -270,17 +278,23 @@ class ImagingWorker(Worker):
         super()._install_signal_handlers()
         self._stop_requested = self._stop_requested or _STOP_EARLY.is_set()
 
-    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        return self.job_monitoring_interval + ABANDONED_AFTER
-
     def execute_job(self, job: Job, queue: Queue) -> None:
         with logs.for_job(job):  # the job's lines, RQ's own in its forked child too, carry its ids
-            super().execute_job(job, queue)
+            if queue.name not in IN_PROCESS:
+                return super().execute_job(job, queue)
+            execution = self.prepare_execution(job)
+            self.perform_job(job, queue, execution)
+            self.set_state(WorkerStatus.IDLE)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.job_monitoring_interval + ABANDONED_AFTER
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         ctx = context()
         queues.sweep_now(self.connection, ctx.settings, ctx.store, every=IDLE_WAKE - 1)
+        epolicies.remind_now(self.connection, ctx.store, ctx.settings, every=IDLE_WAKE - 1)
+        audit.archive_now(self.connection, ctx.store, every=60)
 
 
 def run(settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int = 0) -> bool:
@@ -320,15 +334,5 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
         log.warning("worker %s: lost Redis; waiting for it to answer again", worker.name)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # RQ's handlers need Redis; no job is in hand
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        _wait_for(conn)
+        queues.wait_for(conn)
     return worked
-
-
-def _wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
-    while True:
-        time.sleep(pause)
-        try:
-            conn.ping()
-            return
-        except RedisError:
-            pause = min(pause * 2, longest)

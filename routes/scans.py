@@ -159,7 +159,7 @@ def scan_status(
     """A scan's status (queued, processing, captured or failed, with the reason) and, once captured,
     its documents with every field's value, confidence and status (accepted, key_entry, keyed)."""
     scan = load(store, Scan, scan_id)
-    if who.role != Role.admin and scan.uploaded_by != who.key_id:
+    if who.role != Role.admin and scan.uploaded_by != who.person:
         raise NotFound(f"no scan {scan_id}")  # another scanner's scan: do not confirm it exists
     return _scan_view(store, scan)
 
@@ -252,7 +252,13 @@ def _accept_scan(
         for data, media, name in files
     ]
     scan = Scan(
-        scan_id=new_scan_id(), mode=mode, files=stored, uploaded_by=who.key_id, uploaded_at=utcnow(), **keys
+        scan_id=new_scan_id(),
+        mode=mode,
+        files=stored,
+        uploaded_by=who.person,
+        uploaded_at=utcnow(),
+        branch=who.branch,
+        **keys,
     )
     store.put(scan.key, scan.to_json(), "application/json")
     try:

@@ -34,8 +34,7 @@ from tests.conftest import ADMIN_KEY, ROOT, SALES_KEY, SCANNER_KEY, UNDERWRITER_
 from tests.esign.test_epolicy_flow import mail_settings  # noqa: F401  (the fixture)
 from tests.ocr.conftest import document  # noqa: F401  (the fixture)
 from tests.samples import sample_stack
-from tests.servers import MailServer, redis_server, wait_until, weed_port
-from tests.test_security import _tls_files
+from tests.servers import MailServer, redis_server, tls_files, wait_until, weed_port
 
 UNITS = ROOT / "deploy" / "systemd"
 
@@ -152,7 +151,7 @@ def _get(base: str, path: str, key: str, **kw) -> httpx.Response:
 def test_the_service_as_separate_processes_in_production_mode_works_across_hosts(
     settings: Settings, smtp_srv: MailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca, cert, key = _tls_files(tmp_path)
+    ca, cert, key = tls_files(tmp_path, "imaging deploy test CA")
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # for the probe here; the processes get it below
     keys = _company_keys(tmp_path / "etc" / "keys", monkeypatch)
     smtp_srv.messages.clear()
