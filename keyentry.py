@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from errors import BadInput, ImagingError, NotFound
+from indexing.case import settle_scan
 from indexing.index import CUSTOMER_FIELDS, POLICY_FIELDS, reenter
 from models import DocumentRecord, KeyedValue, load
 from ocr.validate import validate
@@ -220,6 +221,7 @@ def submit(conn: Redis, store: ObjectStore, task_id: str, keyer: str, text: str)
     conn.hset(key, mapping={**progress, "state": "done", "lessee": ""})
     conn.expire(key, DONE_TTL)
     conn.zrem(LEASES, task_id)
+    _settle(conn, store, task.scan_id)
     return {"task_id": task_id, "status": FieldStatus.keyed, "value": checked.value}
 
 
@@ -251,3 +253,12 @@ def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: li
         for changed in records:
             meta = {"scan_id": changed.scan_id, "type": changed.type}
             store.put(changed.key, changed.to_json(), "application/json", meta)
+
+
+def _settle(conn: Redis, store: ObjectStore, scan_id: str) -> None:
+    """Settle the document's scan again (indexing/case.py): a keyed number or name may tie a card to the
+    form's party, or tell whose a card back is; queue what that finds for people."""
+    changed, scan = settle_scan(store, conn, scan_id)
+    for record in changed:
+        if not record.on_file:
+            add_tasks(conn, record, immediate=scan is not None and scan.mode == "immediate")

@@ -95,6 +95,9 @@ class Scan(Stored):
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
     problems: list[str] = Field(default_factory=list)  # why a page must be rescanned (immediate mode: now)
+    # What the evidence check of its documents found (indexing/case.py): a card that is no party of the
+    # form, an upload's customer_id that no document shows, a card back waiting for its holder.
+    checks: list[str] = Field(default_factory=list)
     error: str | None = None
     updated_at: datetime | None = None
 
@@ -170,6 +173,12 @@ class DocumentRecord(Stored):
     # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
     person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
+    # indexing/case.py: which party of the form in its scan an ID card front is (applicant | insured), the
+    # numbers the scan's evidence ties it to beyond its own (a matched card: the form's policy number),
+    # and what that evidence check found for a person to look at.
+    party: str | None = None
+    tied: dict[str, list[str]] = Field(default_factory=dict)
+    checks: list[str] = Field(default_factory=list)
 
     @property
     def key(self) -> str:

@@ -98,6 +98,8 @@ class DocumentMeta(DocumentSummary):
     status: str
     problems: list[str]
     keys: dict[str, list[str]] = Field(description="the numbers it is filed under: policy, customer, claim")
+    party: str | None = Field(description="an ID card front: the form's party it is (applicant, insured)")
+    checks: list[str] = Field(description="what the evidence check of its scan found for a person")
     fields: dict[str, FieldView]
     regions: dict[str, str] = Field(description="image regions (signature, photo): name to image URL")
 
@@ -159,6 +161,8 @@ def _meta(record: DocumentRecord) -> DocumentMeta:
         status=record.status,
         problems=record.problems,
         keys=record.keys,
+        party=record.party,
+        checks=record.checks,
         fields=fields,
         regions={name: f"{base}/fields/{name}" for name in record.regions},
     )

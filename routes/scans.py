@@ -62,6 +62,9 @@ class DocumentView(BaseModel):
     problems: list[str]
     application_no: str | None
     on_file: str | None = Field(None, description="an ID card side already on file: the document it links to")
+    party: str | None = Field(None, description="a card front: which party of the form (applicant, insured)")
+    person: str | None = Field(None, description="an ID card side: whose it is by its evidence")
+    checks: list[str] = Field(default_factory=list, description="what the evidence check found")
     fields: dict[str, FieldView]
 
 
@@ -225,6 +228,9 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
                 problems=record.problems,
                 application_no=record.application_no,
                 on_file=record.on_file,
+                party=record.party,
+                person=record.person,
+                checks=record.checks,
                 fields=field_views(record),
             )
         )

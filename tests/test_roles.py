@@ -57,6 +57,8 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/customers/{customer_id}/links"): READERS,
     ("post", "/v1/links"): {Role.servicing, Role.claims, Role.admin},
     ("get", "/v1/access"): {Role.admin},
+    ("get", "/v1/reviews"): {Role.underwriter, Role.admin},
+    ("post", "/v1/reviews/{review_id}"): {Role.underwriter, Role.admin},
     ("post", "/v1/epolicies"): {Role.sales, Role.admin},
     ("get", "/v1/epolicies/{policy_no}"): STAFF,
     ("get", "/v1/epolicies/{policy_no}/pdf"): STAFF,
@@ -72,6 +74,7 @@ SAMPLE = {
     "name": "applicant_name",
     "customer_id": "110105198703150013",
     "policy_no": "P2026110000123",
+    "review_id": "d20261123101500abcdefabcdef001.keyed_conflict",
 }
 
 
