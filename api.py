@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import production
 import queues
 from errors import DependencyDown, ImagingError
-from routes import documents, epolicies, jobs, keyentry, links, pages, reviews, scans
+from routes import customers, documents, epolicies, jobs, keyentry, links, pages, reviews, scans
 from routes.deps import NO_KEY, UNKNOWN_KEY, ErrorBody, role_of
 from routes.headers import SecurityHeaders
 from settings import Settings, load_settings
@@ -167,6 +167,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImagingError, _imaging_error)
     app.add_exception_handler(Exception, _unexpected)
-    for resource in (jobs, scans, keyentry, documents, links, reviews, epolicies, pages):
+    for resource in (jobs, scans, keyentry, documents, customers, links, reviews, epolicies, pages):
         app.include_router(resource.router)
     return app

@@ -118,6 +118,18 @@ class KeyedValue(BaseModel):
     value: str
     ocr: str | None
     round: str  # single | blind | arbitration
+    answer: str = "value"  # value | blank (the template lets the field be empty) | illegible
+
+
+class AcceptedConflict(BaseModel):
+    """A conflict between a document's values that a person with the authority accepted, and why."""
+
+    review_id: str
+    problems: list[str]
+    by: str
+    role: str
+    reason: str
+    at: datetime
 
 
 class FieldRecord(BaseModel):
@@ -179,6 +191,18 @@ class DocumentRecord(Stored):
     party: str | None = None
     tied: dict[str, list[str]] = Field(default_factory=dict)
     checks: list[str] = Field(default_factory=list)
+    accepted_conflicts: list[AcceptedConflict] = Field(default_factory=list)  # keyentry.py, by a review
+    # A later scan of the same form (application number) or of the same person's card side supersedes
+    # the earlier one; both point at each other. The same form content under the same numbers is also a
+    # duplicate of the first scan of it.
+    superseded_by: str | None = None
+    supersedes: list[str] = Field(default_factory=list)
+    duplicate_of: str | None = None
+
+    @property
+    def rescan(self) -> bool:
+        """Whether its capture (or a keyer) asked for the page to be scanned again."""
+        return self.status == "exception"
 
     @property
     def key(self) -> str:

@@ -119,7 +119,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
             for document in group:
                 index += 1
                 record = file_document(ctx.store, scan, index, document, read_document(document), fronts)
-                if not record.on_file:
+                if not record.on_file and not record.rescan:  # a page to scan again is not keyed
                     add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
                 where = f"{document.type} on page {document.pages[0]}"
                 yield record.doc_id, [f"{where}: {p}" for p in document.problems]
@@ -172,7 +172,7 @@ def _settle(ctx: Context, scan_id: str, done: dict, immediate: bool) -> None:
     conn = _redis(ctx)
     changed, _ = settle_scan(ctx.store, conn, scan_id, done)
     for record in changed:
-        if not record.on_file:
+        if not record.on_file and not record.rescan and record.scan_id == scan_id:
             add_tasks(conn, record, immediate=immediate)
 
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from redis import Redis
 
 import idnumber
-from indexing.index import HOLDER_FIELD, document_keys, enter, trusted_value
+from indexing import archive
+from indexing.index import HOLDER_FIELD, document_keys, enter, lookup, trusted_value
 from indexing.review import CARD_MISMATCH, open_review
 from models import DocumentRecord, FieldRecord, Scan, find
 from ocr.validate import PARTIES, match_card
@@ -175,7 +176,64 @@ def settle(store: ObjectStore, scan: Scan, lock: Lock | None = None) -> tuple[li
                 changed.append(updated)
         if what.mismatch:
             open_review(store, doc_id, scan.scan_id, CARD_MISMATCH, what.checks)
+    changed += supersede(store, scan, lock)
     return changed, scan.model_copy(update={"checks": checks})
+
+
+def _same_kind(store: ObjectStore, record: DocumentRecord) -> list[DocumentRecord]:
+    """Return the earlier documents of the same form (application number) or of the same person's card
+    side as this one, newest first."""
+    if record.type == DocType.application_form:  # its own number, or the upload's when it has none (blurred)
+        kind, number = "policy", (_policy_numbers(record) or record.keys.get("policy") or [None])[0]
+    elif record.type in (DocType.idcard_front, DocType.idcard_back) and not record.on_file:
+        kind, number = "customer", record.person
+    else:
+        return []
+    if not number:
+        return []
+    entries = [e for e in lookup(store, kind, number) if e.type == record.type and e.doc_id < record.doc_id]
+    return [
+        r for r in (find(store, DocumentRecord, e.doc_id) for e in entries) if r is not None and not r.on_file
+    ]
+
+
+def _same_content(a: DocumentRecord, b: DocumentRecord) -> bool:
+    """Whether two forms say the same: every field both trust agrees, and they trust some in common."""
+    left, right = _values(a), _values(b)
+    shared = left.keys() & right.keys()
+    return bool(shared) and all(left[n] == right[n] for n in shared)
+
+
+def supersede(store: ObjectStore, scan: Scan, lock: Lock) -> list[DocumentRecord]:
+    """Return the records that changed after each form and card side of the scan superseded the earlier
+    scans of the same form or of the same person's card side (both records point at each other), and
+    each form whose trusted values are those of an earlier form was marked its duplicate. A document
+    whose capture asked for a rescan supersedes nothing: the earlier scan stays current."""
+    changed = []
+    for doc_id in scan.documents:
+        record = find(store, DocumentRecord, doc_id)
+        if record is None or record.rescan:
+            continue
+        earlier = [r for r in _same_kind(store, record) if r.superseded_by in (None, doc_id)]
+        same = [r for r in earlier if r.type == DocType.application_form and _same_content(r, record)]
+        update = {
+            "supersedes": sorted({*record.supersedes, *(r.doc_id for r in earlier)}),
+            "duplicate_of": min((r.duplicate_of or r.doc_id for r in same), default=record.duplicate_of),
+        }
+        for old in earlier:
+            with lock(old.doc_id):
+                old = find(store, DocumentRecord, old.doc_id)
+                if old is not None and old.superseded_by is None:
+                    old = old.model_copy(update={"superseded_by": doc_id})
+                    store.put(old.key, old.to_json(), "application/json", {"scan_id": old.scan_id})
+                    changed.append(old)
+        with lock(doc_id):
+            record = find(store, DocumentRecord, doc_id)
+            if record is not None and record.model_copy(update=update) != record:
+                record = record.model_copy(update=update)
+                store.put(record.key, record.to_json(), "application/json", {"scan_id": scan.scan_id})
+                changed.append(record)
+    return changed
 
 
 def settle_scan(
@@ -195,4 +253,16 @@ def settle_scan(
         )
         settled = settled.model_copy(update={"updated_at": utcnow()})
         store.put(settled.key, settled.to_json(), "application/json")
+    file_archives(
+        store, settled, changed, lambda key: conn.lock(f"lock:{key}", timeout=30, blocking_timeout=15)
+    )
     return changed, settled
+
+
+def file_archives(store: ObjectStore, scan: Scan, changed: list[DocumentRecord], lock: Lock) -> None:
+    """Bring the customer archives up to what the scan's documents, and those of other scans they
+    superseded (``changed``), now say (indexing/archive.py); each archive under ``lock(its key)``."""
+    others = {r.doc_id: r for r in changed if r.scan_id != scan.scan_id}
+    mine = [r for r in (find(store, DocumentRecord, d) for d in scan.documents) if r is not None]
+    for record in [*mine, *others.values()]:
+        archive.file(store, record, lock)

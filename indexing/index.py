@@ -65,8 +65,8 @@ def parse_entry(key: str) -> Entry | None:
 
 def valid_number(kind: str, value: str) -> bool:
     """Whether value may stand under index/<kind>/: a business number or an ID number with its check digit."""
-    if kind == "customer":
-        return idnumber.is_valid(value)
+    if kind == "customer":  # an identity number of a kind we know, its check character right
+        return idnumber.identify(value).ok
     if kind == "image":
         return bool(re.fullmatch(r"[0-9a-f]{64}", value))
     return bool(re.fullmatch(BUSINESS_NO_PATTERN, value))
@@ -200,7 +200,8 @@ def current_cards(store: ObjectStore, customer: str, exclude: str = "") -> dict[
     for entry in lookup(store, "customer", customer):
         if entry.type in CARD_TYPES and entry.type not in cards and entry.doc_id != exclude:
             record = find(store, DocumentRecord, entry.doc_id)
-            if record is not None and not record.on_file:
+            # A side whose capture asked for a rescan is never the current card, nor one superseded.
+            if record is not None and not record.on_file and not record.rescan and not record.superseded_by:
                 cards[entry.type] = record
         if len(cards) == len(CARD_TYPES):
             break

@@ -193,6 +193,17 @@ def cross_check(values: dict[str, str]) -> dict[str, list[str]]:
     return problems
 
 
+def document_checks(values: dict[str, str]) -> dict[str, list[str]]:
+    """Return, per field, why a document's trusted values do not hold together: ``cross_check`` (birth
+    date and sex against the ID number beside them), and dates in order (a card's validity begins before
+    it ends). Run on machine values by the decision and again on keyed ones by key-entry."""
+    problems = cross_check(values)
+    start, end = values.get("valid_from"), values.get("valid_to")
+    if start and end and end != LONG_TERM and end <= start:
+        problems.setdefault("valid_to", []).append(f"ends ({end}) before it begins (valid_from {start})")
+    return problems
+
+
 # The form's parties and what the form says of each: the card must carry the party's number, and may
 # not disagree with what the form says of them (the form prints a birth date and sex for the applicant
 # only).

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from indexing.review import REVIEW_ID, Review, decide, open_reviews
+import keyentry
+from indexing.review import KEYED_CONFLICT, REVIEW_ID, Review, decide, open_reviews
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, Store, require
 
@@ -43,5 +44,9 @@ def decide_review(
     conn: RedisConn,
     who: Reviewer,
 ) -> Review:
-    """Decide a review, with the reason: recorded with who decided and when."""
-    return decide(store, review_id, body.decision, who.key_id, who.role.value, body.reason)
+    """Decide a review, with the reason: recorded with who decided and when. A keyed conflict accepted
+    completes its document with the conflict on record; rejected, its fields go back to key-entry."""
+    review = decide(store, review_id, body.decision, who.key_id, who.role.value, body.reason)
+    if review.kind == KEYED_CONFLICT:
+        keyentry.apply_review(conn, store, review)
+    return review

@@ -55,6 +55,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/customers/{customer_id}/idcard"): READERS,
     ("get", "/v1/customers/{customer_id}/signature"): READERS,
     ("get", "/v1/customers/{customer_id}/links"): READERS,
+    ("get", "/v1/customers/{customer_id}"): READERS,
     ("post", "/v1/links"): {Role.servicing, Role.claims, Role.admin},
     ("get", "/v1/access"): {Role.admin},
     ("get", "/v1/reviews"): {Role.underwriter, Role.admin},
