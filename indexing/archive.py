@@ -54,7 +54,7 @@ class Fact(BaseModel):
     at: datetime  # when the document was uploaded
 
 
-class Role(BaseModel):
+class PartyRole(BaseModel):
     kind: str  # policy | claim
     number: str
     role: str  # holder | insured | beneficiary | claimant
@@ -80,7 +80,7 @@ class Archive(BaseModel):
     customer_id: str
     kind: str
     facts: list[Fact] = Field(default_factory=list)
-    roles: list[Role] = Field(default_factory=list)
+    roles: list[PartyRole] = Field(default_factory=list)
     cards: list[Specimen] = Field(default_factory=list)
     signatures: list[Specimen] = Field(default_factory=list)
     documents: list[str] = Field(default_factory=list)
@@ -117,16 +117,18 @@ def _facts(record: DocumentRecord, person: str) -> list[Fact]:
     ]
 
 
-def _roles(record: DocumentRecord, person: str) -> list[Role]:
+def _roles(record: DocumentRecord, person: str) -> list[PartyRole]:
     roles = []
     if record.type == DocType.application_form:
         numbers = record.keys.get("policy", [])
         for number_field, _facts, role in FORM_PARTIES:
             if trusted_value(record.fields, number_field) == person:
-                roles += [Role(kind="policy", number=n, role=role, doc_id=record.doc_id) for n in numbers]
+                roles += [
+                    PartyRole(kind="policy", number=n, role=role, doc_id=record.doc_id) for n in numbers
+                ]
     if record.type not in (DocType.idcard_front, DocType.idcard_back):
         roles += [
-            Role(kind="claim", number=n, role="claimant", doc_id=record.doc_id)
+            PartyRole(kind="claim", number=n, role="claimant", doc_id=record.doc_id)
             for n in record.keys.get("claim", [])
         ]
     return roles
@@ -225,7 +227,7 @@ class ArchiveView(BaseModel):
         description="信息核对: where documents disagree about this person"
     )
     facts: dict[str, list[Fact]] = Field(description="every value each field was given, newest first")
-    roles: list[Role]
+    roles: list[PartyRole]
     superseded_cards: list[Specimen]
     superseded_signatures: list[Specimen]
     documents: int
