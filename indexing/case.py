@@ -80,8 +80,11 @@ def _front(front: DocumentRecord, forms: list[DocumentRecord]) -> Found:
         return Found(person=number)
     for form in forms:
         match = match_card(_values(form), values)
-        if match.party:
-            return Found(match.party, {"policy": _policy_numbers(form)}, number, list(match.problems))
+        if match.party:  # its name, birth date or sex against the form's: a person looks (a review)
+            problems = list(match.problems)
+            return Found(
+                match.party, {"policy": _policy_numbers(form)}, number, problems, mismatch=bool(problems)
+            )
     numbers = [PARTIES[p]["id_number"] for p in PARTIES]
     if any(_pending(form, numbers) for form in forms):
         return Found(person=number, checks=["not yet matched: the form's ID numbers wait for key-entry"])
