@@ -217,6 +217,7 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     from esign.epolicy import customer_password
     from esign.render import render
     from esign.sign import seal, signer_from_settings, timestamper_from_settings
+    from indexing.archive import epolicy_parties, file_parties
     from indexing.filing import file_epolicy
 
     ctx = context()
@@ -236,6 +237,10 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
         store.put(customer_key, copies.customer, "application/pdf")
     people = (request.holder.id_number, request.insured.id_number)
     doc = file_epolicy(store, policy_no, version, entry.requested_at, people)
+    parties = epolicy_parties(request.holder, request.insured, request.beneficiaries)
+    file_parties(
+        store, doc.doc_id, "policy", policy_no, parties, lambda key: conn.lock(f"lock:{key}", timeout=30)
+    )
     record = epolicies.mark_signed(conn, store, policy_no, version, doc.doc_id)
     epolicies.mail_once(conn, store, settings, record, version)
     return {"policy_no": policy_no, "version": version, "status": EPolicyStatus.signed}

@@ -197,6 +197,56 @@ def file(store: ObjectStore, record: DocumentRecord, lock: Lock | None = None) -
     return changed
 
 
+def epolicy_parties(holder, insured, beneficiaries) -> list[tuple[str, str, dict[str, str | None]]]:
+    """Return an e-policy request's parties as ``file_parties`` takes them: holder, insured, beneficiaries."""
+    return [
+        (holder.id_number, "holder", {"name": holder.name, "phone": holder.phone}),
+        (insured.id_number, "insured", {"name": insured.name}),
+        *((b.id_number, "beneficiary", {"name": b.name}) for b in beneficiaries),
+    ]
+
+
+def file_parties(
+    store: ObjectStore,
+    doc_id: str,
+    kind: str,
+    number: str,
+    parties: list[tuple[str, str, dict[str, str | None]]],
+    lock: Lock | None = None,
+) -> None:
+    """Fold a document that names its parties itself (an issued e-policy: holder, insured, beneficiaries,
+    each ``(identity number, role, {fact: value})``) into their archives: their role on the policy or
+    claim, and what it says of them. Filing it again changes nothing."""
+    lock = lock or (lambda _key: contextlib.nullcontext())
+    at = uploaded_at(doc_id)
+    by_person: dict[str, list[tuple[str, dict[str, str | None]]]] = {}
+    for person, role, facts in parties:
+        by_person.setdefault(person, []).append((role, facts))
+    for person, named in by_person.items():
+        if not idnumber.identify(person).ok:
+            continue
+        roles = [PartyRole(kind=kind, number=number, role=role, doc_id=doc_id) for role, _ in named]
+        facts = [
+            Fact(field=fact, value=value, doc_id=doc_id, source=f"epolicy.{role}.{fact}", at=at)
+            for role, given in named
+            for fact, value in given.items()
+            if value
+        ]
+        key = archive_key(store, person)
+        with lock(key):
+            archive = load_archive(store, person) or Archive(
+                customer_id=person, kind=str(idnumber.identify(person).kind)
+            )
+            update = {
+                "roles": [r for r in archive.roles if r.doc_id != doc_id] + roles,
+                "facts": [f for f in archive.facts if f.doc_id != doc_id] + facts,
+                "documents": sorted({*archive.documents, doc_id}),
+            }
+            folded = archive.model_copy(update=update)
+            if folded != archive:
+                store.put(key, folded.to_json(), "application/json")
+
+
 # ---- what a person reads -------------------------------------------------------------------------
 
 

@@ -138,3 +138,27 @@ def test_the_archive_lists_disagreements_with_sources_and_the_current_card_on_to
     ]
     unknown = client.get("/v1/customers/11010519491231002X", headers={"X-API-Key": ADMIN_KEY})
     assert unknown.status_code == 404
+
+
+def test_an_issued_epolicy_puts_its_holder_insured_and_beneficiaries_in_their_archives(
+    settings: Settings,
+) -> None:
+    store = open_store(settings)
+    client = TestClient(create_app(settings))
+    put_archive_case(store)
+    beneficiary = "110105199001010010"
+    epolicy = "d20261203090000abcdefabcdef001"
+    parties = [
+        (APPLICANT, "holder", {"name": "张三丰", "phone": "13900000000"}),
+        (INSURED, "insured", {"name": "李四"}),
+        (beneficiary, "beneficiary", {"name": "王五"}),
+    ]
+    archive.file_parties(store, epolicy, "policy", POLICY, parties)
+    archive.file_parties(store, epolicy, "policy", POLICY, parties)  # the job run again: nothing twice
+    body = client.get(f"/v1/customers/{APPLICANT}", headers={"X-API-Key": ADMIN_KEY}).json()
+    assert {"kind": "policy", "number": POLICY, "role": "holder", "doc_id": epolicy} in body["roles"]
+    phones = {d["field"]: d["values"] for d in body["disagreements"]}["phone"]
+    assert [s["source"] for s in phones["13900000000"]] == ["epolicy.holder.phone"]
+    heir = client.get(f"/v1/customers/{beneficiary}", headers={"X-API-Key": ADMIN_KEY}).json()
+    assert heir["roles"] == [{"kind": "policy", "number": POLICY, "role": "beneficiary", "doc_id": epolicy}]
+    assert heir["documents"] == 1 and heir["facts"]["name"][0]["value"] == "王五"
