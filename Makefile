@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, a CJK font.
-APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf chromium chromium-driver
+# System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, a CJK font,
+# the browser for page tests, the tests' private OpenLDAP server (slapd, ldap-utils).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf chromium chromium-driver slapd ldap-utils
 
 .PHONY: run test lint format system venv lock clean
 
@@ -22,11 +23,17 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Debian's own slapd is installed without a database of its own (debconf's no_configuration) and kept from
+# starting (its init script's sentinel, /etc/ldap/noslapd): the tests start a private one.
 system:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages: $$missing"; \
+	    case " $$missing " in *" slapd "*) \
+	      echo "slapd slapd/no_configuration boolean true" | debconf-set-selections; \
+	      mkdir -p /etc/ldap && touch /etc/ldap/noslapd;; \
+	    esac; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	  else \
 	    echo "missing system packages: $$missing"; \

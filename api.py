@@ -9,6 +9,7 @@ import logging
 import secrets
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -17,9 +18,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import production
 import queues
 from errors import DependencyDown, ImagingError
-from routes import customers, documents, epolicies, jobs, keyentry, links, pages, reviews, scans
-from routes.deps import NO_KEY, UNKNOWN_KEY, ErrorBody, role_of
+from people.identity import identify
+from people.sessions import COOKIE as SESSION_COOKIE
+from routes import (
+    admin,
+    customers,
+    documents,
+    epolicies,
+    jobs,
+    keyentry,
+    links,
+    pages,
+    people,
+    reviews,
+    scans,
+    signin,
+)
+from routes.deps import ErrorBody
 from routes.headers import SecurityHeaders
+from routes.request_id import RequestId
 from settings import Settings, load_settings
 from storage import open_store
 
@@ -84,15 +101,17 @@ def body_limit(settings: Settings, method: str, path: str) -> tuple[int, str]:
     verify are files; every other body is a small JSON document."""
     if method == "POST" and path == "/v1/scans":
         return settings.max_upload_bytes, "IMAGING_MAX_UPLOAD_BYTES"
-    if method == "POST" and path == "/v1/verify":
+    if method == "POST" and path in ("/v1/verify", "/verify"):
         return settings.max_verify_bytes, "IMAGING_MAX_VERIFY_BYTES"
     return settings.max_json_bytes, "IMAGING_MAX_JSON_BYTES"
 
 
 class Gate:
-    """Refuse a request before its body is read: a caller without a known API key on a route of the API
-    (401; a JSON body was parsed before the key was checked, so anyone could make the API hold a
-    64 MiB document), and a body over its route's limit, from its Content-Length or as it streams in."""
+    """Refuse a request before its body is read: a caller on a route of the API who is not signed in
+    and has no known token or key (401), or a session without its CSRF token (403) (a JSON body was
+    parsed before the key was checked, so anyone could make the API hold a 64 MiB document); and a body
+    over its route's limit, from its Content-Length or as it streams in. The caller found is kept in
+    the request's state for ``routes.deps.caller``."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -109,10 +128,23 @@ class Gate:
             return
         has_body = (length is not None and int(length) > 0) or b"transfer-encoding" in headers
         if has_body and scope["path"].startswith("/v1/"):
-            key = headers.get(b"x-api-key", b"").decode("latin-1")
-            if not key or role_of(self.settings, key) is None:
-                await _error(401, "unauthorized", UNKNOWN_KEY if key else NO_KEY)(scope, receive, send)
+            request = Request(scope)
+            try:
+                found = await run_in_threadpool(
+                    identify,
+                    self.settings,
+                    scope["app"].state.store,
+                    scope["app"].state.redis,
+                    method=scope["method"],
+                    api_key=request.headers.get("x-api-key"),
+                    session_id=request.cookies.get(SESSION_COOKIE),
+                    csrf=request.headers.get("x-csrf-token"),
+                )
+            except ImagingError as exc:
+                retry = {"Retry-After": "30"} if isinstance(exc, DependencyDown) else None
+                await _error(exc.http_status, exc.error, exc.message, retry)(scope, receive, send)
                 return
+            scope.setdefault("state", {})["caller"] = found
         limit, setting = body_limit(self.settings, scope["method"], scope["path"])
         if length is not None and int(length) > limit:
             await _error(413, "too_large", BodyTooLarge(limit, setting).detail)(scope, receive, send)
@@ -161,12 +193,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = open_store(settings)
     app.state.redis = queues.connect(settings.redis_target)
+    production.check_parts(settings, app.state.store, app.state.redis)
     app.add_middleware(Gate, settings=settings)
     app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(RequestId)  # outermost: every answer, a refusal by the gate too, carries the id
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImagingError, _imaging_error)
     app.add_exception_handler(Exception, _unexpected)
-    for resource in (jobs, scans, keyentry, documents, customers, links, reviews, epolicies, pages):
+    for resource in (
+        jobs,
+        scans,
+        keyentry,
+        documents,
+        customers,
+        links,
+        reviews,
+        epolicies,
+        people,
+        signin,
+        admin,
+        pages,
+    ):
         app.include_router(resource.router)
     return app

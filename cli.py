@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from errors import ExitCode, ImagingError
-from settings import load_settings
+from settings import effective, load_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,6 +52,7 @@ def api(host: str | None, port: int | None) -> None:
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through our handler: one shape (IMAGING_LOG_FORMAT), redacted
         proxy_headers=bool(settings.proxies),
         forwarded_allow_ips=settings.proxies or None,
     )
@@ -60,12 +61,35 @@ def api(host: str | None, port: int | None) -> None:
 @imaging.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--name", default=None, help="Worker name, unique across machines (default: random).")
-def worker(burst: bool, name: str | None) -> None:
-    """Run one worker on the queues immediate, esign, mail, batch (in that order)."""
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Serve this worker's /metrics here (0: no).",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine, named NAME-1, NAME-2... (one per core is a good start).",
+)
+def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> None:
+    """Run a worker on the queues immediate, esign, mail, batch (in that order); or several."""
     os.umask(0o077)  # what the worker writes (local store, outbox, keys) is for the service only
+    if processes > 1:
+        import socket
+
+        import supervisor
+
+        if burst:
+            raise click.UsageError("--burst runs one worker; leave out --processes")
+        settings = load_settings()
+        base = name or socket.gethostname()
+        sys.exit(supervisor.workers(settings, name=base, processes=processes, metrics_port=metrics_port))
     import worker as worker_module
 
-    worker_module.run(load_settings(), burst=burst, name=name)
+    worker_module.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
 @imaging.group()
@@ -103,6 +127,167 @@ def jobs_requeue(job_ids: tuple[str, ...], all_: bool) -> None:
     if missing:
         click.echo(f"not in a failed registry: {', '.join(missing)}", err=True)
     click.echo(f"{len(done)} job(s) requeued", err=True)
+
+
+@imaging.group()
+def config() -> None:
+    """The settings: what is in force, and the README's table of them."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Print every setting in force (secrets masked) and whether production would start with them:
+    exit 0 if so, 2 with the refusal naming the variable if not."""
+    import production
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    for name, value, source in effective(settings):
+        click.echo(f"{name}={value}" + ("" if source == "set" else "  (default)"))
+    production.check(settings)
+    if settings.env == "production":
+        production.check_parts(settings, open_store(settings), queues.connect(settings.redis_target))
+        click.echo(
+            "production: every setting in place; Redis, the store and the signing key answer", err=True
+        )
+    else:
+        click.echo(
+            "embedded default: local fallbacks allowed (IMAGING_ENV=production refuses them)", err=True
+        )
+
+
+@config.command("table")
+@click.option(
+    "--write", "readme", type=click.Path(exists=True, dir_okay=False), help="Rewrite this README's table."
+)
+def config_table(readme: str | None) -> None:
+    """Print the README's Settings table made from the settings' descriptions, or rewrite it in README."""
+    import settings as settings_module
+
+    if readme is None:
+        click.echo(settings_module.settings_table())
+        return
+    path = Path(readme)
+    path.write_text(settings_module.with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    click.echo(f"{readme}: settings table rewritten", err=True)
+
+
+@imaging.group()
+def retention() -> None:
+    """Documents past their retention period, legal holds, one customer's documents on request."""
+
+
+def _by() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _print_retention(report) -> None:
+    for doc_id in report.deleted:
+        click.echo(f"deleted\t{doc_id}")
+    for doc_id, why in report.kept.items():
+        click.echo(f"kept\t{doc_id}\t{why}")
+    click.echo(f"{len(report.deleted)} documents deleted, {len(report.kept)} kept", err=True)
+
+
+@retention.command("run")
+def retention_run() -> None:
+    """Delete every document past its type's period (IMAGING_RETENTION_DAYS), except what is held or needed
+    by a policy in force; logged under retention/log/."""
+    import retention as retention_module
+    from storage import open_store
+
+    settings = load_settings()
+    days = retention_module.periods(settings.retention_days)
+    if not days:
+        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: nothing expires")
+    _print_retention(retention_module.expire(open_store(settings), days, by=_by()))
+
+
+@retention.command("forget")
+@click.option("--customer", "customer_id", required=True, help="The customer's ID number.")
+@click.option("--reason", required=True, help="The request, e.g. its reference.")
+def retention_forget(customer_id: str, reason: str) -> None:
+    """Delete one customer's documents on their request, except what is held or needed by a policy in force;
+    logged (by keyed hash, never the number) under retention/log/."""
+    import idnumber
+    import retention as retention_module
+    from errors import BadInput
+    from storage import open_store
+
+    if not idnumber.is_valid(customer_id):
+        raise BadInput("--customer: not a valid ID number (18 characters, check digit)")
+    _print_retention(retention_module.forget(open_store(load_settings()), customer_id, reason, by=_by()))
+
+
+@retention.command("hold")
+@click.option("--kind", type=click.Choice(["policy", "claim", "customer"]), required=True)
+@click.option("--number", required=True, help="The policy, claim or ID number.")
+@click.option("--reason", help="Why (required to put a hold on).")
+@click.option("--release", is_flag=True, help="Take the hold off.")
+def retention_hold(kind: str, number: str, reason: str | None, release: bool) -> None:
+    """Put a legal hold on every document filed under a number, or take it off."""
+    import retention as retention_module
+    from storage import open_store
+
+    store = open_store(load_settings())
+    if release:
+        retention_module.release(store, kind, number, by=_by())
+    elif not reason:
+        raise click.UsageError("give --reason for the hold")
+    else:
+        click.echo(retention_module.hold(store, kind, number, reason, by=_by()))
+
+
+@imaging.command("rebuild")
+def rebuild_redis() -> None:
+    """Make again in Redis, from the object store, the work in progress it lost: open scans and their jobs,
+    key-entry tasks with the values keyed so far, e-policy signing and mail jobs."""
+    import queues
+    from rebuild import rebuild
+    from storage import open_store
+
+    settings = load_settings()
+    report = rebuild(queues.connect(settings.redis_target), settings, open_store(settings))
+    for label, items in (
+        ("scan", report.scans),
+        ("task", report.tasks),
+        ("epolicy", report.epolicies),
+        ("mail", report.mails),
+    ):
+        for item in items:
+            click.echo(f"{label}\t{item}")
+    click.echo(
+        f"rebuilt {len(report.scans)} open scans, {len(report.tasks)} key-entry tasks, "
+        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails",
+        err=True,
+    )
+
+
+@imaging.command("migrate")
+@click.option("--dry-run", is_flag=True, help="Report what would be upgraded; write nothing.")
+def migrate_records(dry_run: bool) -> None:
+    """Rewrite every stored record of an older schema at this version's (exit 1 if some could not be read
+    or were written by a newer version)."""
+    from migrations import migrate
+    from storage import open_store
+
+    report = migrate(open_store(load_settings()), dry_run=dry_run)
+    for key in report.upgraded:
+        click.echo(f"{'would upgrade' if dry_run else 'upgraded'}\t{key}")
+    for key in report.newer:
+        click.echo(f"newer\t{key}")
+    for problem in report.unreadable:
+        click.echo(f"unreadable\t{problem}")
+    click.echo(
+        f"{report.records} records: {len(report.upgraded)} {'to upgrade' if dry_run else 'upgraded'}, "
+        f"{len(report.newer)} of a newer version (upgrade imaging here), {len(report.unreadable)} unreadable",
+        err=True,
+    )
+    if report.newer or report.unreadable:
+        sys.exit(int(ExitCode.error))
 
 
 @imaging.group()
@@ -167,33 +352,60 @@ def keys_init(force: bool) -> None:
 
 
 @imaging.command("verify")
-@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@click.argument("pdf", type=click.Path(dir_okay=False))
 @click.option("--password", default=None, help="The password of an encrypted PDF.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_pdf(pdf: str, password: str | None, as_json: bool) -> None:
-    """Check a PDF's signatures: intact, certified with no disallowed change, signer, time, trust.
-    Exit 0 if every signature holds, 1 if not."""
-    import json
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, refusals included.")
+@click.option(
+    "--roots",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM file of the roots to trust instead of IMAGING_TRUST_ROOTS.",
+)
+@click.option("--at", "moment", default=None, help="Check the certificates as of this ISO 8601 time.")
+def verify_pdf(pdf: str, password: str | None, as_json: bool, roots: Path | None, moment: str | None) -> None:
+    """Check a PDF's signatures and document timestamps: intact, signer, certification, changes since,
+    timestamp, trust in the configured roots, and each failure's reason.
+    Exit 0 if every signature holds, 1 if one does not, 2 if the file cannot be read or opened."""
+    from errors import BadInput
+    from esign.verify import as_json as json_text
+    from esign.verify import describe, load_roots, verify
 
-    from esign.verify import load_roots, verify
-
-    settings = load_settings()
-    result = verify(Path(pdf).read_bytes(), load_roots(settings.trust_roots_path), password)
+    try:
+        roots_path = roots or load_settings().trust_roots_path  # a bad setting is a refusal too
+        at = _moment(moment)
+        if roots is not None and not roots.is_file():
+            raise BadInput(f"--roots {roots}: no such file")
+        try:
+            data = Path(pdf).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"{pdf}: cannot read: {exc.strerror}") from None
+        result = verify(data, load_roots(roots_path), password, at)
+    except ImagingError as exc:
+        if as_json:
+            click.echo(json_text({"ok": False, "error": exc.error, "message": exc.message}))
+        click.echo(f"imaging: {exc.message}", err=True)
+        sys.exit(int(exc.exit_code))
     if as_json:
-        click.echo(json.dumps(result.to_json(), default=str, ensure_ascii=False, indent=1))
+        click.echo(json_text({**result.to_json(), "roots_file": str(roots_path)}))
     else:
-        for s in result.signatures:
-            click.echo(f"signature {s.field}: {'VALID' if s.ok else 'INVALID'}")
-            click.echo(f"  signer: {s.signer}")
-            click.echo(f"  intact: {s.intact}  valid: {s.valid}  trusted: {s.trusted}")
-            click.echo(f"  certified: {s.certified}  changes after signing: {s.modification_level}")
-            click.echo(f"  signing time: {s.signing_time}  timestamp: {s.timestamp or 'none'}")
-            for problem in s.problems:
-                click.echo(f"  problem: {problem}")
-        for problem in result.problems:
-            click.echo(f"problem: {problem}")
+        click.echo("\n".join(describe(result, str(roots_path))))
         click.echo("the PDF's signatures hold" if result.ok else "the PDF's signatures do NOT hold", err=True)
     sys.exit(0 if result.ok else int(ExitCode.error))
+
+
+def _moment(text: str | None):
+    """Return the time --at names (UTC if it names no zone), or None for now; BadInput if it is no time."""
+    from datetime import UTC, datetime
+
+    from errors import BadInput
+
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--at {text!r} is not an ISO 8601 time such as 2026-11-30T12:00:00+08:00") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @imaging.group()
@@ -414,16 +626,214 @@ def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, 
         sys.exit(int(ExitCode.bad_input))
 
 
+def _people():
+    """Return the store and Redis of this data dir or deployment, and who is making the change."""
+    import getpass
+
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    return settings, open_store(settings), queues.connect(settings.redis_target), f"cli:{getpass.getuser()}"
+
+
+def _password(password_file: str | None, confirm: bool = True) -> str:
+    if password_file:
+        return Path(password_file).read_text(encoding="utf-8").rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=confirm)
+
+
+ROLE_CHOICE = click.Choice(
+    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor"]
+)
+
+
+@imaging.group()
+def users() -> None:
+    """Staff accounts (local, with argon2 passwords): add, list, lock, unlock, reset."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", required=True, help="The branch (机构 code) the person works for.")
+@click.option("--name", default=None, help="The person's name (default: the username).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="Read the password here.")
+def users_add(
+    username: str, roles: tuple[str, ...], branch: str, name: str | None, password_file: str | None
+) -> None:
+    """Make a local account; the password is asked for (twice) unless --password-file gives it."""
+    from people import changes
+    from roles import Role
+
+    _, store, conn, by = _people()
+    password = _password(password_file)
+    account = changes.add_user(
+        store, conn, by, username, name or username, [Role(r) for r in roles], branch, password
+    )
+    click.echo(f"{account.username}\t{','.join(account.roles)}\t{account.branch}\t{account.state}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List every local account: username, roles, branch, state, name."""
+    from people import accounts
+
+    _, store, _, _ = _people()
+    found = accounts.every(store)
+    for a in found:
+        click.echo(f"{a.username}\t{','.join(a.roles)}\t{a.branch}\t{a.state}\t{a.name}")
+    click.echo(f"{len(found)} account(s)", err=True)
+
+
+@users.command("lock")
+@click.argument("username")
+def users_lock(username: str) -> None:
+    """Lock an account: no sign-in, its sessions end, its personal tokens stop."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    click.echo(f"{changes.lock_user(store, conn, by, username).username}\tlocked")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Unlock an account (also one locked by bad passwords)."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    click.echo(f"{changes.unlock_user(store, conn, by, username).username}\tactive")
+
+
+@users.command("reset")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="Read the password here.")
+def users_reset(username: str, password_file: str | None) -> None:
+    """Set a new password (asked for, or from --password-file); the account's sessions end."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    account = changes.reset_user(store, conn, by, username, _password(password_file))
+    click.echo(f"{account.username}\tpassword reset")
+
+
+@users.command("roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", default=None, help="A new branch (机构 code), if it changes.")
+def users_roles(username: str, roles: tuple[str, ...], branch: str | None) -> None:
+    """Replace an account's roles (and branch); its sessions end, so the change holds at once."""
+    from people import changes
+    from roles import Role
+
+    _, store, conn, by = _people()
+    account = changes.set_user_roles(store, conn, by, username, [Role(r) for r in roles], branch)
+    click.echo(f"{account.username}\t{','.join(account.roles)}\t{account.branch}")
+
+
+@imaging.group()
+def tokens() -> None:
+    """API tokens for machines and integrations: add, list, revoke."""
+
+
+@tokens.command("add")
+@click.argument("owner")
+@click.option("--service", is_flag=True, help="A machine's token (OWNER is its name), not a person's.")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="Repeat for several.")
+@click.option("--branch", default=None, help="Service tokens: the branch the machine works for.")
+@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Lifetime (IMAGING_TOKEN_DAYS).")
+@click.option("--label", default="", help="What it is for, for the list.")
+def tokens_add(
+    owner: str, service: bool, roles: tuple[str, ...], branch: str | None, days, label: str
+) -> None:
+    """Make a token and print it once (only its hash is kept)."""
+    from people import changes
+    from people.tokens import TokenKind
+    from roles import Role
+
+    settings, store, conn, by = _people()
+    kind = TokenKind.service if service else TokenKind.personal
+    secret, record = changes.add_token(
+        store, conn, by, kind=kind, owner=owner, roles=[Role(r) for r in roles], branch=branch,
+        days=days or settings.token_days, label=label,
+    )  # fmt: skip
+    click.echo(secret)
+    click.echo(
+        f"token {record.token_id} for {owner}, until {record.expires_at:%Y-%m-%d}: shown this once", err=True
+    )
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List tokens: id, kind, owner, roles, branch, expiry, revoked."""
+    from people import tokens as api_tokens
+
+    _, store, _, _ = _people()
+    found = api_tokens.every(store)
+    for t in found:
+        revoked = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "live"
+        click.echo(
+            f"{t.token_id}\t{t.kind}\t{t.owner}\t{','.join(t.roles)}\t{t.branch}\t{t.expires_at:%Y-%m-%d}\t{revoked}"
+        )
+    click.echo(f"{len(found)} token(s)", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token: every API process refuses it within a second."""
+    from people import changes
+
+    _, store, conn, by = _people()
+    click.echo(f"{changes.revoke_token(store, conn, by, token_id).token_id}\trevoked")
+
+
+@imaging.group()
+def audit() -> None:
+    """The audit trail: archive it into the store, or read it."""
+
+
+@audit.command("archive")
+def audit_archive() -> None:
+    """Move the audit entries from Redis into the object store now (workers do it every minute)."""
+    from people import audit as trail
+
+    _, store, conn, _ = _people()
+    click.echo(f"{trail.archive(conn, store)} entries archived", err=True)
+
+
+@audit.command("query")
+@click.option("--person", default=None)
+@click.option("--customer-id", default=None)
+@click.option("--since", type=click.DateTime(), default=None, help="UTC")
+def audit_query(person: str | None, customer_id: str | None, since) -> None:
+    """Print the matching events as JSON lines, oldest first."""
+    from datetime import UTC
+
+    from people import audit as trail
+
+    _, store, conn, _ = _people()
+    customer = store.private_name(customer_id.strip().upper()) if customer_id else None
+    since = since.replace(tzinfo=UTC) if since else None
+    click.echo(
+        trail.dump(trail.query(conn, store, person=person, customer=customer, since=since, limit=10**9)),
+        nl=False,
+    )
+
+
 def main() -> None:
     import idnumber
+    import logs
     from esign.tokens import HideLinks
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on every handler,
-    # and on uvicorn's loggers (own handlers).
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(idnumber.MaskIdNumbers())
-        handler.addFilter(HideLinks())
+    try:
+        style = load_settings().log_format
+    except ImagingError:
+        style = "human"  # the command reports the bad setting itself
+    # ID numbers never reach a log whole, nor customers' link tokens at all: filtered on the one handler
+    # every logger sends to (uvicorn's and RQ's too), and on uvicorn's loggers should they get their own.
+    logs.setup(style, [idnumber.MaskIdNumbers(), HideLinks()])
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(idnumber.MaskIdNumbers())
         logging.getLogger(name).addFilter(HideLinks())

@@ -12,7 +12,9 @@ own holder.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,12 +24,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 import queues
-from errors import NotFound, QueueUnavailable
+from errors import BadInput, NotFound, QueueUnavailable
 from esign.epolicy import EPolicyRequest, customer_password
 from esign.tokens import BadToken, LinkToken, make_token, new_link
 from models import (
     CustomerLink,
     Delivery,
+    Download,
     EPolicy,
     EPolicyStatus,
     EPolicyVersion,
@@ -42,6 +45,8 @@ from models import (
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
 from vocabulary import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def load_request(store: ObjectStore, policy_no: str, version: int) -> EPolicyRequest:
@@ -253,11 +258,21 @@ def delivery_done(conn: Redis, store: ObjectStore, mail: Mail) -> None:
                 v = policy.versions[d.version - 1]
                 if mail.status == MailStatus.sent:
                     v.status, v.reason = EPolicyStatus.sent, None
+                    if v.receipt.acknowledged_at is None:
+                        awaiting[_awaiting(policy.policy_no, v.version)] = (d.at or utcnow()).timestamp()
                 else:
                     v.status = EPolicyStatus.delivery_failed
                     v.reason = f"{mail.last_error} (retrying)" if retrying else mail.last_error
 
+    awaiting: dict[str, float] = {}
     update(conn, store, mail.policy_no, outcome)
+    if awaiting:  # the reminder sweep counts from the first mail sent (nx: a resend does not restart it)
+        try:
+            conn.zadd(AWAITING_RECEIPT, awaiting, nx=True)
+        except RedisError as exc:
+            raise QueueUnavailable(
+                f"Redis: cannot note e-policy {mail.policy_no} as awaiting receipt: {exc}"
+            ) from exc
 
 
 def version_pdf(store: ObjectStore, policy_no: str, version: int | None, kind: str) -> tuple[int, bytes]:
@@ -267,3 +282,122 @@ def version_pdf(store: ObjectStore, policy_no: str, version: int | None, kind: s
         return number, store.get(epolicy_file(policy_no, number, kind))
     except ObjectNotFound:
         raise NotFound(f"e-policy {policy_no} has no signed version {number} (yet)") from None
+
+
+# ---- receipt (签收): opened, downloaded, acknowledged; one reminder ---------------------------------
+
+# Versions mailed and not yet acknowledged, by when their mail went out (score: Unix time). The
+# reminder sweep takes those older than IMAGING_EPOLICY_REMINDER_DAYS.
+AWAITING_RECEIPT = "epolicy:awaiting-receipt"
+
+
+def _awaiting(policy_no: str, version: int) -> str:
+    return f"{policy_no}:{version}"
+
+
+def mark_opened(conn: Redis, store: ObjectStore, policy: EPolicy, versions: list[int]) -> None:
+    """Record the first time the customer's page showed each of these versions (a write only then)."""
+    if all(policy.versions[v - 1].receipt.opened_at for v in versions):
+        return
+
+    def opened(p: EPolicy) -> None:
+        now = utcnow()
+        for v in versions:
+            p.versions[v - 1].receipt.opened_at = p.versions[v - 1].receipt.opened_at or now
+
+    update(conn, store, policy.policy_no, opened)
+
+
+def record_download(
+    conn: Redis, store: ObjectStore, policy_no: str, version: int, address: str, link_id: str
+) -> None:
+    """Record a download of the customer's PDF of a version, and the first one as its receipt's."""
+
+    def downloaded(p: EPolicy) -> None:
+        now = utcnow()
+        p.downloads.append(Download(version=version, at=now, address=address, link_id=link_id))
+        receipt = p.versions[version - 1].receipt
+        receipt.downloaded_at = receipt.downloaded_at or now
+
+    update(conn, store, policy_no, downloaded)
+
+
+def acknowledge(
+    conn: Redis, store: ObjectStore, policy_no: str, version: int, link_id: str, address: str
+) -> tuple[EPolicyVersion, bool]:
+    """Return the version and whether this acknowledgement is new, after recording the customer's
+    acknowledgement of receipt (签收): the time, the link used and the address, once (a second press,
+    a resent form, keeps the first)."""
+    found: dict = {}
+
+    def acknowledged(p: EPolicy) -> None:
+        v = p.versions[version - 1]
+        found["new"] = v.receipt.acknowledged_at is None
+        if found["new"]:
+            v.receipt.acknowledged_at = utcnow()
+            v.receipt.acknowledged_link, v.receipt.acknowledged_address = link_id, address
+        found["version"] = v
+
+    update(conn, store, policy_no, acknowledged)
+    with contextlib.suppress(RedisError):  # else the sweep finds the version acknowledged and drops it
+        conn.zrem(AWAITING_RECEIPT, _awaiting(policy_no, version))
+    return found["version"], found["new"]
+
+
+def remind_due(conn: Redis, store: ObjectStore, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Return the ids of the reminder mails queued for versions mailed more than
+    IMAGING_EPOLICY_REMINDER_DAYS ago and not acknowledged: one per version, ever, and only for a
+    policy's current version. A rerun queues again a reminder recorded but maybe not queued."""
+    if settings.epolicy_reminder_days <= 0:
+        return []
+    now = now or utcnow()
+    cutoff = now.timestamp() - settings.epolicy_reminder_days * 86400
+    queued = []
+    for member in conn.zrangebyscore(AWAITING_RECEIPT, "-inf", cutoff, start=0, num=200):
+        policy_no, _, number = member.decode().rpartition(":")
+        try:
+            mail_id = _remind(conn, store, settings, policy_no, int(number))
+        except BadInput as exc:  # its data is gone or unreadable: no reminder, and said once
+            log.warning("e-policy %s v%s: no reminder: %s", policy_no, number, exc.message)
+            mail_id = None
+        if mail_id:
+            queue_delivery(conn, settings, mail_id)
+            queued.append(mail_id)
+        conn.zrem(AWAITING_RECEIPT, member)
+    return queued
+
+
+def _remind(conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int) -> str | None:
+    """Return the id of the version's reminder mail (stored now, or earlier by a run that may not have
+    queued it), or None when none is wanted: acknowledged, superseded, or the policy gone."""
+    policy = find(store, EPolicy, policy_no)
+    if policy is None or version > len(policy.versions):
+        return None
+    receipt = policy.versions[version - 1].receipt
+    if receipt.reminder_mail_id:
+        return receipt.reminder_mail_id
+    if receipt.acknowledged_at or policy.current.version != version:
+        return None
+    from esign.letter import reminder_letter
+
+    request = load_request(store, policy_no, version)
+    token = new_link(policy_no, settings.link_days * 86400)
+    link = f"{settings.base_url}/epolicy/{make_token(settings.token_key(), token)}"
+    letter = reminder_letter(request, version, link, settings.mail_from)
+    mail = submit_mail(conn, store, settings, letter, policy_no=policy_no, enqueue_now=False)
+    chosen: dict = {}
+
+    def reminded(p: EPolicy) -> None:
+        r = p.versions[version - 1].receipt
+        if r.reminder_mail_id is None and r.acknowledged_at is None:
+            r.reminder_mail_id, r.reminded_at = mail.mail_id, utcnow()
+            p.links.append(_recorded(token, version, request.holder.email, r.reminded_at))
+        chosen["mail_id"] = r.reminder_mail_id  # another run's, if it was first: this one is not sent
+
+    update(conn, store, policy_no, reminded)
+    return chosen["mail_id"]
+
+
+def remind_now(conn: Redis, store: ObjectStore, settings: Settings, every: float) -> None:
+    """Run the reminder sweep if no worker ran it in the last ``every`` seconds (workers' housekeeping)."""
+    queues.now_and_then(conn, "remind", every, lambda: remind_due(conn, store, settings), "reminders")

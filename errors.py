@@ -84,3 +84,9 @@ class MailUnavailable(DependencyDown):
     """The SMTP server did not answer or refused the message for a transient reason."""
 
     error = "mail_unavailable"
+
+
+class DirectoryUnavailable(DependencyDown):
+    """The staff directory (LDAP) did not answer in time, failed TLS or refused the service account."""
+
+    error = "directory_unavailable"

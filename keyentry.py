@@ -236,8 +236,10 @@ def submit(
     }
     same = [(e.get("answer", "value"), e["value"]) for e in entries[:2]]
     if answer != "illegible" and task.round == "blind" and len(entries) == 1:
+        _keep_entries(conn, store, task, entries)
         return _requeue(conn, task_id, progress, "blind", "waiting for a second keyer")
     if answer != "illegible" and task.round == "blind" and same[0] != same[1]:
+        _keep_entries(conn, store, task, entries)
         return _requeue(
             conn, task_id, progress, "arbitration", "the two keyers differ: waiting for an arbiter"
         )
@@ -248,6 +250,17 @@ def submit(
     conn.zrem(LEASES, task_id)
     _settle(conn, store, task.scan_id)
     return {"task_id": task_id, "status": status, "value": value}
+
+
+def _keep_entries(conn: Redis, store: ObjectStore, task: Task, entries: list[dict]) -> None:
+    """Write the values keyed so far into the record, the field still waiting: should Redis lose the task,
+    `imaging rebuild` (rebuild.py) makes it again with them, and no keyer's value is lost."""
+    with conn.lock(f"lock:doc:{task.doc_id}", timeout=30, blocking_timeout=15):
+        record = load(store, DocumentRecord, task.doc_id)
+        record.fields[task.field].entries = [KeyedValue.model_validate(e) for e in entries]
+        store.put(
+            record.key, record.to_json(), "application/json", {"scan_id": record.scan_id, "type": record.type}
+        )
 
 
 def _keyers(conn: Redis, key: str) -> str:

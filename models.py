@@ -5,13 +5,15 @@ Each stored record carries ``schema`` so a later version can read an older one.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from errors import NotFound
+from errors import CorruptObject, DependencyDown, NotFound
 from storage.base import ObjectNotFound, ObjectStore
 from vocabulary import (
     BUSINESS_NO_PATTERN,
@@ -22,18 +24,82 @@ from vocabulary import (
     Stage,
 )
 
+# Upgrades of stored records, one step a version: (record type's class name, the version a step upgrades
+# from) -> a function from the JSON object at that version to the next. A record type's schema is the
+# default of its ``schema`` field: raising it means adding the step from the old one here. So far every
+# type is at 1, which every record this service wrote carries (one without ``schema`` is read as 1).
+UPGRADES: dict[tuple[str, int], Callable[[dict], dict]] = {}
+
+
+def upgrade(model: type[Stored], raw: dict) -> dict:
+    """Return a record's JSON object upgraded step by step to the model's current schema."""
+    version, target = raw.get("schema", 1), model.current_schema()
+    while version < target:
+        step = UPGRADES.get((model.__name__, version))
+        if step is None:
+            raise CorruptObject(f"no upgrade of a {model.noun} from schema {version} to {version + 1}")
+        raw = {**step(dict(raw)), "schema": version + 1}
+        version += 1
+    return raw
+
+
+class NewerSchema(DependencyDown):
+    """A record written by a newer version of the service than this one: refused, never rewritten (it
+    would lose what this code does not know). A job is retried, so a rolling upgrade finishes it."""
+
+    error = "record_from_newer_version"
+
 
 class Stored(BaseModel):
-    """A record kept as JSON in the object store, under a key made from its id (``key_of``)."""
+    """A record kept as JSON in the object store, under a key made from its id (``key_of``).
+
+    Its ``schema`` is the version of its shape. A record of a newer schema than this code's is refused
+    (``NewerSchema``); an older one is upgraded by the steps in ``UPGRADES`` as it is read. Fields this
+    code does not know (a newer minor version added them) are kept on rewrite, nested ones too."""
 
     noun: ClassVar[str] = "record"  # what a person calls it: "no scan s2026..."
+    _stored: dict | None = PrivateAttr(default=None)  # the JSON it was read from, for fields unknown here
 
     @staticmethod
     def key_of(ident: str) -> str:
         raise NotImplementedError
 
+    @classmethod
+    def current_schema(cls) -> int:
+        return int(cls.model_fields["schema_"].default)
+
+    @classmethod
+    def from_stored(cls, data: bytes, key: str) -> Self:
+        """Return the record stored as data at key, upgraded to this code's schema; raise NewerSchema for
+        a record of a later one."""
+        raw = json.loads(data)
+        found = raw.get("schema", 1) if isinstance(raw, dict) else 1
+        if isinstance(found, int) and found > cls.current_schema():
+            raise NewerSchema(
+                f"{key} is {cls.noun} schema {found}, written by a newer version of imaging; this one reads "
+                f"up to {cls.current_schema()}: upgrade imaging on this machine"
+            )
+        raw = upgrade(cls, raw)
+        record = cls.model_validate(raw)
+        record._stored = raw
+        return record
+
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1).encode()
+        if not self._stored:
+            return self.model_dump_json(by_alias=True, indent=1).encode()
+        merged = _keep_unknown(self._stored, self.model_dump(mode="json", by_alias=True))
+        return json.dumps(merged, ensure_ascii=False, indent=1).encode()
+
+
+def _keep_unknown(old: object, new: object) -> object:
+    """Return new with the keys of old that new lacks put back, at every depth (lists item by item when
+    their lengths agree): what a newer version wrote survives this one's rewrite."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        kept = {k: _keep_unknown(old.get(k), v) for k, v in new.items()}
+        return kept | {k: v for k, v in old.items() if k not in new}
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [_keep_unknown(o, n) for o, n in zip(old, new, strict=True)]
+    return new
 
 
 R = TypeVar("R", bound=Stored)
@@ -41,7 +107,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read(store: ObjectStore, model: type[M], key: str) -> M:
-    """Return the JSON object stored at key as a model; raise ObjectNotFound if there is none."""
+    """Return the JSON object stored at key as a model; raise ObjectNotFound if there is none (and
+    NewerSchema for a record a newer version wrote)."""
+    if issubclass(model, Stored):
+        return model.from_stored(store.get(key), key)
     return model.model_validate_json(store.get(key))
 
 
@@ -51,6 +120,16 @@ def find(store: ObjectStore, model: type[R], ident: str) -> R | None:
         return read(store, model, model.key_of(ident))
     except ObjectNotFound:
         return None
+
+
+def find_all(store: ObjectStore, model: type[R], prefix: str) -> list[R]:
+    """Return every record of this type kept as ``<prefix><id>.json``, in key order."""
+    found = []
+    for info in store.list(prefix):
+        record = find(store, model, info.key.removeprefix(prefix).removesuffix(".json"))
+        if record is not None:
+            found.append(record)
+    return found
 
 
 def load(store: ObjectStore, model: type[R], ident: str) -> R:
@@ -89,8 +168,9 @@ class Scan(Stored):
     customer_id: str | None = None
     claim_no: str | None = None
     stage: Stage | None = None
-    uploaded_by: str
+    uploaded_by: str  # the person or station (a service token's name); k<hash> for a bootstrap key
     uploaded_at: datetime
+    branch: str | None = None  # the uploader's branch; None for a bootstrap key (the root of the tree)
     status: ScanStatus = ScanStatus.queued
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
@@ -204,6 +284,8 @@ class DocumentRecord(Stored):
         """Whether its capture (or a keyer) asked for the page to be scanned again."""
         return self.status == "exception"
 
+    branch: str | None = None  # the uploading branch (people/reach.py: who may see it); None: the root
+
     @property
     def key(self) -> str:
         return document_key(self.doc_id)
@@ -261,6 +343,19 @@ class EPolicyStatus(StrEnum):
     delivery_failed = "delivery_failed"  # the mail could not be delivered (see reason)
 
 
+class Receipt(BaseModel):
+    """What became of a version at the customer's end (签收): first shown on their page, first
+    downloaded, acknowledged (when, through which link, from which address), and the one reminder."""
+
+    opened_at: datetime | None = None
+    downloaded_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_link: str | None = None  # the id of the customer's link it was acknowledged through
+    acknowledged_address: str | None = None  # the client as the API's server sees it
+    reminder_mail_id: str | None = None  # the reminder mailed when it was not acknowledged in time
+    reminded_at: datetime | None = None
+
+
 class EPolicyVersion(BaseModel):
     version: int
     digest: str  # SHA-256 of the request data (esign/epolicy.py): the same data is the same version
@@ -269,6 +364,7 @@ class EPolicyVersion(BaseModel):
     reason: str | None = None
     signed_at: datetime | None = None
     doc_id: str | None = None  # the document the PDF is indexed as
+    receipt: Receipt = Field(default_factory=Receipt)
 
 
 class Delivery(BaseModel):

@@ -3,6 +3,9 @@
 Every local fallback of the embedded default is an error here (Redis, the store, the outbox, the
 public URL, secrets made per machine), and so are plain S3 and a TEST signing key or root.
 
+At start-up they also check that the parts answer (``check_parts``): Redis, the store, and the signing
+key opens (a PKCS#11 token in a child process: a session opened before RQ forks would not survive it).
+
 The embedded default (``imaging up``) may fall back to local parts and signs with a TEST key; a
 deployment with ``IMAGING_ENV=production`` may not. The API and every worker run these checks before
 they take a request or a job.
@@ -10,12 +13,17 @@ they take a request or a job.
 
 from __future__ import annotations
 
+import multiprocessing
+
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
+from redis import Redis
+from redis.exceptions import RedisError
 
-from errors import ConfigError
+from errors import ConfigError, DependencyDown
 from esign.keys import TEST_MARK
-from settings import Settings
+from settings import Settings, masked_url
+from storage import ObjectStore
 
 
 def _subjects_in_pem(path) -> list[str]:
@@ -69,3 +77,47 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             f"IMAGING_TRUST_ROOTS: {settings.trust_roots_path} holds a root marked {TEST_MARK!r}"
         )
+
+
+def _open_token(settings: Settings, answer) -> None:  # in a child process
+    from esign.sign import load_pkcs11
+
+    try:
+        load_pkcs11(settings)
+        answer.send("")
+    except Exception as exc:  # whatever the token's library raises, reported to the parent as text
+        answer.send(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+
+
+def _check_token(settings: Settings) -> None:
+    """Raise ConfigError unless the PKCS#11 token opens with the PIN and holds the key (in a forked child:
+    this process must not initialise the token's library before RQ forks its jobs)."""
+    ours, theirs = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_open_token, args=(settings, theirs))
+    child.start()
+    problem = ours.recv() if ours.poll(60) else "no answer from the token within 60 s"
+    child.join(5)
+    if problem:
+        raise ConfigError(
+            f"IMAGING_PKCS11_MODULE: cannot open the signing key {settings.pkcs11_key_label!r}: {problem}"
+        )
+
+
+def check_parts(settings: Settings, store: ObjectStore, conn: Redis) -> None:
+    """Raise ConfigError naming the setting of a part that does not answer at start-up: Redis, the object
+    store, the signing key (PKCS#12 is opened by ``check``, a PKCS#11 token here). In the embedded
+    default, do nothing: ``imaging up`` starts its own parts and waits for them."""
+    if settings.env != "production":
+        return
+    try:
+        conn.ping()
+    except RedisError as exc:
+        raise ConfigError(
+            f"IMAGING_REDIS_URL: {masked_url(settings.redis_url or '')} does not answer: {exc}"
+        ) from None
+    try:
+        store.ping()
+    except DependencyDown as exc:
+        raise ConfigError(f"IMAGING_S3_ENDPOINT: the store does not answer: {exc.message}") from None
+    if settings.pkcs11_module:
+        _check_token(settings)

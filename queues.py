@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+import logs
 from errors import ConfigError, DependencyDown, QueueUnavailable
 from models import Scan, find
 from settings import Settings
@@ -74,6 +77,7 @@ def enqueue(
             result_ttl=24 * 3600,
             failure_ttl=30 * 24 * 3600,
             retry=Retry(max=len(intervals), interval=intervals),
+            meta={"request_id": logs.current("request_id")},  # the worker logs the job under it
         )
     except DuplicateJobError:
         return Job.fetch(job_id, connection=conn)
@@ -156,11 +160,17 @@ def sweep_scans(
 
 def sweep_now(conn: Redis, settings: Settings, store: ObjectStore, every: float) -> None:
     """Run the sweep if no other worker ran it in the last ``every`` seconds (a Redis lock decides)."""
-    if conn.set("lock:sweep", "1", nx=True, ex=max(1, int(every))):
+    now_and_then(conn, "sweep", every, lambda: sweep_scans(conn, settings, store), "sweep of open scans")
+
+
+def now_and_then(conn: Redis, lock: str, every: float, task: Callable[[], object], what: str) -> None:
+    """Run a workers' housekeeping task if no worker ran it in the last ``every`` seconds (the Redis
+    lock ``lock:<lock>`` decides); a dependency that is away is logged, and the next turn tries again."""
+    if conn.set(f"lock:{lock}", "1", nx=True, ex=max(1, int(every))):
         try:
-            sweep_scans(conn, settings, store)
-        except (DependencyDown, RedisError) as exc:  # the next sweep tries again
-            log.warning("sweep of open scans: %s", exc)
+            task()
+        except (DependencyDown, RedisError) as exc:
+            log.warning("%s: %s", what, exc)
 
 
 LIVE_WORKER = 60  # seconds since its last heartbeat within which a worker counts as alive (idle: every 20 s)
@@ -228,3 +238,35 @@ def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
     except RedisError as exc:
         raise QueueUnavailable(f"Redis: cannot requeue: {exc}") from exc
     return done
+
+
+def end_dead_namesake(conn: Redis, name: str) -> None:
+    """End the registration of a worker of this name that ran on this machine and whose process is gone.
+
+    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
+    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
+    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
+    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
+    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
+    if old is None or old.hostname != socket.gethostname() or not old.pid:
+        return
+    try:
+        os.kill(old.pid, 0)
+        return  # alive: RQ refuses the name, as it should
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return  # some other user's process of that pid: alive
+    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
+    old.register_death()
+
+
+def wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
+    """Return once Redis answers again, looking at growing intervals up to ``longest`` seconds."""
+    while True:
+        time.sleep(pause)
+        try:
+            conn.ping()
+            return
+        except RedisError:
+            pause = min(pause * 2, longest)

@@ -21,6 +21,7 @@ class Role(StrEnum):
     claims = "claims"
     sales = "sales"  # the sale system: issues e-policies
     admin = "admin"
+    auditor = "auditor"  # reads the audit trail: who saw or changed what
 
 
 class Operation(StrEnum):
@@ -35,6 +36,8 @@ class Operation(StrEnum):
     manage_jobs = "manage_jobs"  # the failed registry, requeue
     review_cases = "review_cases"  # decide a case's reviews: a card of no party, a keyed conflict
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
+    manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
+    read_audit = "read_audit"  # the audit trail (people/audit.py)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Row:
     stages: frozenset[Stage] = frozenset()  # the stages whose documents the role sees
     # For servicing and claims: identity documents of customers filed under a number of this kind.
     identity_through: str | None = None
+    # Sees every branch's cases, not only the person's own branch and those below it (people/reach.py).
+    every_branch: bool = False
 
 
 def _ops(*ops: Operation) -> frozenset[Operation]:
@@ -80,7 +85,10 @@ TABLE: dict[Role, Row] = {
         _ops(Operation.issue_epolicies, Operation.read_epolicies, Operation.verify_pdfs),
         frozenset({Stage.new_business}),
     ),
-    Role.admin: Row(frozenset(Operation), frozenset(Stage)),
+    # An admin manages people and the service but keys nothing (separation of duties: whoever can make
+    # accounts and tokens must not also type the values they would then be trusted for).
+    Role.admin: Row(frozenset(Operation) - {Operation.key_fields}, frozenset(Stage), every_branch=True),
+    Role.auditor: Row(_ops(Operation.read_audit), every_branch=True),
 }
 
 
@@ -97,6 +105,11 @@ def allowed_roles(operation: Operation) -> list[Role]:
 def stages(role: Role) -> frozenset[Stage]:
     """Return the stages whose documents the role sees for their stage alone."""
     return TABLE[role].stages
+
+
+def every_branch(role: Role) -> bool:
+    """Whether the role sees the cases of every branch (otherwise its own and those below it)."""
+    return TABLE[role].every_branch
 
 
 def identity_through(role: Role) -> str | None:

@@ -186,6 +186,7 @@ def _announce(url: str, key_path: Path, first: bool) -> None:
     print(f"imaging is up at {url}  (API docs: {url}/docs)", flush=True)
     made = "made in" if first else "in"
     print(f"admin API key: {made} {key_path} (readable by this user only)", flush=True)
+    print("staff sign in at /login: imaging users add NAME --role ROLE --branch CODE", flush=True)
     print("press Ctrl-C to stop", flush=True)
 
 
@@ -265,3 +266,50 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     if code == 0:
         print("imaging stopped", flush=True)
     return code
+
+
+def workers(settings: Settings, *, name: str, processes: int, metrics_port: int = 0) -> int:
+    """Run ``processes`` workers on this machine, named ``<name>-1``... (each with its metrics port
+    ``metrics_port + i`` if given), until SIGTERM or Ctrl-C; a worker that dies is started again under
+    its name (worker.py ends its dead namesake's registration). Stopping waits for each job in hand
+    (up to IMAGING_JOB_TIMEOUT): the unit's stop timeout must allow that."""
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def start(i: int) -> subprocess.Popen:
+        port = ["--metrics-port", str(metrics_port + i)] if metrics_port else []
+        return _spawn(["worker", "--name", f"{name}-{i}", *port], env)
+
+    procs = {i: start(i) for i in range(1, processes + 1)}
+    deaths: list[float] = []
+    while not stopping:
+        for i, proc in list(procs.items()):
+            if proc.poll() is None or stopping:
+                continue
+            now = time.monotonic()
+            deaths = [t for t in deaths if now - t < RESTART_WINDOW] + [now]
+            if len(deaths) > MAX_RESTARTS:
+                print(
+                    f"imaging: workers died {len(deaths)} times within {RESTART_WINDOW} s; stopping",
+                    file=sys.stderr,
+                )
+                _stop(list(procs.values()), settings.job_timeout + 30)
+                return 1
+            print(
+                f"imaging: worker {name}-{i} exited with code {proc.returncode}; starting it again",
+                file=sys.stderr,
+            )
+            procs[i] = start(i)
+        time.sleep(0.2)
+    for proc in procs.values():  # all at once: each finishes its job in hand
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    _stop(list(procs.values()), settings.job_timeout + 30)
+    return 0

@@ -12,13 +12,10 @@ failure is permanent and goes straight to RQ's failed registry, where ``imaging 
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import logging
-import os
-import secrets
 import signal
-import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
@@ -28,12 +25,16 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
+from rq.worker import WorkerStatus
 
 import epolicies
+import logs
+import metrics
 import production
 import queues
 from errors import ConfigError, DependencyDown
 from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
+from people import audit
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -48,6 +49,9 @@ HEARTBEAT = 5
 ABANDONED_AFTER = 30
 IDLE_WAKE = 20
 RETRYABLE = (DependencyDown, RedisError)
+# Jobs of these queues run in the worker itself, not in a child forked for each: they are short, pure Python
+# and bounded by network timeouts, and the fork cost more CPU than the job (README, Performance).
+IN_PROCESS = frozenset({"esign", "mail"})
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -76,15 +80,16 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except RETRYABLE:
-            raise
-        except Exception:
-            current = get_current_job()
-            if current is not None:
-                current.retries_left = 0  # read by RQ's worker right after this raise
-            raise
+        with metrics.job_observed(fn.__name__):  # its logs carry its ids; its end is counted
+            try:
+                return fn(*args, **kwargs)
+            except RETRYABLE:
+                raise
+            except Exception:
+                current = get_current_job()
+                if current is not None:
+                    current.retries_left = 0  # read by RQ's worker right after this raise
+                raise
 
     return run
 
@@ -121,6 +126,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
                 record = file_document(ctx.store, scan, index, document, read_document(document), fronts)
                 if not record.on_file and not record.rescan:  # a page to scan again is not keyed
                     add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
+                    metrics.count_fields(_redis(ctx), record)
                 where = f"{document.type} on page {document.pages[0]}"
                 yield record.doc_id, [f"{where}: {p}" for p in document.problems]
 
@@ -207,6 +213,8 @@ def deliver_mail(mail_id: str) -> dict:
     )
     store.put(sent.key, sent.to_json(), "application/json")
     epolicies.delivery_done(_redis(ctx), store, sent)
+    if mail.policy_no:
+        metrics.count(_redis(ctx), "epolicies", event="mailed")
     return {"mail_id": mail_id, "status": sent.status, "delivered_to": where}
 
 
@@ -214,9 +222,9 @@ def deliver_mail(mail_id: str) -> dict:
 def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
+    from esign import sign
     from esign.epolicy import customer_password
-    from esign.render import render
-    from esign.sign import seal, signer_from_settings, timestamper_from_settings
+    from esign.render import document_metadata, render
     from indexing.archive import epolicy_parties, file_parties
     from indexing.filing import file_epolicy
 
@@ -229,12 +237,12 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     if not store.exists(customer_key):
         # The QR code names the version and its data's digest: /verify then shows what that version says.
         check_url = f"{settings.base_url}/verify/{policy_no}?v={version}&d={entry.digest[:20]}"
-        pdf = render(request, version, check_url)
-        signer = signer_from_settings(settings)
-        # The owner password is random and thrown away: nobody is meant to change the file.
-        copies = seal(pdf, signer, password, secrets.token_urlsafe(24), timestamper_from_settings(settings))
+        now = utcnow()
+        pdf = render(request, version, check_url, now, sign.seal_look_from_settings(settings))
+        copies = sign.seal_as_configured(pdf, settings, password, document_metadata(request, version, now))
         store.put(epolicy_file(policy_no, version, "archive"), copies.archive, "application/pdf")
         store.put(customer_key, copies.customer, "application/pdf")
+        metrics.count(conn, "epolicies", event="issued")
     people = (request.holder.id_number, request.insured.id_number)
     doc = file_epolicy(store, policy_no, version, entry.requested_at, people)
     parties = epolicy_parties(request.holder, request.insured, request.beneficiaries)
@@ -253,10 +261,13 @@ def preload(settings: Settings | None = None) -> None:
     """Import the heavy libraries once in the worker process, before RQ forks a child per job; with
     settings, also open a PKCS#12 signing key (not a PKCS#11 session: those do not survive a fork)."""
     import capture.pipeline  # noqa: F401  (numpy, opencv, Pillow, pypdfium2, reportlab)
+    import esign.letter  # noqa: F401
+    import esign.mail  # noqa: F401
     import esign.render  # noqa: F401
     import esign.verify  # noqa: F401
+    import indexing.filing  # noqa: F401
     from capture.templates import templates
-    from esign.sign import signer_from_settings
+    from esign.sign import rehearse, signer_from_settings
     from ocr.pipeline import preload as load_ocr
     from printing import cjk_font
 
@@ -265,13 +276,23 @@ def preload(settings: Settings | None = None) -> None:
     load_ocr()  # tesseract's chi_sim and eng, and the look-alike table: inherited by every forked job
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
-            signer_from_settings(settings)
+            rehearse(signer_from_settings(settings))
         except ConfigError as exc:
             log.warning("signing key not loaded ahead: %s", exc.message)
+    gc.freeze()  # all made so far lives on: a forked job's collections then do not copy the whole heap
 
 
 class ImagingWorker(Worker):
-    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER)."""
+    """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER), running the IN_PROCESS
+    queues' jobs without forking (as RQ's SimpleWorker does; RQ's alarm still ends one that overruns)."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        with logs.for_job(job):  # the job's lines, RQ's own in its forked child too, carry its ids
+            if queue.name not in IN_PROCESS:
+                return super().execute_job(job, queue)
+            execution = self.prepare_execution(job)
+            self.perform_job(job, queue, execution)
+            self.set_state(WorkerStatus.IDLE)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_monitoring_interval + ABANDONED_AFTER
@@ -280,22 +301,26 @@ class ImagingWorker(Worker):
         super().run_maintenance_tasks()
         ctx = context()
         queues.sweep_now(self.connection, ctx.settings, ctx.store, every=IDLE_WAKE - 1)
+        epolicies.remind_now(self.connection, ctx.store, ctx.settings, every=IDLE_WAKE - 1)
+        audit.archive_now(self.connection, ctx.store, every=60)
 
 
-def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+def run(settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int = 0) -> bool:
     """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle).
 
     RQ's worker quits when Redis goes away under it (a restart, a failover); this one waits for Redis
     to answer again and carries on under a new name (the old one may still be registered)."""
     production.check(settings)
     conn = queues.connect(settings.redis_target, for_worker=True)
+    production.check_parts(settings, open_store(settings), conn)
     preload(settings)
     taken = [Queue(q, connection=conn) for q in queues.QUEUES]
+    exporter = metrics.WorkerExporter(settings.metrics_host, metrics_port) if metrics_port else None
     worked = False
     for life in itertools.count():
         this_name = f"{name}.{life}" if name and life else name
         if this_name:
-            _end_dead_namesake(conn, this_name)
+            queues.end_dead_namesake(conn, this_name)
         worker = ImagingWorker(
             taken,
             connection=conn,
@@ -304,6 +329,8 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
             maintenance_interval=IDLE_WAKE,
             worker_ttl=IDLE_WAKE + 15,  # RQ waits on the queues worker_ttl - 15 s at a time
         )
+        if exporter:
+            exporter.worker = worker
         try:
             worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO") or worked
         except RedisError as exc:  # raised from RQ's teardown when Redis is away
@@ -313,36 +340,5 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None) -> 
         log.warning("worker %s: lost Redis; waiting for it to answer again", worker.name)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # RQ's handlers need Redis; no job is in hand
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        _wait_for(conn)
+        queues.wait_for(conn)
     return worked
-
-
-def _end_dead_namesake(conn: Redis, name: str) -> None:
-    """End the registration of a worker of this name that ran on this machine and whose process is gone.
-
-    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
-    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
-    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
-    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
-    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
-    if old is None or old.hostname != socket.gethostname() or not old.pid:
-        return
-    try:
-        os.kill(old.pid, 0)
-        return  # alive: RQ refuses the name, as it should
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        return  # some other user's process of that pid: alive
-    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
-    old.register_death()
-
-
-def _wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:
-    while True:
-        time.sleep(pause)
-        try:
-            conn.ping()
-            return
-        except RedisError:
-            pause = min(pause * 2, longest)

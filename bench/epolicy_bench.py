@@ -1,23 +1,37 @@
-"""E-policies issued per second on one core: render + encrypt + sign two copies + store, two ways.
+"""E-policies per second: on one core the worker's way, through the API and one worker, and end to end.
 
-    .venv/bin/python bench/epolicy_bench.py [--policies 30]
+    .venv/bin/python bench/epolicy_bench.py [--policies 30] [--up 60] [--long-term] [--cli]
 
-*as the worker does it*: the key loaded once per process, the signature's size reserved up front;
-*naive*: the PKCS#12 opened for every policy and pyHanko left to find the size by a dry run (the two
-things the worker avoids). Both on the same generated policies, in one run, storing into a local store.
-Then one certified copy per policy (the archive copy, no encryption) in-process against pyHanko's
-command line run once per policy (`pyhanko sign addsig --certify --use-pades pkcs12`), which loads
-Python, pyHanko and the key every time.
+*as the worker does it*: render, encrypt and certify the customer's copy, certify the archive copy,
+store both (esign/sign.py's ``seal``); *before*: the same with the way it was done up to 92361d7, rebuilt
+here so that both are measured in one run on the same machine: pyHanko's own signed attributes (the
+signing-certificate attribute built and serialised again for each signature) and the customer's copy
+encrypted, written, opened again with its password and then signed; *naive*: that, plus the PKCS#12
+opened for every policy and pyHanko left to find the signature's size by a dry run. With ``--cli``, one
+certified copy per policy through pyHanko's command line (Python, pyHanko and the key loaded each time).
+Then request to stored PDF through `POST /v1/epolicies`, a real Redis and one `imaging worker`, one at a
+time; and with ``--up N``, N policies posted at once to `imaging up` (two workers) until every mail is in
+the outbox: policies per second from the first request to the last mail sent. ``--long-term`` adds the
+worker's way at PAdES B-LT and B-LTA against a certomancer CA on this machine (OCSP, CRLs, TSA over HTTP).
+
+The rows on one core count this process's CPU time (``time.process_time``), not the clock: the machine is
+shared, and another program's load would otherwise count as ours. The rows through the service, and the
+long-term rows (they wait on the network), are wall-clock times.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,34 +40,63 @@ sys.path.insert(0, str(ROOT))
 import esign.sign as sign  # noqa: E402
 from esign.epolicy import sample_request  # noqa: E402
 from esign.keys import init_test_keys  # noqa: E402
-from esign.render import SEAL_BOX, render  # noqa: E402
+from esign.render import SEAL_BOX, document_metadata, render  # noqa: E402
 from storage import LocalStore  # noqa: E402
 
+SALES_KEY = "bench-sales-key-" + "s" * 16
 
-def _policies(n: int):
+
+def _policies(n: int, prefix: str = "P2026"):
     base = sample_request()
-    return [base.model_copy(update={"policy_no": f"P2026{i:09d}"}) for i in range(n)]
+    return [base.model_copy(update={"policy_no": f"{prefix}{i:09d}"}) for i in range(n)]
 
 
-def _run(policies, store: LocalStore, get_signer, reserve: bool) -> list[float]:
+def _url(policy) -> str:
+    return f"https://epolicy.example.com/verify/{policy.policy_no}"
+
+
+def _run(policies, store: LocalStore, get_signer, seal, clock=time.process_time) -> list[float]:
     times = []
     for policy in policies:
-        began = time.perf_counter()
-        pdf = render(policy, 1, f"https://epolicy.example.com/verify/{policy.policy_no}")
-        copies = sign.seal(pdf, get_signer(), "150013", "owner", reserve=reserve)
+        began = clock()
+        copies = seal(policy, get_signer())
         store.put(f"epolicies/{policy.policy_no}/v1.pdf", copies.customer, "application/pdf")
         store.put(f"epolicies/{policy.policy_no}/v1.archive.pdf", copies.archive, "application/pdf")
-        times.append(time.perf_counter() - began)
+        times.append(clock() - began)
     return times
 
 
-def _one_copy_in_process(policies, signer) -> list[float]:
-    times = []
-    for policy in policies:
-        began = time.perf_counter()
-        sign.certify(render(policy, 1, f"https://epolicy.example.com/verify/{policy.policy_no}"), signer)
-        times.append(time.perf_counter() - began)
-    return times
+def _seal_now(timestamper=None, long_term=None):
+    """Return the worker's way: render at the time of sealing, seal with the document's metadata."""
+
+    def seal(policy, signer) -> sign.SignedCopies:
+        now = datetime.now(UTC)
+        pdf = render(policy, 1, _url(policy), now)
+        return sign.seal(
+            pdf, signer, "150013", "owner", timestamper, document=document_metadata(policy, 1, now),
+            long_term=long_term,
+        )  # fmt: skip
+
+    return seal
+
+
+def _plain_pkcs12(paths):
+    """The signer as pyHanko loads it, without the attributes built once (the way before)."""
+    from pyhanko.sign import signers
+
+    return signers.SimpleSigner.load_pkcs12(str(paths["pkcs12"]), passphrase=paths["passphrase"].read_bytes())
+
+
+def _seal_before(reserve: bool):
+    """Return the way seal() worked up to 92361d7: encrypt, write, open again, sign incrementally."""
+
+    def seal(policy, signer) -> sign.SignedCopies:
+        pdf = render(policy, 1, _url(policy))
+        encrypted = sign.encrypt(pdf, "150013", "owner")
+        customer = sign.certify(encrypted, signer, "150013", reserve=reserve)
+        return sign.SignedCopies(customer=customer, archive=sign.certify(pdf, signer, reserve=reserve))
+
+    return seal
 
 
 def _one_copy_cli(policies, pkcs12: Path, passfile: Path, tmp: Path) -> list[float]:
@@ -62,9 +105,7 @@ def _one_copy_cli(policies, pkcs12: Path, passfile: Path, tmp: Path) -> list[flo
     times = []
     for policy in policies:
         began = time.perf_counter()
-        (tmp / "in.pdf").write_bytes(
-            render(policy, 1, f"https://epolicy.example.com/verify/{policy.policy_no}")
-        )
+        (tmp / "in.pdf").write_bytes(render(policy, 1, _url(policy)))
         subprocess.run(
             [str(pyhanko), "sign", "addsig", "--field", box, "--certify", "--use-pades", "pkcs12",
              "--passfile", str(passfile), str(tmp / "in.pdf"), str(tmp / "out.pdf"), str(pkcs12)],
@@ -72,6 +113,22 @@ def _one_copy_cli(policies, pkcs12: Path, passfile: Path, tmp: Path) -> list[flo
         )  # fmt: skip
         times.append(time.perf_counter() - began)
     return times
+
+
+def _long_term(policies, store: LocalStore, directory: Path) -> dict[str, list[float]]:
+    """Wall-clock seconds per policy at B-T, B-LT and B-LTA against a certomancer CA on this machine."""
+    from tests.esign.test_long_term import certomancer_ca
+
+    rows = {}
+    with certomancer_ca(directory) as ca:
+        for level in ("B-T", "B-LT", "B-LTA"):
+            settings = ca.settings(level)
+            seal = _seal_now(sign.timestamper_from_settings(settings), sign.long_term_from_settings(settings))
+            signer = sign.signer_from_settings(settings)
+            _run(policies[:1], store, lambda s=signer: s, seal, time.perf_counter)
+            label = f"as the worker does it, {level} (certomancer's TSA, OCSP and CRLs over HTTP; wall clock)"
+            rows[label] = _run(policies, store, lambda s=signer: s, seal, time.perf_counter)
+    return rows
 
 
 def _through_the_service(n: int, tmp: Path) -> list[float]:
@@ -84,10 +141,9 @@ def _through_the_service(n: int, tmp: Path) -> list[float]:
     from tests.conftest import running_workers
     from tests.servers import redis_server
 
-    key = "bench-sales-key-" + "s" * 16
     tmp.mkdir(parents=True, exist_ok=True)
     with redis_server(tmp) as redis:
-        settings = Settings(data_dir=tmp / "var", redis_url=redis.url, api_keys=f"{key}:sales")
+        settings = Settings(data_dir=tmp / "var", redis_url=redis.url, api_keys=f"{SALES_KEY}:sales")
         init_test_keys(settings.keys_dir)
         client = TestClient(create_app(settings))
         store = LocalStore(settings.objects_dir)
@@ -96,7 +152,7 @@ def _through_the_service(n: int, tmp: Path) -> list[float]:
             for i, policy in enumerate(_policies(n + 2)):
                 began = time.perf_counter()
                 response = client.post(
-                    "/v1/epolicies", json=policy.model_dump(mode="json"), headers={"X-API-Key": key}
+                    "/v1/epolicies", json=policy.model_dump(mode="json"), headers={"X-API-Key": SALES_KEY}
                 )
                 assert response.status_code == 202, response.text
                 while not store.exists(f"epolicies/{policy.policy_no}/v1.pdf"):
@@ -106,31 +162,120 @@ def _through_the_service(n: int, tmp: Path) -> list[float]:
     return times
 
 
+def _post(base: str, policy) -> None:
+    request = urllib.request.Request(
+        base + "/v1/epolicies",
+        data=json.dumps(policy.model_dump(mode="json")).encode(),
+        headers={"X-API-Key": SALES_KEY, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 202, response.status
+
+
+def _end_to_end(n: int, tmp: Path) -> float:
+    """Seconds from the first of n policies posted at once (8 clients) to `imaging up` until the last
+    one's mail is in the outbox, after two warm-up policies."""
+    from supervisor import free_port
+
+    data = tmp / "up"
+    data.mkdir(parents=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGING_")}
+    env.update(
+        {"IMAGING_DATA_DIR": str(data), "IMAGING_API_KEYS": f"{SALES_KEY}:sales", "PYTHONPATH": str(ROOT)}
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "up", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base, outbox = f"http://127.0.0.1:{port}", data / "outbox"
+
+    def mails() -> int:
+        return len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
+
+    def wait_for(count: int, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while mails() < count:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"imaging up: {mails()} of {count} mails after {limit} s")
+            time.sleep(0.02)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for policy in _policies(2, "W2026"):
+            _post(base, policy)
+        wait_for(2, 120)
+        pending = list(_policies(n, "E2026"))
+        lock = threading.Lock()
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    policy = pending.pop()
+                _post(base, policy)
+
+        began = time.perf_counter()
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        wait_for(n + 2, 600)
+        return time.perf_counter() - began
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policies", type=int, default=30)
+    parser.add_argument("--up", type=int, default=0, help="policies to post at once to `imaging up`")
+    parser.add_argument("--cli", action="store_true", help="also time pyHanko's command line (slow)")
+    parser.add_argument("--long-term", action="store_true", help="also B-LT and B-LTA against certomancer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = init_test_keys(Path(tmp) / "keys")
         passphrase = paths["passphrase"].read_bytes()
         store = LocalStore(Path(tmp) / "objects")
-        cached = sign.load_pkcs12(paths["pkcs12"], passphrase)
+        cached, plain = sign.load_pkcs12(paths["pkcs12"], passphrase), _plain_pkcs12(paths)
         policies = _policies(args.policies)
-        _run(policies[:2], store, lambda: cached, True)  # warm up fonts and imports
+        _run(policies[:2], store, lambda: cached, _seal_now())  # warm up fonts and imports
+        _run(policies[:2], store, lambda: plain, _seal_before(True))
         rows = {
-            "as the worker does it (key once, size reserved)": _run(policies, store, lambda: cached, True),
-            "naive (key per policy, dry run for the size)": _run(
-                policies, store, lambda: sign.load_pkcs12(paths["pkcs12"], passphrase), False
+            "before (as up to 92361d7: pyHanko's attributes, encrypt, reopen, sign)": _run(
+                policies, store, lambda: plain, _seal_before(True)
             ),
-            "one certified copy, in-process (key once)": _one_copy_in_process(policies, cached),
-            "one certified copy, pyHanko's command line per policy": _one_copy_cli(
-                policies, paths["pkcs12"], paths["passphrase"], Path(tmp)
-            ),
-            "request to stored PDF through the API, queue and one worker": _through_the_service(
-                args.policies, Path(tmp) / "service"
+            "as the worker does it": _run(policies, store, lambda: cached, _seal_now()),
+            "naive (before, and the key opened and the size found by a dry run per policy)": _run(
+                policies, store, lambda: _plain_pkcs12(paths), _seal_before(False)
             ),
         }
-    print(f"{args.policies} e-policies, one core\n")
+        if args.long_term:
+            rows.update(_long_term(policies[:10], store, Path(tmp) / "ca"))
+        if args.cli:
+            rows["one certified copy, pyHanko's command line per policy"] = _one_copy_cli(
+                policies, paths["pkcs12"], paths["passphrase"], Path(tmp)
+            )
+        rows["request to stored PDF through the API, queue and one worker"] = _through_the_service(
+            args.policies, Path(tmp) / "service"
+        )
+        end_to_end = _end_to_end(args.up, Path(tmp)) if args.up else None
+    before, after = (statistics.median(rows[k]) for k in list(rows)[:2])
+    print(f"{args.policies} e-policies, one core; as the worker does it / before: {before / after:.2f}x\n")
     print("| method | policies/s | p50 | p95 |")
     print("|---|---:|---:|---:|")
     for label, times in rows.items():
@@ -138,6 +283,9 @@ def main() -> None:
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
         print(f"| {label} | {len(times) / sum(times):.1f} | {statistics.median(times) * 1000:.0f} ms "
               f"| {p95 * 1000:.0f} ms |")  # fmt: skip
+    if end_to_end is not None:
+        print(f"\n`imaging up` (two workers): {args.up} policies posted at once, every mail sent after "
+              f"{end_to_end:.1f} s: {args.up / end_to_end:.1f} policies/s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,20 +1,35 @@
-"""render: policy data in, the e-policy PDF out (reportlab), the same bytes for the same data.
+"""render: policy data in, the e-policy PDF out (reportlab), the same bytes for the same data and time.
 
-Chinese text is set in an embedded, subset TrueType font (printing.py finds it): a non-embedded
-CID font such as STSong-Light shows blank on phones and viewers without Asian font packs. The page
-carries the schedule as a table, the beneficiaries, the clauses, a QR code with the policy's
-verification address, and the company seal where the visible signature is placed (``SEAL_BOX``).
+Every font is embedded: Chinese (and all other) text is set in a subset of the CJK TrueType font
+(printing.py finds it), which is also reportlab's initial font, so no page or form names the
+non-embedded Helvetica that reportlab otherwise starts each stream with. The page carries the schedule
+as a table, the beneficiaries, the clauses and a QR code with the policy's verification address; its
+Info dictionary the title, subject, author, keywords (policy number, version), language (zh-CN) and the
+real creation date, the time it is sealed. Open-source reportlab writes no structure tree, so the PDF
+is not tagged.
+
+The visible seal is a form XObject (``SEAL_FORM``): the company's seal image (or a red seal drawn here)
+beside 签章单位 and 签章时间. The page only references it; esign/sign.py makes it the appearance of the
+signature widget over ``SEAL_BOX``, so the seal shows with the signature, once, in its embedded font.
 """
 
 from __future__ import annotations
 
 import io
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
+from zoneinfo import ZoneInfo
 
+from lxml import etree
+from pyhanko.pdf_utils.metadata.model import DocumentMetadata, ExpandedName, XmpStructure, XmpValue
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 import idnumber
@@ -22,8 +37,23 @@ from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
 from printing import cjk_font, draw_qr
 
 COMPANY = "示范人寿保险股份有限公司"
-# Where the seal is drawn and the visible signature field placed: (x1, y1, x2, y2) in points, page 1.
-SEAL_BOX = (400.0, 70.0, 540.0, 150.0)
+# Where the visible signature (the seal and its text) is placed: (x1, y1, x2, y2) in points, page 1.
+SEAL_BOX = (330.0, 60.0, 545.0, 150.0)
+SEAL_FORM = "EPolicySeal"  # reportlab names it /FormXob.EPolicySeal in the page's resources
+SEAL_XOBJECT = "/FormXob." + SEAL_FORM
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+XMP_MM = "http://ns.adobe.com/xap/1.0/mm/"  # XMP media management: DocumentID, VersionID
+etree.register_namespace("xmpMM", XMP_MM)  # pyHanko writes XMP with lxml: its usual prefix, not ns0
+
+
+@dataclass(frozen=True)
+class SealLook:
+    """What the visible seal shows: IMAGING_SEAL_COMPANY and IMAGING_SEAL_IMAGE."""
+
+    company: str = COMPANY  # 签章单位
+    image: bytes | None = None  # the company's seal (PNG, transparent background); None: drawn here
+
+
 QR_SIZE = 28 * mm
 CLAUSES = (
     "一、合同构成：本合同由保险单、保险条款、投保单及其他约定书构成。",
@@ -38,8 +68,16 @@ def _money(value: Decimal) -> str:
     return f"人民币 {value:,.2f} 元"
 
 
-def render(policy: EPolicyRequest, version: int, verify_url: str) -> bytes:
-    """Return the e-policy as PDF bytes; the same data, version and address give the same bytes."""
+def render(
+    policy: EPolicyRequest,
+    version: int,
+    verify_url: str,
+    sealed_at: datetime | None = None,
+    look: SealLook = SealLook(),
+) -> bytes:
+    """Return the e-policy as PDF bytes, created and sealed at sealed_at (default now); the same data,
+    version, address, time and seal give the same bytes."""
+    sealed_at = (sealed_at or datetime.now(UTC)).astimezone(SHANGHAI).replace(microsecond=0)
     font = cjk_font()
     text = ParagraphStyle("text", fontName=font, fontSize=10, leading=15, wordWrap="CJK")
     title = ParagraphStyle("title", parent=text, fontSize=18, leading=26, alignment=1)
@@ -55,7 +93,12 @@ def render(policy: EPolicyRequest, version: int, verify_url: str) -> bytes:
         title=f"电子保险单 {policy.policy_no}",
         author=COMPANY,
         subject=policy.product_name,
-        invariant=1,
+        keywords=[policy.policy_no, f"第{version}版", policy.product_code],
+        creator="imaging e-policy service",
+        lang="zh-CN",
+        initialFontName=font,  # else each stream starts with /F1 12 Tf: Helvetica, never embedded
+        initialFontSize=10,
+        invariant=1,  # the dates come from sealed_at (below), not the clock
         pageCompression=1,
     )
     holder, insured = policy.holder, policy.insured
@@ -96,16 +139,83 @@ def render(policy: EPolicyRequest, version: int, verify_url: str) -> bytes:
         draw_qr(canvas, verify_url, 20 * mm, 22 * mm, QR_SIZE)
         canvas.setFont(font, 8)
         canvas.drawString(20 * mm, 18 * mm, f"查验 {verify_url}")
-        _seal(canvas, font)
 
-    doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    def first_page(canvas, doc) -> None:
+        canvas.setDateFormatter(lambda *_: _pdf_date(sealed_at))  # CreationDate and ModDate
+        decorate(canvas, doc)
+        _seal_form(canvas, font, look, sealed_at)
+
+    doc.build(story, onFirstPage=first_page, onLaterPages=decorate)
     return out.getvalue()
 
 
-def _seal(canvas, font: str) -> None:
-    """Draw the company's e-policy seal (电子保单专用章) where the visible signature goes."""
+def _pdf_date(moment: datetime) -> str:
+    offset = int(moment.utcoffset().total_seconds()) // 60
+    return moment.strftime("D:%Y%m%d%H%M%S") + f"{offset // 60:+03d}'{offset % 60:02d}'"
+
+
+def _seal_form(canvas, font: str, look: SealLook, sealed_at: datetime) -> None:
+    """Define the seal as a form XObject the size of SEAL_BOX, and reference it from the page without
+    painting it (a clip of no area): the signature widget paints it."""
     x1, y1, x2, y2 = SEAL_BOX
-    cx, cy, r = (x1 + x2) / 2, (y1 + y2) / 2, min(x2 - x1, y2 - y1) / 2 - 2
+    width, height = x2 - x1, y2 - y1
+    canvas.beginForm(SEAL_FORM, 0, 0, width, height)
+    if look.image:
+        canvas.drawImage(_image(look.image), 0, 0, height, height, mask="auto", preserveAspectRatio=True)
+    else:
+        _drawn_seal(canvas, font, height / 2, height / 2, height / 2 - 2, look.company)
+    left, room = height + 6, width - height - 6
+    grey, ink = colors.Color(0.35, 0.35, 0.35), colors.Color(0.1, 0.1, 0.1)
+    lines = (
+        (grey, 7, "签章单位"),
+        (ink, 8, look.company),
+        (grey, 7, "签章时间"),
+        (ink, 8, sealed_at.strftime("%Y-%m-%d %H:%M:%S")),
+        (grey, 7, "北京时间 (UTC+8)"),
+    )
+    for n, (colour, size, text) in enumerate(lines):
+        canvas.setFillColor(colour)
+        size = min(size, room / max(1, canvas.stringWidth(text, font, 1)))  # a long name shrinks to fit
+        canvas.setFont(font, size)
+        canvas.drawString(left, height - 14 - n * 15 - (3 if n >= 2 else 0), text)
+    canvas.endForm()
+    canvas.saveState()
+    nothing = canvas.beginPath()
+    nothing.rect(0, 0, 0, 0)
+    canvas.clipPath(nothing, stroke=0, fill=0)
+    canvas.doForm(SEAL_FORM)
+    canvas.restoreState()
+
+
+def document_metadata(policy: EPolicyRequest, version: int, sealed_at: datetime) -> DocumentMetadata:
+    """Return the metadata the signed copies carry in their Info dictionary and XMP stream: title,
+    subject, author, keywords (policy number, version), the creation date and, as XMP's DocumentID, a
+    UUID made from the digest of the policy data: the same data, the same identity."""
+    identity = uuid.UUID(bytes=bytes.fromhex(policy.digest())[:16])
+    return DocumentMetadata(
+        title=f"电子保险单 {policy.policy_no}",
+        author=COMPANY,
+        subject=policy.product_name,
+        keywords=[policy.policy_no, f"第{version}版", policy.product_code],
+        creator="imaging e-policy service",
+        created=sealed_at,
+        xmp_extra=[
+            XmpStructure.of(
+                (ExpandedName(XMP_MM, "DocumentID"), XmpValue(f"uuid:{identity}")),
+                (ExpandedName(XMP_MM, "VersionID"), XmpValue(str(version))),
+            )
+        ],
+    )
+
+
+@cache
+def _image(png: bytes) -> ImageReader:
+    """Return the seal image, decoded once per process."""
+    return ImageReader(io.BytesIO(png))
+
+
+def _drawn_seal(canvas, font: str, cx: float, cy: float, r: float, company: str) -> None:
+    """Draw a red round seal (电子保单专用章), for when no seal image is configured."""
     red = colors.Color(0.8, 0.1, 0.1)
     canvas.saveState()
     canvas.setStrokeColor(red)
@@ -113,7 +223,7 @@ def _seal(canvas, font: str) -> None:
     canvas.setLineWidth(2)
     canvas.circle(cx, cy, r, stroke=1, fill=0)
     canvas.setFont(font, 9)
-    canvas.drawCentredString(cx, cy + 8, COMPANY[:6])
+    canvas.drawCentredString(cx, cy + 8, company[:6])
     canvas.setFont(font, 16)
     canvas.drawCentredString(cx, cy - 6, "★")
     canvas.setFont(font, 8)

@@ -1,33 +1,48 @@
 """sign: the rendered e-policy in, two signed copies out: the encrypted one for the customer and a plain
 one for the archive. pyHanko does all of it; this module owns the signing key (PKCS#12 or PKCS#11).
 
-Order matters. The customer's copy is encrypted first (AES-256, PDF 2.0 security handler) and then
-signed in an incremental update of the encrypted file: encrypting a signed file rewrites every object
-and breaks the signature. pyHanko's password handler adds an ISO 32004 MAC by default, which other
-validators (poppler's pdfsig among them) do not understand, so it is turned off. Each copy is a
-certification signature with DocMDP "no changes" (PAdES, the chain embedded), placed visibly over the
-seal the renderer drew, and time-stamped when a TSA is configured (PAdES B-T; B-B otherwise).
+Order matters. The customer's copy is encrypted (AES-256, PDF 2.0 security handler) in the same write
+that signs it, the signature's /Contents left in clear as the standard says: encrypting a signed file
+rewrites every object and breaks the signature. pyHanko's password handler adds an ISO 32004 MAC by
+default, which other validators (poppler's pdfsig among them) do not understand, so it is turned off.
+Each copy is a certification signature with DocMDP "no changes" (PAdES, the chain embedded) whose
+widget over SEAL_BOX shows the seal the renderer made (its own appearance, no pyHanko stamp), time-stamped
+when a TSA is configured (PAdES B-T; B-B otherwise), and at IMAGING_PADES_LEVEL B-LT or B-LTA followed by
+the validation data and a document timestamp (``LongTerm``).
 
-The key is loaded once per worker process (``signer_from_settings`` is cached), and the signature's
-size is reserved up front rather than found by a dry run: both matter for speed (see bench/).
+What makes it fast (bench/epolicy_bench.py, README "Performance"): the key is loaded once per worker
+process (``signer_from_settings`` is cached); the signature's size is reserved up front rather than found
+by a dry run; the customer's copy is encrypted and signed in one write (writing the encrypted file and
+opening it again cost a parse and two more rounds of the deliberately slow AES-256 password hash); and
+the signer's signing-certificate-v2 attribute (ESS, RFC 5035), the same for every signature, is built
+once (``PadesAttributes``): pyHanko builds it anew for each signature and asn1crypto then serialises it
+again at each level of the CMS structure, which was three quarters of the time of a signature.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import secrets
 from dataclasses import dataclass
 from functools import cache
 
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.crypt.permissions import StandardPermissions
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import DocumentMetadata
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.writer import copy_into_new_writer
+from pyhanko.pdf_utils.writer import BasePdfFileWriter, copy_into_new_writer
 from pyhanko.sign import fields, signers
+from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.stamp.noop import NoOpStampStyle
+from pyhanko_certvalidator.errors import PathBuildingError, PathError
 
 from errors import ConfigError, DependencyDown
-from esign.render import SEAL_BOX
+from esign.render import COMPANY, SEAL_BOX, SEAL_XOBJECT, SealLook
 from settings import Settings
 
 FIELD = "EPolicySeal"
@@ -58,7 +73,7 @@ def load_pkcs12(path, passphrase: bytes | None) -> signers.Signer:
         ) from None
     if signer is None:  # pyHanko logs the reason and returns None (a wrong passphrase, mostly)
         raise ConfigError(f"IMAGING_SIGNING_PKCS12: cannot open {path}: wrong passphrase or not PKCS#12")
-    return signer
+    return prepared(signer)
 
 
 def load_pkcs11(settings: Settings) -> signers.Signer:
@@ -78,20 +93,60 @@ def load_pkcs11(settings: Settings) -> signers.Signer:
         if settings.trust_roots_path.exists()
         else []
     )
-    return PKCS11Signer(
-        session,
-        key_label=settings.pkcs11_key_label,
-        signing_cert=load_cert_from_pemder(str(settings.pkcs11_cert)),
-        ca_chain=chain,
-        # Hash here, sign the digest in the token: SoftHSM2 (and many HSMs) lack CKM_ECDSA_SHA256.
-        use_raw_mechanism=True,
+    return prepared(
+        PKCS11Signer(
+            session,
+            key_label=settings.pkcs11_key_label,
+            signing_cert=load_cert_from_pemder(str(settings.pkcs11_cert)),
+            ca_chain=chain,
+            # Hash here, sign the digest in the token: SoftHSM2 (and many HSMs) lack CKM_ECDSA_SHA256.
+            use_raw_mechanism=True,
+        )
     )
+
+
+class SigningCertificate(CMSAttributeProvider):
+    """The signing-certificate-v2 attribute, built once and kept in its parsed form (cheap to serialise)."""
+
+    attribute_type = "signing_certificate_v2"
+
+    def __init__(self, cert) -> None:
+        from asn1crypto import tsp
+        from pyhanko.sign.general import as_signing_certificate_v2
+
+        self.value = tsp.SigningCertificateV2.load(as_signing_certificate_v2(cert).dump())
+
+    async def build_attr_value(self, dry_run: bool = False):
+        return self.value
+
+
+class PadesAttributes(SignedAttributeProviderSpec):
+    """The signed attributes PAdES asks for beyond content type and digest: the signing certificate only
+    (PAdES forbids the signing-time attribute; the time is the signature dictionary's /M or a timestamp)."""
+
+    def __init__(self, cert) -> None:
+        self.signing_certificate = SigningCertificate(cert)
+
+    def signed_attr_providers(self, data_digest: bytes, digest_algorithm: str):
+        yield self.signing_certificate
+
+
+def prepared(signer: signers.Signer) -> signers.Signer:
+    """Return the signer with its constant signed attributes built once (see the module's docstring)."""
+    signer.signed_attr_prov_spec = PadesAttributes(signer.signing_cert)
+    return signer
 
 
 class TimestampUnavailable(DependencyDown):
     """The time-stamping service did not answer, or refused: the signing job is retried later."""
 
     error = "timestamp_unavailable"
+
+
+class RevocationUnavailable(DependencyDown):
+    """At B-LT/B-LTA the CA's OCSP responder or CRL did not answer: the signing job is retried later."""
+
+    error = "revocation_unavailable"
 
 
 class HttpTimeStamper(TimeStamper):
@@ -123,6 +178,41 @@ def timestamper_from_settings(settings: Settings) -> TimeStamper | None:
 
 
 @cache
+def long_term_from_settings(settings: Settings) -> LongTerm | None:
+    """Return what IMAGING_PADES_LEVEL asks beyond B-T (B-LT, B-LTA), with the roots of
+    IMAGING_TRUST_ROOTS that the signer's chain ends in; None for B-B and B-T."""
+    if settings.pades_level not in ("B-LT", "B-LTA"):
+        return None
+    from pyhanko.keys import load_certs_from_pemder
+
+    try:
+        roots = tuple(load_certs_from_pemder([str(settings.trust_roots_path)]))
+    except OSError as exc:
+        raise ConfigError(
+            f"IMAGING_PADES_LEVEL={settings.pades_level} needs the signer's root in IMAGING_TRUST_ROOTS: "
+            f"cannot read {settings.trust_roots_path}: {exc.strerror}"
+        ) from None
+    return LongTerm(trust_roots=roots, archive_timestamp=settings.pades_level == "B-LTA")
+
+
+@cache
+def seal_look_from_settings(settings: Settings) -> SealLook:
+    """Return how the visible seal looks: IMAGING_SEAL_COMPANY and the PNG at IMAGING_SEAL_IMAGE (read
+    once per process); ConfigError naming the setting if the image cannot be read or is not a PNG."""
+    image = None
+    if settings.seal_image is not None:
+        try:
+            image = settings.seal_image.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"IMAGING_SEAL_IMAGE: cannot read {settings.seal_image}: {exc.strerror}"
+            ) from None
+        if not image.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise ConfigError(f"IMAGING_SEAL_IMAGE: {settings.seal_image} is not a PNG image")
+    return SealLook(company=settings.seal_company or COMPANY, image=image)
+
+
+@cache
 def signer_from_settings(settings: Settings) -> signers.Signer:
     """Return this process's signer, loaded once: from the HSM when configured, else from PKCS#12."""
     if settings.pkcs11_module:
@@ -130,29 +220,96 @@ def signer_from_settings(settings: Settings) -> signers.Signer:
     return load_pkcs12(settings.pkcs12_path, settings.pkcs12_passphrase())
 
 
-def encrypt(pdf: bytes, user_password: str, owner_password: str) -> bytes:
-    """Return the PDF encrypted with AES-256: opened with user_password, printable, not changeable."""
+def rehearse(signer: signers.Signer) -> None:
+    """Seal a sample e-policy and throw it away. The worker does this once before it forks a child per
+    job, so that what reportlab, pyHanko and asn1crypto set up on first use (lazy imports, parsed
+    certificate fields, font tables) is inherited by every job instead of redone in each."""
+    from esign.epolicy import sample_request
+    from esign.render import render
+
+    seal(render(sample_request(), 1, "https://rehearsal.invalid/verify"), signer, "000000", "rehearsal")
+
+
+def encrypted_writer(pdf: bytes, user_password: str, owner_password: str) -> BasePdfFileWriter:
+    """Return a writer holding the PDF, to be written encrypted with AES-256: opened with user_password,
+    printable, not changeable."""
     writer = copy_into_new_writer(PdfFileReader(io.BytesIO(pdf)))
     writer.encrypt(owner_password, user_password, perms=CUSTOMER_PERMISSIONS, pdf_mac=False)
+    return writer
+
+
+def encrypt(pdf: bytes, user_password: str, owner_password: str) -> bytes:
+    """Return the PDF encrypted with AES-256 (see ``encrypted_writer``)."""
     out = io.BytesIO()
-    writer.write(out)
+    encrypted_writer(pdf, user_password, owner_password).write(out)
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class LongTerm:
+    """PAdES beyond B-T (IMAGING_PADES_LEVEL): B-LT embeds the validation data of the signer's chain
+    (OCSP responses or CRLs, fetched at signing) in the document security store; B-LTA adds a document
+    timestamp over all of it, so that the signature can be checked after the certificates expire."""
+
+    trust_roots: tuple  # asn1crypto certificates: where the chain whose status is fetched ends
+    archive_timestamp: bool  # B-LTA
+
+
+def _meta(long_term: LongTerm | None) -> dict:
+    if long_term is None:
+        return {}
+    from pyhanko_certvalidator import ValidationContext
+
+    context = ValidationContext(
+        trust_roots=list(long_term.trust_roots), allow_fetching=True, revocation_mode="hard-fail"
+    )
+    return {
+        "embed_validation_info": True,
+        "use_pades_lta": long_term.archive_timestamp,
+        "validation_context": context,
+    }
+
+
+def _add_seal_field(writer: BasePdfFileWriter) -> None:
+    """Add the signature field over SEAL_BOX with the rendered seal (esign/render.py's SEAL_FORM) as its
+    appearance: the seal and its text in the document's own embedded font, no pyHanko stamp art. A PDF
+    that has no seal form (not rendered here) gets an empty appearance."""
+    fields.append_signature_field(writer, fields.SigFieldSpec(FIELD, on_page=0, box=SEAL_BOX))
+    _, resources = writer.find_page_for_modification(0)
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    xobjects = xobjects.get_object() if xobjects is not None else None  # decrypted, in an encrypted file
+    if xobjects is None or SEAL_XOBJECT not in xobjects:
+        return
+    (_, _, ref), *_ = fields.enumerate_sig_fields(writer, with_name=FIELD)
+    ref.get_object()["/AP"] = generic.DictionaryObject(
+        {generic.pdf_name("/N"): xobjects.raw_get(SEAL_XOBJECT)}
+    )
+
+
 def certify(
-    pdf: bytes,
+    pdf: bytes | BasePdfFileWriter,
     signer: signers.Signer,
     password: str | None = None,
     timestamper=None,
     reason: str = "",
     reserve: bool = True,
+    document: DocumentMetadata | None = None,
+    long_term: LongTerm | None = None,
 ) -> bytes:
-    """Return the PDF with a visible certification signature (DocMDP: no changes) added incrementally;
-    password opens an encrypted PDF first. ``reserve=False`` lets pyHanko size the signature by a dry
-    run (slower; kept for the benchmark's comparison)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    if password is not None:
-        writer.encrypt(password)
+    """Return the PDF with a visible certification signature (DocMDP: no changes): added in an incremental
+    update to PDF bytes (password opens an encrypted PDF first), or written with the whole document from
+    a writer. document sets the Info and XMP metadata written with it; long_term makes it B-LT or B-LTA
+    (with a timestamper). ``reserve=False`` lets pyHanko size the signature by a dry run (slower)."""
+    if isinstance(pdf, BasePdfFileWriter):
+        writer = pdf
+    else:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        if password is not None:
+            writer.encrypt(password)
+    if document is not None:  # pyHanko writes it into the Info dictionary and the XMP stream
+        for field in dataclasses.fields(document):
+            setattr(writer.document_meta, field.name, getattr(document, field.name))
+    _add_seal_field(writer)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD,
         certify=True,
@@ -161,16 +318,29 @@ def certify(
         md_algorithm="sha256",
         reason=reason or None,
         location="CN",
+        **_meta(long_term),
     )
-    pdf_signer = signers.PdfSigner(
-        meta,
-        signer=signer,
-        timestamper=timestamper,
-        new_field_spec=fields.SigFieldSpec(FIELD, on_page=0, box=SEAL_BOX),
-    )
-    reserved = RESERVED + (8192 if timestamper else 0) if reserve else None
-    out = pdf_signer.sign_pdf(writer, bytes_reserved=reserved)
+    pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=timestamper, stamp_style=NoOpStampStyle())
+    reserved = RESERVED + (8192 if timestamper else 0) + (16384 if long_term else 0) if reserve else None
+    try:
+        out = pdf_signer.sign_pdf(writer, existing_fields_only=True, bytes_reserved=reserved)
+    except (SigningError, PathError) as exc:
+        if long_term is None:
+            raise
+        raise _long_term_failure(exc) from exc
     return out.getvalue()
+
+
+def _long_term_failure(exc: Exception) -> Exception:
+    """Return what a failed B-LT/B-LTA signature means: a chain that does not reach the configured roots
+    (ConfigError), or certificate status that could not be fetched from the CA (retried later)."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, PathBuildingError):
+        return ConfigError(
+            "IMAGING_PADES_LEVEL: the signer's or the time-stamping authority's chain does not reach the "
+            f"roots in IMAGING_TRUST_ROOTS: {cause}"
+        )
+    return RevocationUnavailable(f"certificate status (OCSP or CRL) for PAdES B-LT could not be had: {cause}")
 
 
 def seal(
@@ -180,9 +350,29 @@ def seal(
     owner_password: str,
     timestamper=None,
     reserve: bool = True,
+    document: DocumentMetadata | None = None,
+    long_term: LongTerm | None = None,
 ) -> SignedCopies:
-    """Return the customer's copy (encrypted, then signed) and the archive copy (signed) of a rendered PDF."""
+    """Return the customer's copy (encrypted and signed in one write) and the archive copy (signed in an
+    incremental update) of a rendered PDF."""
     reason = "电子保单 e-policy"
-    encrypted = encrypt(pdf, user_password, owner_password)
-    customer = certify(encrypted, signer, user_password, timestamper, reason, reserve)
-    return SignedCopies(customer=customer, archive=certify(pdf, signer, None, timestamper, reason, reserve))
+    encrypted = encrypted_writer(pdf, user_password, owner_password)
+    customer = certify(encrypted, signer, None, timestamper, reason, reserve, document, long_term)
+    archive = certify(pdf, signer, None, timestamper, reason, reserve, document, long_term)
+    return SignedCopies(customer=customer, archive=archive)
+
+
+def seal_as_configured(
+    pdf: bytes, settings: Settings, user_password: str, document: DocumentMetadata | None = None
+) -> SignedCopies:
+    """Return the copies sealed with this process's key, time-stamping service and PAdES level. The owner
+    password is random and thrown away: nobody is meant to change the file."""
+    return seal(
+        pdf,
+        signer_from_settings(settings),
+        user_password,
+        secrets.token_urlsafe(24),
+        timestamper_from_settings(settings),
+        document=document,
+        long_term=long_term_from_settings(settings),
+    )

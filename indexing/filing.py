@@ -141,6 +141,7 @@ def file_document(
         regions=regions,
         captured_at=utcnow(),
         stage=default_stage(scan),
+        branch=scan.branch,
         on_file=on_file.doc_id if on_file else None,
         person=customer,
         image_sha256=sha,

@@ -3,26 +3,27 @@ the error body, and the check of a number that becomes part of a storage key."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyCookie, APIKeyHeader
 from pydantic import BaseModel, Field
 from redis import Redis
 from starlette.exceptions import HTTPException
 
 import idnumber
+from people import sessions
+from people.identity import Caller, identify
 from roles import Operation, Role, allowed_roles, may
 from settings import Settings
 from storage import ObjectStore
 from vocabulary import BUSINESS_NO_PATTERN
 
 API_KEY_HEADER = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="An API key from IMAGING_API_KEYS"
+    name="X-API-Key",
+    auto_error=False,
+    description="An API token (imaging tokens add) or a key of IMAGING_API_KEYS",
 )
 
 
@@ -31,49 +32,50 @@ class ErrorBody(BaseModel):
     detail: str | list = Field(examples=["no scan s20261123103000a1b2c3d4e5f6"])
 
 
-@dataclass(frozen=True)
-class Caller:
-    key_id: str  # a short hash of the key: safe to store and log, never the key itself
-    role: Role
+SESSION_COOKIE = APIKeyCookie(
+    name=sessions.COOKIE, auto_error=False, description="The session of a person signed in at /login"
+)
 
 
-def key_id(key: str) -> str:
-    """Return the short hash that stands for an API key in records and logs."""
-    return "k" + hashlib.sha256(key.encode()).hexdigest()[:12]
+def identify_request(request: Request) -> Caller:
+    """Return who is calling (people/identity.py), as the gate found them or now; raise NotSignedIn
+    (401) or CsrfRefused (403)."""
+    found = request.scope.get("state", {}).get("caller")
+    if found is not None:
+        return found
+    state = request.app.state
+    return identify(
+        state.settings,
+        state.store,
+        state.redis,
+        method=request.method,
+        api_key=request.headers.get("x-api-key"),
+        session_id=request.cookies.get(sessions.COOKIE),
+        csrf=request.headers.get("x-csrf-token"),
+    )
 
 
-NO_KEY = "send an API key in the X-API-Key header"
-UNKNOWN_KEY = "the API key is not known"
-
-
-def role_of(settings: Settings, api_key: str) -> Role | None:
-    """Return the role of a known API key, or None."""
-    role = None
-    # Compare against every key, each in constant time, so timing tells nothing about which is close.
-    for key, key_role in settings.keys.items():
-        if hmac.compare_digest(key.encode(), api_key.encode()):
-            role = key_role
-    return role
-
-
-def caller(request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> Caller:
-    """Return who is calling, from the X-API-Key header; 401 without a known key."""
-    if not api_key:
-        raise HTTPException(401, NO_KEY)
-    role = role_of(request.app.state.settings, api_key)
-    if role is None:
-        raise HTTPException(401, UNKNOWN_KEY)
-    return Caller(key_id(api_key), role)
+def caller(
+    request: Request,
+    api_key: Annotated[str | None, Depends(API_KEY_HEADER)],
+    session: Annotated[str | None, Depends(SESSION_COOKIE)],
+) -> Caller:
+    """Return who is calling: the X-API-Key header (a token or a bootstrap key), else the session cookie;
+    401 without either."""
+    return identify_request(request)
 
 
 def require(operation: Operation):
-    """Return a dependency giving the caller if their role may call the operation (roles.py), else 403."""
+    """Return a dependency giving the caller, acting in the first of their roles that may call the
+    operation (roles.py), else 403."""
 
     def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if not may(who.role, operation):
-            allowed = ", ".join(sorted(allowed_roles(operation)))
-            raise HTTPException(403, f"role {who.role} may not do this; allowed: {allowed}")
-        return who
+        for role in Role:
+            if role in who.roles and may(role, operation):
+                return who.acting_as(role)
+        allowed = ", ".join(sorted(allowed_roles(operation)))
+        held = ", ".join(sorted(who.roles))
+        raise HTTPException(403, f"role {held} may not do this; allowed: {allowed}")
 
     return check
 

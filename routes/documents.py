@@ -1,14 +1,15 @@
 """Documents: a case's documents by policy, customer or claim number, their page and field images, a
 customer's ID card and signature, and the access log.
 
-Every image served is appended to the access log (who, which document, which part, when) before it
-leaves; if the log cannot be written the image is not served. Images carry their store ETag and are
+Every image served is put in the audit trail (who, their branch, which document and part, when, why,
+the customers it shows) before it leaves (people/audit.py); if that cannot be written the image is not
+served. Images carry their store ETag and are
 cached privately by the browser for a short while.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,14 +17,15 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from redis import Redis
-from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 import idnumber
-from errors import NotFound, QueueUnavailable
+from errors import NotFound
 from indexing.access import identity_owner, may_see, visible_entries
 from indexing.index import current_cards, lookup, still_valid
 from models import DocumentRecord, find, load
+from people import audit
+from people.reach import reaches, sees_every_branch
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, Store, checked_number, require
 from storage import ObjectNotFound, ObjectStore
@@ -38,8 +40,6 @@ from vocabulary import (
     uploaded_at,
 )
 
-ACCESS_LOG = "access:log"  # a Redis stream; persisted with Redis (AOF in `imaging up`)
-ACCESS_LOG_MAX = 5_000_000  # entries kept (approximately) before the oldest are trimmed
 IMAGE_CACHE = "private, max-age=300"
 router = APIRouter(tags=["documents"])
 Reader = Annotated[Caller, Depends(require(Operation.read_documents))]
@@ -179,30 +179,52 @@ def _meta(record: DocumentRecord) -> DocumentMeta:
 def _readable(store: ObjectStore, who: Caller, doc_id: str, part: str | None = None) -> DocumentRecord:
     """Return the record if the caller may see it; a document it may not see is reported as absent."""
     record = load(store, DocumentRecord, doc_id)
-    if not may_see(store, who.role, record, part):
+    if not reaches(who, record.branch) or not may_see(store, who.role, record, part):
         raise NotFound(f"no document {doc_id}")
     return record
 
 
-def log_read(conn: Redis, who: Caller, doc_id: str, part: str) -> None:
-    """Append one image read to the access log; raise QueueUnavailable (503) if it cannot be written."""
-    try:
-        conn.xadd(
-            ACCESS_LOG,
-            {"who": who.key_id, "role": who.role.value, "doc_id": doc_id, "part": part},
-            maxlen=ACCESS_LOG_MAX,
-            approximate=True,
-        )
-    except RedisError as exc:
-        raise QueueUnavailable(f"access log (Redis) cannot be written; no image is served: {exc}") from exc
+def customers_of(store: ObjectStore, record: DocumentRecord) -> list[str]:
+    """Return the customers a document concerns, by the keyed hash the index and the audit trail use."""
+    numbers = {*record.keys.get("customer", []), *([record.person] if record.person else [])}
+    return sorted(store.private_name(n) for n in numbers)
 
 
-def _image(request: Request, store: ObjectStore, conn: Redis, who: Caller, doc_id: str, key: str, part: str):
+def reason_of(request: Request) -> str:
+    """Return why the reader opened this: the number the viewer was opened for (its X-Reason header)."""
+    return "".join(c for c in (request.headers.get("x-reason") or "")[:64] if c.isprintable())
+
+
+def log_read(
+    request: Request, store: ObjectStore, conn: Redis, who: Caller, record: DocumentRecord, part: str
+) -> None:
+    """Put one image read in the audit trail; raise QueueUnavailable (503) if it cannot be written."""
+    audit.record(
+        conn,
+        person=who.person,
+        branch=who.branch,
+        role=who.role.value,
+        action="read",
+        object=f"{record.doc_id} {part}",
+        reason=reason_of(request),
+        customers=customers_of(store, record),
+    )
+
+
+def _image(
+    request: Request,
+    store: ObjectStore,
+    conn: Redis,
+    who: Caller,
+    record: DocumentRecord,
+    key: str,
+    part: str,
+):
     try:
         info = store.stat(key)
     except ObjectNotFound:
-        raise NotFound(f"document {doc_id} has no {part}") from None
-    log_read(conn, who, doc_id, part)
+        raise NotFound(f"document {record.doc_id} has no {part}") from None
+    log_read(request, store, conn, who, record, part)
     etag = f'"{info.etag}"'
     headers = {"ETag": etag, "Cache-Control": IMAGE_CACHE}
     if etag in (request.headers.get("if-none-match") or "").replace("W/", "").split(", "):
@@ -215,6 +237,14 @@ IMAGE_RESPONSES = {
     304: {"description": "not modified (If-None-Match)"},
     404: {"model": ErrorBody},
 }
+
+
+def _in_reach(store: ObjectStore, who: Caller, entries: list) -> list:
+    """Return the entries of documents whose branch the caller reaches (their records are read only
+    when the caller does not see every branch)."""
+    if sees_every_branch(who):
+        return entries
+    return [e for e in entries if (r := find(store, DocumentRecord, e.doc_id)) and reaches(who, r.branch)]
 
 
 @router.get("/v1/documents", response_model=DocumentList)
@@ -240,6 +270,7 @@ def find_documents(
     kind, name, raw = given[0]
     number = checked_number(name, raw)
     entries = visible_entries(store, who.role, lookup(store, kind, number))
+    entries = _in_reach(store, who, entries)
     entries = [
         e
         for e in entries
@@ -282,7 +313,7 @@ def page_image(
     record = _readable(store, who, doc_id)
     if n > len(record.pages):
         raise NotFound(f"document {doc_id} has {len(record.pages)} page(s), not {n}")
-    return _image(request, store, conn, who, doc_id, record.pages[n - 1], f"page {n}")
+    return _image(request, store, conn, who, record, record.pages[n - 1], f"page {n}")
 
 
 @router.get("/v1/documents/{doc_id}/thumbnail", response_class=Response, responses=IMAGE_RESPONSES)
@@ -297,7 +328,7 @@ def thumbnail(
     record = _readable(store, who, doc_id)
     if not record.thumbnail:
         raise NotFound(f"document {doc_id} has no thumbnail")
-    return _image(request, store, conn, who, doc_id, record.thumbnail, "thumbnail")
+    return _image(request, store, conn, who, record, record.thumbnail, "thumbnail")
 
 
 @router.get("/v1/documents/{doc_id}/fields/{name}", response_class=Response, responses=IMAGE_RESPONSES)
@@ -314,7 +345,7 @@ def field_image(
     part = record.fields.get(name) or record.regions.get(name)
     if part is None:
         raise NotFound(f"document {doc_id} has no field or region {name}")
-    return _image(request, store, conn, who, doc_id, part.image, name)
+    return _image(request, store, conn, who, record, part.image, name)
 
 
 @router.get(
@@ -323,7 +354,11 @@ def field_image(
 def idcard(customer_id: str, store: Store, who: Reader) -> IdCardView:
     """The customer's current ID card: the newest front and back on file, and whether it is valid."""
     customer = checked_number("customer_id", customer_id)
-    cards = {t: r for t, r in current_cards(store, customer).items() if may_see(store, who.role, r)}
+    cards = {
+        t: r
+        for t, r in current_cards(store, customer).items()
+        if reaches(who, r.branch) and may_see(store, who.role, r)
+    }
     if not cards:
         raise NotFound(f"no ID card on file for customer {idnumber.mask(customer)}")
     back = cards.get(DocType.idcard_back)
@@ -352,7 +387,7 @@ def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
         if entry.type not in (DocType.signature, DocType.application_form):
             continue
         record = find(store, DocumentRecord, entry.doc_id)
-        if record is None or record.rescan:  # a page to scan again is no specimen
+        if record is None or record.rescan or not reaches(who, record.branch):  # a rescan is no specimen
             continue
         if record.type == DocType.signature and record.pages and may_see(store, who.role, record):
             url = f"/v1/documents/{record.doc_id}/pages/1"
@@ -373,22 +408,19 @@ def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
 @router.get("/v1/access", response_model=list[AccessRecord], tags=["service"])
 def access_log(
     conn: RedisConn,
+    store: Store,
     who: Annotated[Caller, Depends(require(Operation.read_access_log))],
     doc_id: Annotated[str | None, Query(pattern=DOC_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AccessRecord]:
-    """The newest image reads, optionally of one document (admin only)."""
-    try:
-        raw = conn.xrevrange(ACCESS_LOG, count=limit if doc_id is None else 100_000)
-    except RedisError as exc:
-        raise QueueUnavailable(f"the access log (Redis) cannot be read: {exc}") from exc
+    """The newest image reads, optionally of one document (admin only), from the audit trail."""
+    reads = [e for e in audit.query(conn, store, limit=10**9) if e.action == "read"]
     found = []
-    for stream_id, values in raw:
-        row = {k.decode(): v.decode() for k, v in values.items()}
-        if doc_id is not None and row["doc_id"] != doc_id:
+    for event in reversed(reads):
+        read_doc, _, part = event.object.partition(" ")
+        if doc_id is not None and read_doc != doc_id:
             continue
-        millis = int(stream_id.decode().split("-")[0])
-        found.append(AccessRecord(at=datetime.fromtimestamp(millis / 1000, UTC), **row))
+        found.append(AccessRecord(at=event.at, who=event.person, role=event.role, doc_id=read_doc, part=part))
         if len(found) >= limit:
             break
     return found

@@ -3,7 +3,8 @@ The records are kept by epolicies.py; the customer's pages are in routes/pages.p
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
@@ -28,6 +29,7 @@ from models import (
     find,
     load,
 )
+from people.reach import reaches
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 from routes.documents import log_read
@@ -47,6 +49,19 @@ class EPolicyAccepted(BaseModel):
     status_url: str
 
 
+class ReceiptView(BaseModel):
+    """Where a version stands with the customer (签收): delivered, opened, downloaded, acknowledged."""
+
+    version: int
+    state: Literal["current", "superseded"]
+    delivered_at: datetime | None = Field(description="when its mail was first delivered to the SMTP server")
+    opened_at: datetime | None = Field(description="first shown on the customer's page")
+    downloaded_at: datetime | None = Field(description="first downloaded from the customer's page")
+    acknowledged_at: datetime | None = Field(description="when the customer pressed 'I have received it'")
+    acknowledged_link: str | None = Field(description="the id of the link the customer used")
+    reminded_at: datetime | None = Field(description="when the one reminder to acknowledge was queued")
+
+
 class EPolicyView(BaseModel):
     policy_no: str
     status: EPolicyStatus = Field(
@@ -60,6 +75,7 @@ class EPolicyView(BaseModel):
     links: list[CustomerLink] = Field(
         description="the customer's links mailed, live or revoked (never the token)"
     )
+    receipts: list[ReceiptView] = Field(description="each version's receipt (签收), oldest first")
 
 
 def _view(policy: EPolicy) -> EPolicyView:
@@ -74,6 +90,22 @@ def _view(policy: EPolicy) -> EPolicyView:
         deliveries=policy.deliveries,
         downloads=policy.downloads,
         links=policy.links,
+        receipts=[_receipt(policy, v) for v in policy.versions],
+    )
+
+
+def _receipt(policy: EPolicy, version: EPolicyVersion) -> ReceiptView:
+    sent = [d.at for d in policy.deliveries if d.version == version.version and d.status == "sent" and d.at]
+    r = version.receipt
+    return ReceiptView(
+        version=version.version,
+        state="current" if version.version == policy.current.version else "superseded",
+        delivered_at=min(sent) if sent else None,
+        opened_at=r.opened_at,
+        downloaded_at=r.downloaded_at,
+        acknowledged_at=r.acknowledged_at,
+        acknowledged_link=r.acknowledged_link,
+        reminded_at=r.reminded_at,
     )
 
 
@@ -128,6 +160,7 @@ def epolicy_status(policy_no: PolicyNo, store: Store, who: Staff) -> EPolicyView
     responses={200: {"content": {"application/pdf": {}}}, 404: {"model": ErrorBody}},
 )
 def epolicy_pdf(
+    request: Request,
     policy_no: PolicyNo,
     store: Store,
     conn: RedisConn,
@@ -139,9 +172,9 @@ def epolicy_pdf(
     number, data = epolicies.version_pdf(store, policy_no, version, "archive")
     doc_id = load(store, EPolicy, policy_no).versions[number - 1].doc_id
     record = find(store, DocumentRecord, doc_id) if doc_id else None
-    if record is None or not may_see(store, who.role, record):
+    if record is None or not reaches(who, record.branch) or not may_see(store, who.role, record):
         raise NotFound(f"e-policy {policy_no} has no signed version {number} you may see")
-    log_read(conn, who, record.doc_id, f"pdf v{number}")
+    log_read(request, store, conn, who, record, f"pdf v{number}")
     return pdf_response(data, f"{policy_no}-v{number}.pdf")
 
 
@@ -185,10 +218,17 @@ async def verify_pdf(
         Header(alias=PASSWORD_HEADER, max_length=64, description="the password of an encrypted PDF"),
     ] = None,
 ) -> dict:
-    """Check a PDF's signatures (the body is the PDF; an encrypted one's password in the X-PDF-Password
-    header): intact, certified with no disallowed change, signer, signing time, timestamp, trust against
-    the configured roots; and why not. The file is read in a child process with memory and time limits;
-    one that lists more than 20 signatures is refused."""
+    """Check a PDF's signatures and document timestamps (the body is the PDF; an encrypted one's password
+    in the X-PDF-Password header): intact, signer, certification level, changes since, timestamp, trust
+    against the configured roots (named in `roots`); each failure with its reason (`failures[].reason`:
+    expired, revoked, untrusted_root, disallowed_algorithm, modified, forbidden_change,
+    changed_after_signing, ...) in Chinese and English. The file is read in a child process with memory
+    and time limits and is not stored; one that lists more than 20 signatures is refused."""
+    return await check_posted_pdf(request, settings, password)
+
+
+async def check_posted_pdf(request: Request, settings, password: str | None) -> dict:
+    """Return the verification of the PDF in the request's body (for the API and the public page)."""
     if "password" in request.query_params:
         # A URL is written into access logs, proxies' logs and browsers' histories: the customer's
         # password must not be, so it is refused here rather than quietly used.

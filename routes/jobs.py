@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from redis import Redis
 from redis.exceptions import RedisError
 
+import metrics
 import queues
 from errors import DependencyDown
 from roles import Operation
@@ -101,6 +103,14 @@ def readyz(store: Store, conn: RedisConn) -> JSONResponse:
     ready = detail.status == "ok" and all(detail.workers.get(q, 0) > 0 for q in queues.QUEUES)
     body = Readiness(status="ready" if ready else "not_ready")
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+def metrics_page(conn: RedisConn) -> Response:
+    """The service's metrics for Prometheus: queues, workers, key-entry, jobs, uploads, fields, e-policies
+    (metrics.py). No key: they carry counts, no names or addresses; keep the path off the public proxy."""
+    body = generate_latest(metrics.service_registry(conn))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(

@@ -9,14 +9,26 @@ from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 import keyentry
-from roles import Operation
+from people import audit
+from roles import Operation, Role
 from routes.deps import Caller, ErrorBody, RedisConn, Store, require
 from vocabulary import DOC_ID, FIELD_NAME
 
 router = APIRouter(tags=["key-entry"])
-Keyer = Annotated[Caller, Depends(require(Operation.key_fields))]
+
+
+def keyer(who: Annotated[Caller, Depends(require(Operation.key_fields))]) -> Caller:
+    """Return the caller if they may key: by person, so someone who also holds the admin role may not,
+    whichever token or session they come with (separation of duties)."""
+    if Role.admin in who.roles:
+        raise HTTPException(403, "an administrator may not key fields (separation of duties)")
+    return who
+
+
+Keyer = Annotated[Caller, Depends(keyer)]
 TaskId = Annotated[str, PathParam(pattern=rf"^{DOC_ID}\.{FIELD_NAME}$")]
 
 
@@ -86,7 +98,7 @@ def _task_view(task: keyentry.Task) -> TaskView:
 def keyentry_next(conn: RedisConn, who: Keyer) -> NextTask:
     """Lease the next field to key to the caller: its image, kind, OCR suggestion (not in a blind
     round) and document. The lease runs out after `lease_seconds`; the task then returns to the pool."""
-    task = keyentry.lease(conn, who.key_id)
+    task = keyentry.lease(conn, who.person)
     waiting = keyentry.waiting(conn)
     return NextTask(task=_task_view(task) if task else None, waiting=waiting)
 
@@ -101,7 +113,18 @@ def keyentry_submit(task_id: TaskId, body: KeyedIn, conn: RedisConn, store: Stor
     is kept), or answer blank (where the form lets it be empty) or illegible. A double-entry field waits
     for a second blind keyer, and for an arbiter if they differ. The document's cross-checks then run
     again: a conflict goes to a review (`GET /v1/reviews`) and the document stays incomplete."""
-    return KeyResult(**keyentry.submit(conn, store, task_id, who.key_id, body.value, body.answer))
+    round_ = keyentry.held(conn, task_id, who.person).round
+    result = KeyResult(**keyentry.submit(conn, store, task_id, who.person, body.value, body.answer))
+    audit.record(
+        conn,
+        person=who.person,
+        branch=who.branch,
+        role=who.role,
+        action="arbitrate" if round_ == "arbitration" else "key",
+        object=task_id,
+        reason=f"{round_}: {result.status}",
+    )
+    return result
 
 
 @router.get(
@@ -111,5 +134,13 @@ def keyentry_submit(task_id: TaskId, body: KeyedIn, conn: RedisConn, store: Stor
 )
 def keyentry_image(task_id: TaskId, conn: RedisConn, store: Store, who: Keyer) -> Response:
     """The field image of a task leased to the caller."""
-    task = keyentry.held(conn, task_id, who.key_id)
+    task = keyentry.held(conn, task_id, who.person)
+    audit.record(
+        conn,
+        person=who.person,
+        branch=who.branch,
+        role=who.role,
+        action="read",
+        object=f"{task_id} key-entry image",
+    )
     return Response(store.get(task.image), media_type="image/png", headers={"Cache-Control": "private"})

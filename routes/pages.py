@@ -11,27 +11,32 @@ past five in ten minutes, that token or policy is refused (429); a live link ope
 from __future__ import annotations
 
 import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import fastapi_offline
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Form, Header, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 import epolicies
 from errors import NotFound
+from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
 from esign.tokens import BadToken, check_token, named_policy
 from esign.verify import load_roots, verify
-from models import CustomerLink, Download, EPolicy, EPolicyVersion, epolicy_file, load
+from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file, load
 from routes.deps import RedisConn, SettingsDep, Store
-from routes.epolicies import PolicyNo, pdf_response
+from routes.epolicies import PASSWORD_HEADER, PolicyNo, check_posted_pdf, pdf_response
+from routes.signin import page_caller, staff_page
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
-from vocabulary import utcnow
 
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -39,6 +44,7 @@ BAD_LINKS, BAD_LINK_WINDOW = 5, 600  # failed attempts on one token or one polic
 # The customer's page: its links carry the token, so no Referer takes it elsewhere and no cache keeps it.
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"}
 VERIFY_LIMIT = 30  # public checks a minute from one address
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # customers read times in Beijing time
 
 
 # What /static/ serves, by name and nothing else: the pages' scripts and styles (none inline, for the CSP
@@ -56,13 +62,15 @@ MEDIA_TYPES = {
 
 
 @router.get("/keyentry", response_class=HTMLResponse)
-def keyentry_page() -> HTMLResponse:
-    return HTMLResponse((WEB / "keyentry.html").read_text(encoding="utf-8"))
+def keyentry_page(request: Request) -> Response:
+    who = page_caller(request)  # a person signed in, or the way to /login
+    return who if isinstance(who, Response) else staff_page("keyentry.html", who)
 
 
 @router.get("/viewer", response_class=HTMLResponse)
-def viewer_page() -> HTMLResponse:
-    return HTMLResponse((WEB / "viewer.html").read_text(encoding="utf-8"))
+def viewer_page(request: Request) -> Response:
+    who = page_caller(request)
+    return who if isinstance(who, Response) else staff_page("viewer.html", who)
 
 
 @router.get("/docs", response_class=HTMLResponse)
@@ -126,22 +134,75 @@ def _customer_link(
         raise
 
 
+@dataclass(frozen=True)
+class VersionRow:
+    """One version as the customer's page shows it."""
+
+    version: int
+    signed_at: str  # Beijing time
+    state: str  # current or superseded
+    check: str  # whether its signature holds, in words
+    pdf: str  # the download link
+    acknowledged_at: str | None  # Beijing time, once the customer acknowledged receipt
+    receipt_check: str  # the form's proof that it came from this page (see _receipt_check)
+
+
+def beijing(at: datetime | None) -> str:
+    """Return a time as the customer reads it: Beijing time, to the minute."""
+    return f"{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 北京时间" if at else "—"
+
+
+def _receipt_check(settings: Settings, link: CustomerLink, version: int) -> str:
+    """Return the value the receipt form carries: a MAC of the link and version, so an acknowledgement is
+    accepted only from the page this link shows (on top of the link's own secret token)."""
+    signed = f"receipt:{link.link_id}:{version}".encode()
+    return hmac.new(settings.token_key(), signed, hashlib.sha256).hexdigest()[:32]
+
+
 def _checked_versions(
-    store: ObjectStore, settings: Settings, policy: EPolicy, versions: list[EPolicyVersion], token: str
-) -> list[tuple]:
-    """Return a row per signed version given, newest first: version, signed at, current or not, whether
-    its signature holds, and the download link."""
+    store: ObjectStore,
+    settings: Settings,
+    policy: EPolicy,
+    link: CustomerLink,
+    versions: list[EPolicyVersion],
+    token: str,
+) -> list[VersionRow]:
+    """Return a row per signed version given, newest first: when signed, current or superseded, whether
+    its signature holds, the download link, and whether and when the customer acknowledged it."""
     rows = []
+    roots = load_roots(settings.trust_roots_path)
     for v in reversed(versions):
         try:
             archive = store.get(epolicy_file(policy.policy_no, v.version, "archive"))
-            result = verify(archive, load_roots(settings.trust_roots_path))
-            check = _what_was_checked(result)
+            check = _what_was_checked(verify(archive, roots))
         except ObjectNotFound:
             check = "—"
         state = "当前版本 current" if v.version == policy.current.version else "已被替代 superseded"
-        rows.append((v.version, v.signed_at, state, check, f"/epolicy/{token}/pdf?version={v.version}"))
+        acknowledged = v.receipt.acknowledged_at
+        rows.append(
+            VersionRow(
+                version=v.version,
+                signed_at=beijing(v.signed_at),
+                state=state,
+                check=check,
+                pdf=f"/epolicy/{token}/pdf?version={v.version}",
+                acknowledged_at=beijing(acknowledged) if acknowledged else None,
+                receipt_check=_receipt_check(settings, link, v.version),
+            )
+        )
     return rows
+
+
+def _summary(request: EPolicyRequest) -> list[tuple[str, str]]:
+    """Return the policy's key facts as the customer's page lists them."""
+    until = f"{request.expiry_date}" if request.expiry_date else "终身 whole life"
+    return [
+        ("产品 Product", request.product_name),
+        ("被保险人 Insured", request.insured.name),
+        ("保险期间 Period", f"{request.effective_date} 至 {until}"),
+        ("保险金额 Sum insured", f"¥{request.sum_insured:,}"),
+        ("保费 Premium", f"¥{request.premium:,}（{FREQUENCY_LABELS[request.payment_frequency]}）"),
+    ]
 
 
 def _common_name(subject: str | None) -> str:
@@ -156,7 +217,14 @@ def _what_was_checked(result) -> str:
     """Return, for the customer, whether the signature holds and what that rests on: who signed, which
     root vouches for them, and whether that root is only a TEST one (poppler would not trust it)."""
     if not result.ok:
-        return "签名无效 INVALID: " + "; ".join(p for s in result.signatures for p in s.problems)
+        failures = [f for s in result.signatures for f in s.failures]
+        return (
+            "签名无效："
+            + "；".join(f.zh for f in failures)
+            + " INVALID: "
+            + "; ".join(f.en for f in failures)
+            + "".join(f" {p}" for p in result.problems)
+        )
     sig = result.signatures[0]
     said = (
         f"数字签名有效 signature valid: 签署人 signed by {_common_name(sig.signer)}, "
@@ -169,6 +237,8 @@ def _what_was_checked(result) -> str:
 
 @router.get("/epolicy/{token}", response_class=HTMLResponse)
 def customer_page(token: str, store: Store, conn: RedisConn, settings: SettingsDep):
+    """The customer's page: the policy's key facts, each version issued to them (current or superseded)
+    with its signature checked, its PDF and the "I have received it" button (签收)."""
     # A customer opens this in a browser: refusals are a plain page, not JSON.
     try:
         policy, link = _customer_link(store, conn, settings, token)
@@ -178,12 +248,54 @@ def customer_page(token: str, store: Store, conn: RedisConn, settings: SettingsD
         return HTMLResponse(
             _page("—", f"请稍后再试。{exc.detail}", []), exc.status_code, exc.headers | PRIVATE
         )
-    rows = _checked_versions(store, settings, policy, epolicies.versions_for(store, policy, link), token)
-    if not rows:
+    offered = epolicies.versions_for(store, policy, link)
+    if not offered:
         return HTMLResponse(
             _page(policy.policy_no, "您的电子保单正在生成，请稍后再来。", []), headers=PRIVATE
         )
-    return HTMLResponse(_page(policy.policy_no, "", rows), headers=PRIVATE)
+    epolicies.mark_opened(conn, store, policy, [v.version for v in offered])
+    rows = _checked_versions(store, settings, policy, link, offered, token)
+    facts = _summary(epolicies.load_request(store, policy.policy_no, offered[-1].version))
+    return HTMLResponse(_page(policy.policy_no, "", rows, facts, token), headers=PRIVATE)
+
+
+@router.post("/epolicy/{token}/receipt", response_class=HTMLResponse)
+def acknowledge_receipt(
+    token: str,
+    request: Request,
+    store: Store,
+    conn: RedisConn,
+    settings: SettingsDep,
+    version: Annotated[int, Form(ge=1, le=10_000)],
+    check: Annotated[str, Form(max_length=64)],
+):
+    """The customer's "I have received it" (签收) for a version: recorded once with the time, the link
+    used and the address, then back to the page (303). Only the page's own form is accepted: the link's
+    token, a MAC of link and version in the form, and no other site as the Origin."""
+    try:
+        policy, link = _customer_link(store, conn, settings, token)
+    except BadToken as exc:
+        return HTMLResponse(_page("—", f"无法打开此链接。{exc.message}", []), exc.http_status, PRIVATE)
+    except HTTPException as exc:
+        return HTMLResponse(_page("—", f"请稍后再试。{exc.detail}", []), exc.status_code, PRIVATE)
+    offered = [v.version for v in epolicies.versions_for(store, policy, link)]
+    genuine = hmac.compare_digest(check, _receipt_check(settings, link, version))
+    if version not in offered or not genuine or not _same_origin(request, settings):
+        refused = (
+            "此签收请求无效，请从保单页面点击“我已收到”。This acknowledgement did not come from your page."
+        )
+        return HTMLResponse(_page(policy.policy_no, refused, []), 403, PRIVATE)
+    epolicies.acknowledge(conn, store, policy.policy_no, version, link.link_id, _client(request))
+    return RedirectResponse(f"/epolicy/{token}#v{version}", status_code=303, headers=PRIVATE)
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """Return whether the request's Origin, if it names one, is this service (as reached, or as the
+    public URL says): a form another site submits is refused. Our pages' own forms are sent with
+    ``Origin: null`` (their Referrer-Policy is no-referrer), which names none."""
+    origin = request.headers.get("origin")
+    own = {str(request.base_url).rstrip("/"), settings.base_url}
+    return origin in (None, "null") or origin in own
 
 
 @router.get("/epolicy/{token}/pdf")
@@ -202,13 +314,7 @@ def customer_pdf(
     if number not in offered:
         raise NotFound(f"this link opens no such signed version of e-policy {policy.policy_no} (yet)")
     number, data = epolicies.version_pdf(store, policy.policy_no, number, "customer")
-
-    def downloaded(p: EPolicy) -> None:
-        p.downloads.append(
-            Download(version=number, at=utcnow(), address=_client(request), link_id=link.link_id)
-        )
-
-    epolicies.update(conn, store, policy.policy_no, downloaded)
+    epolicies.record_download(conn, store, policy.policy_no, number, _client(request), link.link_id)
     return pdf_response(data, f"{policy.policy_no}.pdf")
 
 
@@ -233,11 +339,34 @@ def _matching_version(store: ObjectStore, policy: EPolicy, version: int, digest:
     request = epolicies.load_request(store, policy.policy_no, version)
     holder = request.holder.name[0] + "*" * (len(request.holder.name) - 1)
     return (
-        f"此二维码对应本公司签发的第 {version} 版（{signed[0].signed_at:%Y-%m-%d %H:%M} UTC 签署）："
+        f"此二维码对应本公司签发的第 {version} 版（{beijing(signed[0].signed_at)}签署）："
         f"投保人 {holder}，产品 {request.product_name}，保额 {request.sum_insured}，保费 {request.premium}，"
         f"生效日 {request.effective_date}。请与纸面核对 Compare with the printout: version {version}, "
         f"sum insured {request.sum_insured}, premium {request.premium}, effective {request.effective_date}."
     )
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page() -> HTMLResponse:
+    """The public page where anyone drops a PDF to check its signatures: the browser posts it to
+    POST /verify, which answers as the API's verify does; nothing is stored."""
+    return HTMLResponse((WEB / "verify.html").read_text(encoding="utf-8"))
+
+
+@router.post("/verify")
+async def public_verify(
+    request: Request,
+    conn: RedisConn,
+    settings: SettingsDep,
+    password: Annotated[str | None, Header(alias=PASSWORD_HEADER, max_length=64)] = None,
+) -> dict:
+    """POST /v1/verify without an API key, for the public page: the same check, the same limits (the
+    child process, IMAGING_MAX_VERIFY_BYTES), throttled per address; the file is not stored."""
+    if _throttled(conn, request, "verify-pdf", VERIFY_LIMIT, 60):
+        raise HTTPException(
+            429, "too many checks from this address; try again in a minute", {"Retry-After": "60"}
+        )
+    return await check_posted_pdf(request, settings, password)
 
 
 @router.get("/verify/{policy_no}", response_class=HTMLResponse)
@@ -268,20 +397,42 @@ def public_check(
     if not signed:
         return HTMLResponse(_page(policy_no, "保单正在生成 The policy is being issued.", []))
     latest = signed[-1]
-    signed_at = f"{latest.signed_at:%Y-%m-%d %H:%M}"
-    message = f"本公司签发的保单，当前为第 {latest.version} 版（{signed_at} UTC 签署）。"
+    message = f"本公司签发的保单，当前为第 {latest.version} 版（{beijing(latest.signed_at)}签署）。"
     return HTMLResponse(_page(policy_no, message + " A policy we issued; the version above is current.", []))
 
 
-def _page(policy_no: str, message: str, rows: list) -> str:
+def _page(
+    policy_no: str,
+    message: str,
+    rows: list[VersionRow],
+    facts: list[tuple[str, str]] | None = None,
+    token: str = "",
+) -> str:
     template = (WEB / "epolicy.html").read_text(encoding="utf-8")
-    body = "".join(
-        f"<tr><td>第 {v} 版</td><td>{escape(str(at)[:19])}</td><td class=state>{escape(state)}</td>"
-        f'<td class=check>{escape(check)}</td><td><a href="{escape(link)}">下载 PDF</a></td></tr>'
-        for v, at, state, check, link in rows
-    )
+    summary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts or [])
     return (
         template.replace("{{policy_no}}", escape(policy_no))
         .replace("{{message}}", escape(message))
-        .replace("{{rows}}", body)
+        .replace("{{summary}}", f'<dl id="summary">{summary}</dl>' if summary else "")
+        .replace("{{rows}}", "".join(_version_html(row, token) for row in rows))
+    )
+
+
+def _version_html(row: VersionRow, token: str) -> str:
+    """Return one version's card: its state, when signed, its check, the PDF, and the receipt."""
+    if row.acknowledged_at:
+        receipt = f'<p class="received">已签收 Received: {escape(row.acknowledged_at)}</p>'
+    else:
+        receipt = (
+            f'<form method="post" action="/epolicy/{escape(token)}/receipt">'
+            f'<input type="hidden" name="version" value="{row.version}">'
+            f'<input type="hidden" name="check" value="{escape(row.receipt_check)}">'
+            '<button type="submit">我已收到 I have received it</button></form>'
+        )
+    return (
+        f'<article class="version" id="v{row.version}"><h2>第 {row.version} 版 Version {row.version}'
+        f' <span class="state">{escape(row.state)}</span></h2>'
+        f"<p>签署时间 Signed: {escape(row.signed_at)}</p>"
+        f'<p class="check">{escape(row.check)}</p>'
+        f'<p><a href="{escape(row.pdf)}">下载 PDF Download</a></p>{receipt}</article>'
     )

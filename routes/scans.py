@@ -18,6 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
+import metrics
 import queues
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
@@ -173,7 +174,7 @@ def scan_status(
     """A scan's status (queued, processing, captured or failed, with the reason) and, once captured,
     its documents with every field's value, confidence and status (accepted, key_entry, keyed)."""
     scan = load(store, Scan, scan_id)
-    if who.role != Role.admin and scan.uploaded_by != who.key_id:
+    if who.role != Role.admin and scan.uploaded_by != who.person:
         raise NotFound(f"no scan {scan_id}")  # another scanner's scan: do not confirm it exists
     return _scan_view(store, scan)
 
@@ -284,7 +285,13 @@ def _accept_scan(
         for data, media, name in files
     ]
     scan = Scan(
-        scan_id=new_scan_id(), mode=mode, files=stored, uploaded_by=who.key_id, uploaded_at=utcnow(), **keys
+        scan_id=new_scan_id(),
+        mode=mode,
+        files=stored,
+        uploaded_by=who.person,
+        uploaded_at=utcnow(),
+        branch=who.branch,
+        **keys,
     )
     store.put(scan.key, scan.to_json(), "application/json")
     try:
@@ -298,6 +305,7 @@ def _accept_scan(
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
     store.put(upload, json.dumps({"scan_id": scan.scan_id}).encode(), "application/json")
+    metrics.count(conn, "uploads", mode=mode.value)
     size = sum(f.size for f in stored)
     log.info(
         "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value

@@ -35,11 +35,12 @@ UNDERWRITER_KEY = "underwriter-key-" + "u" * 20
 SERVICING_KEY = "servicing-key-" + "v" * 20
 CLAIMS_KEY = "claims-key-" + "c" * 20
 SALES_KEY = "sales-key-" + "e" * 20
+AUDITOR_KEY = "auditor-key-" + "x" * 20
 TEST_NAME_KEY = b"test-index-secret"  # what open_store gives a store from IMAGING_INDEX_SECRET
 API_KEYS = (
     f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
     f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin,{UNDERWRITER_KEY}:underwriter,{SERVICING_KEY}:servicing,"
-    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales"
+    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor"
 )
 
 
@@ -256,6 +257,36 @@ def browser():
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     yield driver
     driver.quit()
+
+
+STAFF_PASSWORD = "a long staff password"
+
+
+def add_staff(settings: Settings, username: str, *roles: str, branch: str = "86") -> str:
+    """Make a local account (if it is not there yet) with these roles; return its username."""
+    from people import accounts, changes
+    from roles import Role
+    from storage import open_store
+
+    store = open_store(settings)
+    if accounts.find_account(store, username) is None:
+        conn = Redis.from_url(settings.redis_url)
+        changes.add_user(
+            store, conn, "test", username, username, [Role(r) for r in roles], branch, STAFF_PASSWORD
+        )
+    return username
+
+
+def browser_sign_in(driver, base_url: str, username: str, next_: str = "/viewer") -> None:
+    """Sign in through the /login form as a person would, and wait for the page it leads to."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base_url}/login?next={next_}")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(STAFF_PASSWORD, Keys.ENTER)
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.split("?")[0] == base_url + next_)
 
 
 def csp_violations(driver) -> list[str]:

@@ -32,6 +32,47 @@ def wait_until(check, seconds: float, what: str, interval: float = 0.1):
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
+def tls_files(directory: Path, ca_name: str) -> tuple[Path, Path, Path]:
+    """Return a CA certificate and a server certificate (for 127.0.0.1 and localhost) and key, written as PEM
+    files in directory; valid for a day."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+
+    def cert(subject, public_key, extensions):
+        builder = x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+        builder = builder.public_key(public_key).serial_number(x509.random_serial_number())
+        builder = builder.not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca = cert(issuer, ca_key.public_key(), [(x509.BasicConstraints(ca=True, path_length=None), True)])
+    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    server = cert(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+        key.public_key(),
+        [(x509.SubjectAlternativeName(names), False)],
+    )
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
 def _stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -20,7 +20,7 @@ from esign.tokens import make_token, new_link
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file
 from settings import Settings, load_settings
 from storage import open_store
-from tests.conftest import ROOT, csp_violations, needs_chromium
+from tests.conftest import ROOT, add_staff, browser_sign_in, csp_violations, needs_chromium
 
 POLICY = "P2026110000777"
 LINK = new_link(POLICY, 3600)  # recorded in the fixture's policy record, as a mailed link is
@@ -67,6 +67,8 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
     return {
         "key-entry": ("/keyentry", 200),
         "viewer": ("/viewer", 200),
+        "sign-in": ("/login", 200),
+        "staff accounts (to sign-in first)": ("/admin/users", 200),
         "docs": ("/docs", 200),
         "customer's page": (f"/epolicy/{make_token(secret, LINK)}", 200),
         "customer's page, no such policy": (
@@ -75,6 +77,7 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         ),
         "customer's page, bad link": ("/epolicy/not-a-token", 403),
         "public check": (f"/verify/{POLICY}", 200),
+        "public check of a file": ("/verify", 200),
         "public check, no such policy": ("/verify/P2026110000999", 404),
     }
 
@@ -144,7 +147,7 @@ REFUSED_IN_SCRIPTS = re.compile(
 
 def test_the_pages_scripts_use_nothing_the_csp_refuses() -> None:
     scripts = sorted((ROOT / "web" / "static").glob("*.js"))
-    assert {p.name for p in scripts} >= {"keyentry.js", "viewer.js", "docs.js"}
+    assert {p.name for p in scripts} >= {"keyentry.js", "viewer.js", "docs.js", "verify.js"}
     for path in scripts:
         found = REFUSED_IN_SCRIPTS.search(path.read_text(encoding="utf-8"))
         assert found is None, f"{path.name}: {found and found.group(0)}"
@@ -201,9 +204,9 @@ def test_a_frame_setting_that_would_open_or_bend_the_policy_is_refused(
 
 
 @needs_chromium
-def test_the_browser_refuses_code_the_page_did_not_ship(api_server: str, browser) -> None:
-    browser.get(api_server + "/viewer")
-    WebDriverWait(browser, 15).until(lambda d: d.execute_script("return typeof showLogin") == "function")
+def test_the_browser_refuses_code_the_page_did_not_ship(api_server: str, browser, settings: Settings) -> None:
+    browser_sign_in(browser, api_server, add_staff(settings, "under.one", "underwriter"))
+    WebDriverWait(browser, 15).until(lambda d: d.execute_script("return typeof search") == "function")
     assert csp_violations(browser) == []
     # What an injected name or field value would try: an inline script, an event handler attribute.
     browser.execute_script(

@@ -13,6 +13,7 @@ from roles import Role
 from settings import Settings
 from tests.conftest import (
     ADMIN_KEY,
+    AUDITOR_KEY,
     CLAIMS_KEY,
     KEYER_KEY,
     SALES_KEY,
@@ -29,6 +30,7 @@ KEYS = {
     Role.claims: CLAIMS_KEY,
     Role.sales: SALES_KEY,
     Role.admin: ADMIN_KEY,
+    Role.auditor: AUDITOR_KEY,
 }
 READERS = {Role.underwriter, Role.servicing, Role.claims, Role.admin}
 STAFF = {Role.sales, Role.underwriter, Role.servicing, Role.admin}
@@ -39,12 +41,14 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/healthz"): PUBLIC,
     ("get", "/livez"): PUBLIC,
     ("get", "/readyz"): PUBLIC,
+    ("get", "/metrics"): PUBLIC,
     ("get", "/v1/health"): {Role.admin},
     ("post", "/v1/scans"): {Role.scanner, Role.admin},
     ("get", "/v1/scans/{scan_id}"): {Role.scanner, Role.admin},
-    ("get", "/v1/keyentry/next"): {Role.keyer, Role.admin},
-    ("post", "/v1/keyentry/{task_id}"): {Role.keyer, Role.admin},
-    ("get", "/v1/keyentry/{task_id}/image"): {Role.keyer, Role.admin},
+    # An admin keys nothing (separation of duties).
+    ("get", "/v1/keyentry/next"): {Role.keyer},
+    ("post", "/v1/keyentry/{task_id}"): {Role.keyer},
+    ("get", "/v1/keyentry/{task_id}/image"): {Role.keyer},
     ("get", "/v1/jobs/failed"): {Role.admin},
     ("post", "/v1/jobs/requeue"): {Role.admin},
     ("get", "/v1/documents"): READERS,
@@ -66,6 +70,16 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/epolicies/{policy_no}/resend"): STAFF,
     ("post", "/v1/epolicies/{policy_no}/links/revoke"): STAFF,
     ("post", "/v1/verify"): {Role.underwriter, Role.servicing, Role.claims, Role.sales, Role.admin},
+    ("get", "/v1/users"): {Role.admin},
+    ("post", "/v1/users"): {Role.admin},
+    ("post", "/v1/users/{username}/lock"): {Role.admin},
+    ("post", "/v1/users/{username}/unlock"): {Role.admin},
+    ("post", "/v1/users/{username}/password"): {Role.admin},
+    ("put", "/v1/users/{username}/roles"): {Role.admin},
+    ("get", "/v1/tokens"): {Role.admin},
+    ("post", "/v1/tokens"): {Role.admin},
+    ("delete", "/v1/tokens/{token_id}"): {Role.admin},
+    ("get", "/v1/audit"): {Role.admin, Role.auditor},
 }
 SAMPLE = {
     "scan_id": "s20261123101500abcdefabcdef",
@@ -76,6 +90,8 @@ SAMPLE = {
     "customer_id": "110105198703150013",
     "policy_no": "P2026110000123",
     "review_id": "d20261123101500abcdefabcdef001.keyed_conflict",
+    "username": "zhang.san",
+    "token_id": "0123456789ab",
 }
 
 

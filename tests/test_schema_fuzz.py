@@ -46,8 +46,8 @@ from esign.keys import init_test_keys
 from esign.render import render
 from esign.sign import load_pkcs12, seal
 from models import Scan, ScanFile, document_key
+from people.identity import key_id as _key_id
 from roles import Role
-from routes.deps import key_id as _key_id
 from settings import Settings
 from storage import open_store
 from tests.conftest import API_KEYS, SCANNER_KEY, running_api

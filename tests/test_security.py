@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from supervisor import free_port
-from tests.servers import wait_until
+from tests.servers import tls_files, wait_until
 from tests.test_up import _children, _get, _scan_is_captured, _start
 
 NOBODY = 65534
@@ -344,45 +344,6 @@ def test_secrets_the_service_makes_are_never_readable_by_others(tmp_path: Path) 
     assert settings.token_key() != settings.index_key()
 
 
-def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
-    """Return a CA certificate and a server certificate and key for 127.0.0.1, written as PEM."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test Redis CA")])
-
-    def cert(subject, public_key, extensions):
-        builder = x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
-        builder = builder.public_key(public_key).serial_number(x509.random_serial_number())
-        builder = builder.not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-        for extension, critical in extensions:
-            builder = builder.add_extension(extension, critical)
-        return builder.sign(ca_key, hashes.SHA256())
-
-    ca = cert(ca_name, ca_key.public_key(), [(x509.BasicConstraints(ca=True, path_length=None), True)])
-    server = cert(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
-        key.public_key(),
-        [(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)],
-    )
-    paths = directory / "ca.pem", directory / "redis.pem", directory / "redis.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return paths
-
-
 def test_production_redis_over_tls_with_an_acl_user_carries_the_queues(settings, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
     from redis import Redis
@@ -392,7 +353,7 @@ def test_production_redis_over_tls_with_an_acl_user_carries_the_queues(settings,
     from tests.conftest import SCANNER_KEY, run_worker_burst
     from tests.samples import sample_png
 
-    ca, cert, key = _tls_files(tmp_path)
+    ca, cert, key = tls_files(tmp_path, "test Redis CA")
     port = free_port()
     redis = subprocess.Popen(
         [

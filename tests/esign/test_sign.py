@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,11 @@ def test_keys_init_makes_a_marked_test_ca_and_never_overwrites(tmp_path: Path) -
 
 
 def test_the_same_data_renders_the_same_pdf_with_its_chinese_font_embedded(tmp_path: Path) -> None:
-    policy = sample_request()
-    first = render(policy, 1, "https://x/verify/1")
-    assert render(EPolicyRequest.model_validate(policy.model_dump()), 1, "https://x/verify/1") == first
-    assert render(policy, 2, "https://x/verify/1") != first
+    policy, at = sample_request(), datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    first = render(policy, 1, "https://x/verify/1", at)
+    assert render(EPolicyRequest.model_validate(policy.model_dump()), 1, "https://x/verify/1", at) == first
+    assert render(policy, 2, "https://x/verify/1", at) != first
+    assert render(policy, 1, "https://x/verify/1", at + timedelta(seconds=1)) != first  # 签章时间, dates
     (tmp_path / "p.pdf").write_bytes(first)
     fonts = subprocess.run(["pdffonts", str(tmp_path / "p.pdf")], capture_output=True, text=True).stdout
     truetype = [line for line in fonts.splitlines() if "TrueType" in line or "CID" in line]

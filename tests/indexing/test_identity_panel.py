@@ -10,7 +10,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from settings import Settings
 from storage import open_store
-from tests.conftest import ADMIN_KEY, csp_violations, needs_chromium
+from tests.conftest import add_staff, browser_sign_in, csp_violations, needs_chromium
 from tests.indexing.conftest import APPLICANT
 from tests.indexing.test_archive import put_archive_case
 
@@ -23,8 +23,7 @@ def test_the_identity_panel_shows_the_current_card_and_signature_on_top_and_the_
 ) -> None:
     docs = put_archive_case(open_store(settings))
     wait = WebDriverWait(browser, 15)
-    browser.get(api_server + "/viewer")
-    wait.until(ec.visibility_of_element_located((By.ID, "key"))).send_keys(ADMIN_KEY, Keys.ENTER)
+    browser_sign_in(browser, api_server, add_staff(settings, "admin.one", "admin"))
     wait.until(ec.visibility_of_element_located((By.ID, "search"))).send_keys(APPLICANT, Keys.ENTER)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#identity .disagreements li"))
 
@@ -34,7 +33,7 @@ def test_the_identity_panel_shows_the_current_card_and_signature_on_top_and_the_
     assert captions == ["身份证正面 ID card front", "身份证背面 ID card back", "签名 signature"]
     wait.until(lambda d: all(d.execute_script(LOADED, "#identity img")))
     sources = [i.get_attribute("src") for i in person.find_elements(By.TAG_NAME, "img")]
-    assert all(s.startswith("blob:") for s in sources), "images fetched with the key, never in a URL"
+    assert all(s.startswith("blob:") for s in sources), "images fetched as blobs, never by their URL"
     shown = browser.execute_script(
         "return [...document.querySelectorAll('#identity .person img')].map(i => i.alt)"
     )

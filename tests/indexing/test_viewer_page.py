@@ -9,7 +9,14 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import ADMIN_KEY, SERVICING_KEY, csp_violations, needs_chromium
+from settings import Settings
+from tests.conftest import (
+    SERVICING_KEY,
+    add_staff,
+    browser_sign_in,
+    csp_violations,
+    needs_chromium,
+)
 from tests.indexing.conftest import APPLICANT, POLICY
 
 pytestmark = needs_chromium
@@ -17,11 +24,9 @@ pytestmark = needs_chromium
 LOADED = "return [...document.querySelectorAll(arguments[0])].map(i => i.complete && i.naturalWidth > 0)"
 
 
-def _log_in(browser, api_server: str, key: str) -> WebDriverWait:
-    wait = WebDriverWait(browser, 15)
-    browser.get(api_server + "/viewer")
-    wait.until(ec.visibility_of_element_located((By.ID, "key"))).send_keys(key, Keys.ENTER)
-    return wait
+def _log_in(browser, api_server: str, settings: Settings, role: str) -> WebDriverWait:
+    browser_sign_in(browser, api_server, add_staff(settings, f"{role}.one", role))
+    return WebDriverWait(browser, 15)
 
 
 def _groups(browser) -> list[str]:
@@ -36,7 +41,7 @@ def _search(browser, wait: WebDriverWait, text: str) -> None:
 
 
 def test_servicing_calls_up_a_policy_with_the_id_card_and_signature_on_top(
-    api_server: str, browser, case: dict[str, str]
+    api_server: str, browser, case: dict[str, str], settings: Settings
 ) -> None:
     # Servicing put the applicant on the policy (an issued e-policy naming them would do the same).
     link = {
@@ -47,7 +52,7 @@ def test_servicing_calls_up_a_policy_with_the_id_card_and_signature_on_top(
     }
     answer = httpx.post(api_server + "/v1/links", json=link, headers={"X-API-Key": SERVICING_KEY})
     assert answer.status_code == 201, answer.text
-    wait = _log_in(browser, api_server, SERVICING_KEY)
+    wait = _log_in(browser, api_server, settings, "servicing")
     _search(browser, wait, POLICY.lower())
     assert browser.find_element(By.ID, "status").text == "3 document(s)"
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#identity figure"))
@@ -75,9 +80,9 @@ def test_servicing_calls_up_a_policy_with_the_id_card_and_signature_on_top(
 
 
 def test_a_bad_number_gets_a_plain_message_and_an_id_number_finds_the_customer(
-    api_server: str, browser, case: dict[str, str]
+    api_server: str, browser, case: dict[str, str], settings: Settings
 ) -> None:
-    wait = _log_in(browser, api_server, ADMIN_KEY)
+    wait = _log_in(browser, api_server, settings, "admin")
     box = wait.until(ec.visibility_of_element_located((By.ID, "search")))
     box.send_keys("../etc", Keys.ENTER)
     wait.until(lambda d: "letters, digits and dashes" in d.find_element(By.ID, "status").text)

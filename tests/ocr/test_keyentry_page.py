@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from models import DocumentRecord, load
 from settings import Settings
 from storage import open_store
-from tests.conftest import KEYER_KEY, csp_violations, needs_chromium
+from tests.conftest import add_staff, browser_sign_in, csp_violations, needs_chromium
 from tests.ocr.conftest import DOC
 
 pytestmark = needs_chromium
@@ -21,9 +21,7 @@ def test_a_keyer_keys_a_document_with_the_keyboard_alone(
     api_server: str, browser, document: DocumentRecord, settings: Settings
 ) -> None:
     wait = WebDriverWait(browser, 15)
-    browser.get(api_server + "/keyentry")
-    key = wait.until(ec.visibility_of_element_located((By.ID, "key")))
-    key.send_keys(KEYER_KEY, Keys.ENTER)
+    browser_sign_in(browser, api_server, add_staff(settings, "keyer.one", "keyer"), "/keyentry")
 
     value = wait.until(ec.visibility_of_element_located((By.ID, "value")))
     seen = {}
@@ -64,8 +62,7 @@ def test_a_keyer_answers_illegible_with_f4_and_blank_is_offered_only_where_the_f
     api_server: str, browser, document: DocumentRecord, settings: Settings
 ) -> None:
     wait = WebDriverWait(browser, 15)
-    browser.get(api_server + "/keyentry")
-    wait.until(ec.visibility_of_element_located((By.ID, "key"))).send_keys(KEYER_KEY, Keys.ENTER)
+    browser_sign_in(browser, api_server, add_staff(settings, "keyer.two", "keyer"), "/keyentry")
     value = wait.until(ec.visibility_of_element_located((By.ID, "value")))
     wait.until(lambda d: d.find_element(By.ID, "label").text)
     assert not browser.find_element(By.ID, "blank").is_displayed(), "no field of this form may be left blank"

@@ -1,23 +1,24 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
-let key = sessionStorage.getItem("imaging-key") || "";
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
 let task = null;
 let imageUrl = null;
 
 async function call(path, options = {}) {
-  const headers = Object.assign({"X-API-Key": key}, options.headers || {});
-  return fetch(path, Object.assign({}, options, {headers}));
+  const headers = Object.assign({"X-CSRF-Token": csrf}, options.headers || {});
+  const response = await fetch(path, Object.assign({credentials: "same-origin"}, options, {headers}));
+  if (response.status === 401) location.assign("/login?next=" + encodeURIComponent(location.pathname));
+  return response;
 }
 
 function show(section) {
-  for (const id of ["login", "empty", "work"]) $(id).hidden = id !== section;
+  for (const id of ["empty", "work"]) $(id).hidden = id !== section;
 }
 
 async function next() {
   const response = await call("/v1/keyentry/next");
-  if (response.status === 401 || response.status === 403) {
-    sessionStorage.removeItem("imaging-key"); key = "";
-    show("login"); $("key").focus(); return;
+  if (response.status === 403) {
+    $("error").textContent = (await response.json()).detail; show("work"); return;
   }
   const body = await response.json();
   $("waiting").textContent = body.waiting;
@@ -71,11 +72,4 @@ $("value").addEventListener("keydown", (event) => {
   if (event.key === "Escape") { $("value").value = ""; }
 });
 
-$("login-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  key = $("key").value.trim();
-  sessionStorage.setItem("imaging-key", key);
-  next();
-});
-
-if (key) next(); else { show("login"); $("key").focus(); }
+next();

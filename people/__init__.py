@@ -1,0 +1,1 @@
+"""Staff: accounts, sign-in, tokens, the directory, branches and the audit trail."""
