@@ -22,6 +22,7 @@ from people.identity import identify
 from people.sessions import COOKIE as SESSION_COOKIE
 from routes import (
     admin,
+    customers,
     documents,
     epolicies,
     jobs,
@@ -30,6 +31,7 @@ from routes import (
     operations,
     pages,
     people,
+    reviews,
     scans,
     signin,
 )
@@ -206,7 +208,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scans,
         keyentry,
         documents,
+        customers,
         links,
+        reviews,
         epolicies,
         people,
         signin,

@@ -87,9 +87,9 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
         settings = load_settings()
         base = name or socket.gethostname()
         sys.exit(supervisor.workers(settings, name=base, processes=processes, metrics_port=metrics_port))
-    import worker as worker_module
+    import worker_process
 
-    worker_module.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
+    worker_process.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
 @imaging.group()
@@ -300,7 +300,8 @@ def index() -> None:
     "--repair", is_flag=True, help="Write missing entries, delete stray ones, update stale records."
 )
 def index_check(repair: bool) -> None:
-    """Compare every document with the index entries stored; report (exit 1 on drift) or mend the drift."""
+    """Compare every document with the index entries stored; report (exit 1 on drift, or on documents
+    filed under no number) or mend the drift."""
     from indexing.index import check
     from storage import open_store
 
@@ -309,16 +310,19 @@ def index_check(repair: bool) -> None:
         ("missing", report.missing),
         ("stray", report.stray),
         ("stale record", report.stale_records),
+        ("unfiled", report.unfiled),
     ):
         for key in keys or []:
             click.echo(f"{label}\t{_masked(key)}")
     verb = "repaired" if repair else "found"
     click.echo(
         f"{report.documents} documents, {report.entries} entries: {len(report.missing or [])} missing, "
-        f"{len(report.stray or [])} stray, {len(report.stale_records or [])} stale records {verb}",
+        f"{len(report.stray or [])} stray, {len(report.stale_records or [])} stale records {verb}; "
+        f"{len(report.unfiled or [])} documents filed under no number (nobody finds them: key their "
+        "numbers, or see the scan's checks)",
         err=True,
     )
-    if not report.clean and not repair:
+    if report.unfiled or (not report.clean and not repair):
         sys.exit(int(ExitCode.error))
 
 

@@ -16,22 +16,29 @@ task id is ``<doc_id>.<field>``, so capturing a scan again adds nothing twice.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 
 from redis import Redis
 
 from errors import BadInput, ImagingError, NotFound
-from indexing.index import CUSTOMER_FIELDS, POLICY_FIELDS, reenter
-from models import DocumentRecord, KeyedValue, load
-from ocr.validate import validate
+from indexing.case import settle_scan
+from indexing.index import CUSTOMER_FIELDS, HOLDER_FIELD, POLICY_FIELDS, reenter
+from indexing.review import KEYED_CONFLICT, Review, open_review
+from models import AcceptedConflict, DocumentRecord, KeyedValue, load
+from ocr.validate import document_checks, validate
 from storage import ObjectStore
-from vocabulary import FieldStatus, utcnow
+from vocabulary import TRUSTED, FieldStatus, utcnow
 
 POOL, LEASES, PREFIX, HELD = "ke:pool", "ke:lease", "ke:task:", "ke:held:"
 LEASE_SECONDS = 120
 DONE_TTL = 7 * 24 * 3600
 IMMEDIATE_BONUS = 10**13  # milliseconds: immediate-mode tasks sort before any batch task
+# What a keyer may answer: a value; "blank" where the template lets the field be empty (an empty
+# beneficiary means the legal heirs, not a name to invent); "illegible", which nobody can key: the
+# document stays incomplete and asks for the page to be scanned again.
+ANSWERS = ("value", "blank", "illegible")
 
 
 class LeaseLost(ImagingError):
@@ -101,6 +108,7 @@ class Task:
     lease_until: float
     reasons: list[str]
     values: list[str]  # the two disagreeing values, for the arbiter only
+    optional: bool = False  # the template lets the field be empty: "blank" is an answer
 
 
 def task_id_for(doc_id: str, field: str) -> str:
@@ -111,7 +119,8 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
     """Queue a task for each field of the document waiting for key-entry; return how many were new."""
     from capture.templates import by_key
 
-    labels = {f.name: f.label for f in by_key(record.template).fields} if record.template else {}
+    specs = {f.name: f for f in by_key(record.template).fields} if record.template else {}
+    labels = {name: spec.label for name, spec in specs.items()} | {HOLDER_FIELD: "持证人身份证号码"}
     created = 0
     base = int(time.time() * 1000) - (IMMEDIATE_BONUS if immediate else 0)
     for name, f in record.fields.items():
@@ -129,6 +138,7 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
             "suggestion": f.suggestion or "",
             "reasons": json.dumps(f.reasons, ensure_ascii=False),
             "image": f.image,
+            "optional": "1" if name in specs and specs[name].optional else "",
             "priority": base,
             "keyers": ",",
             "entries": "[]",
@@ -174,6 +184,7 @@ def _task(conn: Redis, task_id: str, until: float) -> Task:
         lease_until=until,
         reasons=json.loads(raw["reasons"]),
         values=[e["value"] for e in entries] if arbitration else [],
+        optional=bool(raw.get("optional")),
     )
 
 
@@ -190,39 +201,55 @@ def held(conn: Redis, task_id: str, keyer: str) -> Task:
     return _task(conn, task_id, until)
 
 
-def submit(conn: Redis, store: ObjectStore, task_id: str, keyer: str, text: str) -> dict:
-    """Record a keyed value; return the task's outcome: accepted, or waiting for a second or third keyer.
-    An invalid value raises BadInput with the validator's reasons, and the lease stays with the keyer."""
-    task = held(conn, task_id, keyer)
+def _answer(task: Task, text: str, answer: str) -> str:
+    """Return the value an answer stands for ("" for blank and illegible); raise BadInput if it cannot."""
+    if answer not in ANSWERS:
+        raise BadInput(f"answer must be one of {', '.join(ANSWERS)}, not {answer!r}")
+    if answer == "blank" and not task.optional:
+        raise BadInput(
+            f"{task.label}: the form does not let this field be empty; key it, or answer illegible"
+        )
+    if answer != "value":
+        return ""
     checked = validate(task.kind, text, task.field)
     if not checked.ok:
         raise BadInput(f"{task.label}: {'; '.join(checked.problems)}")
+    return checked.value
+
+
+def submit(
+    conn: Redis, store: ObjectStore, task_id: str, keyer: str, text: str, answer: str = "value"
+) -> dict:
+    """Record a keyed answer; return the task's outcome: keyed, conflict (the document's cross-checks fail:
+    a review is open), illegible (a rescan is asked for), or waiting for a second or third keyer. An
+    invalid value raises BadInput with the validator's reasons, and the lease stays with the keyer."""
+    task = held(conn, task_id, keyer)
+    value = _answer(task, text, answer)
     key = PREFIX + task_id
     entries = json.loads(conn.hget(key, "entries"))
     ocr = conn.hget(key, "suggestion").decode() or None  # recorded even where the keyer did not see it
-    entries.append(
-        KeyedValue(keyer=keyer, at=utcnow(), value=checked.value, ocr=ocr, round=task.round).model_dump(
-            mode="json"
-        )
-    )
+    entry = KeyedValue(keyer=keyer, at=utcnow(), value=value, ocr=ocr, round=task.round, answer=answer)
+    entries.append(entry.model_dump(mode="json"))
     progress = {
         "entries": json.dumps(entries, ensure_ascii=False),
         "keyers": _keyers(conn, key) + keyer + ",",
     }
-    if task.round == "blind" and len(entries) == 1:
+    same = [(e.get("answer", "value"), e["value"]) for e in entries[:2]]
+    if answer != "illegible" and task.round == "blind" and len(entries) == 1:
         _keep_entries(conn, store, task, entries)
         return _requeue(conn, task_id, progress, "blind", "waiting for a second keyer")
-    if task.round == "blind" and entries[0]["value"] != entries[1]["value"]:
+    if answer != "illegible" and task.round == "blind" and same[0] != same[1]:
         _keep_entries(conn, store, task, entries)
         return _requeue(
             conn, task_id, progress, "arbitration", "the two keyers differ: waiting for an arbiter"
         )
     # The record is written before the task is marked done: if the store fails, the keyer sends again.
-    _finish(conn, store, task, checked.value, entries)
+    status = _finish(conn, store, task, value, entries, answer)
     conn.hset(key, mapping={**progress, "state": "done", "lessee": ""})
     conn.expire(key, DONE_TTL)
     conn.zrem(LEASES, task_id)
-    return {"task_id": task_id, "status": FieldStatus.keyed, "value": checked.value}
+    _settle(conn, store, task.scan_id)
+    return {"task_id": task_id, "status": status, "value": value}
 
 
 def _keep_entries(conn: Redis, store: ObjectStore, task: Task, entries: list[dict]) -> None:
@@ -248,19 +275,91 @@ def _requeue(conn: Redis, task_id: str, progress: dict, round_: str, message: st
     return {"task_id": task_id, "status": "waiting", "detail": message}
 
 
-def _finish(conn: Redis, store: ObjectStore, task: Task, value: str, entries: list[dict]) -> None:
-    """Write the accepted value and every keyed entry into the document record, under its lock."""
+def _finish(
+    conn: Redis, store: ObjectStore, task: Task, value: str, entries: list[dict], answer: str
+) -> FieldStatus:
+    """Return the field's status after writing the keyed answer and every entry into the document record
+    under its lock, with the document's cross-checks run again on its values; a conflict opens a review."""
     with conn.lock(f"lock:doc:{task.doc_id}", timeout=30, blocking_timeout=15):
         record = load(store, DocumentRecord, task.doc_id)
         field = record.fields[task.field]
         field.value, field.status = value, FieldStatus.keyed
         field.entries = [KeyedValue.model_validate(e) for e in entries]
-        record.complete = all(
-            f.status in (FieldStatus.accepted, FieldStatus.keyed) for f in record.fields.values()
-        )
+        if answer == "illegible":
+            field.value, field.status = None, FieldStatus.illegible
+            field.reasons = ["a keyer could not read it: scan the page again"]
+            record.status = "exception"  # as the quality gate says it: this page wants scanning again
+            problem = f"{task.label} ({task.field}): illegible to the keyer: scan the page again"
+            if problem not in record.problems:
+                record.problems = [*record.problems, problem]
+        conflicts = recheck(record)
         records = [record]
         if task.field in (*POLICY_FIELDS, *CUSTOMER_FIELDS):  # a number to be found under: move the entries
             records = reenter(store, record)
         for changed in records:
             meta = {"scan_id": changed.scan_id, "type": changed.type}
             store.put(changed.key, changed.to_json(), "application/json", meta)
+    if conflicts:
+        problems = [f"{name}: {p}" for name, found in sorted(conflicts.items()) for p in found]
+        involved = sorted({n for n in record.fields if any(re.search(rf"\b{n}\b", p) for p in problems)})
+        open_review(store, record.doc_id, record.scan_id, KEYED_CONFLICT, problems, involved)
+    return record.fields[task.field].status
+
+
+def recheck(record: DocumentRecord) -> dict[str, list[str]]:
+    """Return the document's cross-check conflicts not accepted by a review, after marking the fields
+    they fall on ``conflict`` (and clearing fields whose conflict is gone) and setting ``complete``: every
+    field trusted, a conflict accepted by a person counting as holding."""
+    flagged = (FieldStatus.conflict, *TRUSTED)
+    values = {n: f.value for n, f in record.fields.items() if f.status in flagged and f.value}
+    accepted = {p for a in record.accepted_conflicts for p in a.problems}
+    conflicts = {
+        name: found
+        for name, problems in document_checks(values).items()
+        if (found := [p for p in problems if f"{name}: {p}" not in accepted])
+    }
+    for name, f in record.fields.items():
+        if name in conflicts and f.status in TRUSTED:
+            f.status, f.reasons = FieldStatus.conflict, conflicts[name]
+        elif name not in conflicts and f.status == FieldStatus.conflict:
+            f.status = FieldStatus.keyed if f.entries else FieldStatus.accepted
+    record.complete = all(f.status in TRUSTED for f in record.fields.values())
+    return conflicts
+
+
+def apply_review(conn: Redis, store: ObjectStore, review: Review) -> DocumentRecord:
+    """Return the document after a decided keyed-conflict review: accepted, the conflict is recorded with
+    who and why and the document completes; rejected, the keyed fields in conflict go back to key-entry."""
+    with conn.lock(f"lock:doc:{review.doc_id}", timeout=30, blocking_timeout=15):
+        record = load(store, DocumentRecord, review.doc_id)
+        if review.decision == "accept":
+            record.accepted_conflicts.append(
+                AcceptedConflict(
+                    review_id=review.review_id,
+                    problems=review.problems,
+                    by=review.by or "",
+                    role=review.role or "",
+                    reason=review.reason or "",
+                    at=review.decided_at or utcnow(),
+                )
+            )
+        else:  # the keyed values go back to people; a value OCR proved stays unless none was keyed
+            keyed = [n for n in review.fields if record.fields[n].entries] or review.fields
+            for name in keyed:
+                f = record.fields[name]
+                f.value, f.status, f.reasons = None, FieldStatus.key_entry, list(review.problems)
+                conn.delete(PREFIX + task_id_for(record.doc_id, name))  # the done task: queue it anew
+        recheck(record)
+        store.put(record.key, record.to_json(), "application/json", {"scan_id": record.scan_id})
+    if review.decision != "accept":
+        add_tasks(conn, record, immediate=False)
+    return record
+
+
+def _settle(conn: Redis, store: ObjectStore, scan_id: str) -> None:
+    """Settle the document's scan again (indexing/case.py): a keyed number or name may tie a card to the
+    form's party, or tell whose a card back is; queue what that finds for people."""
+    changed, scan = settle_scan(store, conn, scan_id)
+    for record in changed:
+        if not record.on_file and not record.rescan and record.scan_id == scan_id:
+            add_tasks(conn, record, immediate=scan is not None and scan.mode == "immediate")

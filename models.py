@@ -175,6 +175,9 @@ class Scan(Stored):
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
     problems: list[str] = Field(default_factory=list)  # why a page must be rescanned (immediate mode: now)
+    # What the evidence check of its documents found (indexing/case.py): a card that is no party of the
+    # form, an upload's customer_id that no document shows, a card back waiting for its holder.
+    checks: list[str] = Field(default_factory=list)
     error: str | None = None
     updated_at: datetime | None = None
 
@@ -195,6 +198,18 @@ class KeyedValue(BaseModel):
     value: str
     ocr: str | None
     round: str  # single | blind | arbitration
+    answer: str = "value"  # value | blank (the template lets the field be empty) | illegible
+
+
+class AcceptedConflict(BaseModel):
+    """A conflict between a document's values that a person with the authority accepted, and why."""
+
+    review_id: str
+    problems: list[str]
+    by: str
+    role: str
+    reason: str
+    at: datetime
 
 
 class FieldRecord(BaseModel):
@@ -250,6 +265,25 @@ class DocumentRecord(Stored):
     # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
     person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
+    # indexing/case.py: which party of the form in its scan an ID card front is (applicant | insured), the
+    # numbers the scan's evidence ties it to beyond its own (a matched card: the form's policy number),
+    # and what that evidence check found for a person to look at.
+    party: str | None = None
+    tied: dict[str, list[str]] = Field(default_factory=dict)
+    checks: list[str] = Field(default_factory=list)
+    accepted_conflicts: list[AcceptedConflict] = Field(default_factory=list)  # keyentry.py, by a review
+    # A later scan of the same form (application number) or of the same person's card side supersedes
+    # the earlier one; both point at each other. The same form content under the same numbers is also a
+    # duplicate of the first scan of it.
+    superseded_by: str | None = None
+    supersedes: list[str] = Field(default_factory=list)
+    duplicate_of: str | None = None
+
+    @property
+    def rescan(self) -> bool:
+        """Whether its capture (or a keyer) asked for the page to be scanned again."""
+        return self.status == "exception"
+
     branch: str | None = None  # the uploading branch (people/reach.py: who may see it); None: the root
 
     @property

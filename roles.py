@@ -34,6 +34,7 @@ class Operation(StrEnum):
     read_epolicies = "read_epolicies"  # status, the staff's PDF, resend
     verify_pdfs = "verify_pdfs"
     manage_jobs = "manage_jobs"  # the failed registry, requeue
+    review_cases = "review_cases"  # decide a case's reviews: a card of no party, a keyed conflict
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
@@ -59,7 +60,9 @@ TABLE: dict[Role, Row] = {
     Role.scanner: Row(_ops(Operation.upload_scans)),
     Role.keyer: Row(_ops(Operation.key_fields)),
     Role.underwriter: Row(
-        _ops(Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs),
+        _ops(
+            Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs, Operation.review_cases
+        ),
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
     Role.servicing: Row(

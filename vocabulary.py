@@ -45,7 +45,9 @@ def is_card(doc_type: str) -> bool:
 class FieldStatus(StrEnum):
     accepted = "accepted"  # by OCR, every check passed
     key_entry = "key_entry"  # waiting for people
-    keyed = "keyed"  # typed by people and accepted
+    keyed = "keyed"  # typed by people and accepted (a field the template lets be empty: keyed blank, "")
+    conflict = "conflict"  # keyed, but the document's cross-checks fail: waits for a review (indexing/)
+    illegible = "illegible"  # a keyer could not read it: the page must be scanned again
 
 
 TRUSTED = frozenset({FieldStatus.accepted, FieldStatus.keyed})

@@ -58,6 +58,7 @@ class FieldSpec:
     charset: str = ""
     double_entry: bool = False
     page: int = 1
+    optional: bool = False  # may be left empty on the form: a keyer may answer "blank"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def load_template(path: Path) -> Template:
                 charset=f.get("charset", ""),
                 double_entry=bool(f.get("double_entry", False)),
                 page=int(f.get("page", 1)),
+                optional=bool(f.get("optional", False)),
             )
             for f in data.get("fields", [])
         )

@@ -114,6 +114,8 @@ def file_document(
     sha = hashlib.sha256(images[0]).hexdigest() if images and is_card(document.type) else None
     customer = _card_customer(doc_type, decisions, fronts)
     on_file = card_on_file(store, doc_id, doc_type, decisions, customer, sha)
+    if on_file is not None and customer is None:
+        customer = on_file.person  # the same card image: the same person as the card on file
     if on_file is None:
         first = document.images[0] if document.images else None
         pages, thumbnail = _store_pages(store, doc_id, images, first)
@@ -145,7 +147,7 @@ def file_document(
         image_sha256=sha,
     )
     record.complete = all(f.status in TRUSTED for f in record.fields.values())
-    record.keys = document_keys(record, scan, customer if doc_type == DocType.idcard_back else None)
+    record.keys = document_keys(record, scan)
     record = enter(store, record)
     store.put(record.key, record.to_json(), "application/json", {"scan_id": scan.scan_id, "type": doc_type})
     return record

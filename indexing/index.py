@@ -29,9 +29,11 @@ from vocabulary import BUSINESS_NO_PATTERN, CARD_TYPES, DOC_ID, TRUSTED, DocType
 
 KINDS = ("policy", "customer", "claim")
 _ENTRY = re.compile(rf"^index/(policy|customer|claim|image)/([^/]+)/({DOC_ID})=([a-z_]+)=([a-z_]+)$")
+# A card back with no front in its scan gets this field for a keyer: the ID number of its holder.
+HOLDER_FIELD = "holder_id_number"
 # Fields whose trusted value puts the document under a number.
 POLICY_FIELDS = ("application_no",)
-CUSTOMER_FIELDS = ("applicant_id_number", "insured_id_number", "id_number")
+CUSTOMER_FIELDS = ("applicant_id_number", "insured_id_number", "id_number", HOLDER_FIELD)
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ def parse_entry(key: str) -> Entry | None:
 
 def valid_number(kind: str, value: str) -> bool:
     """Whether value may stand under index/<kind>/: a business number or an ID number with its check digit."""
-    if kind == "customer":
-        return idnumber.is_valid(value)
+    if kind == "customer":  # an identity number of a kind we know, its check character right
+        return idnumber.identify(value).ok
     if kind == "image":
         return bool(re.fullmatch(r"[0-9a-f]{64}", value))
     return bool(re.fullmatch(BUSINESS_NO_PATTERN, value))
@@ -83,21 +85,19 @@ def default_stage(scan: Scan) -> str:
     return Stage.claims.value if scan.claim_no else Stage.new_business.value
 
 
-def document_keys(
-    record: DocumentRecord, scan: Scan | None, companion: str | None = None
-) -> dict[str, list[str]]:
-    """Return the numbers a document belongs under: the upload's, its own trusted (accepted or keyed)
-    policy and ID numbers, and for an ID card's back the customer of its front (``companion``).
-    Without the scan record, the numbers the record already holds stand for the upload's."""
+def document_keys(record: DocumentRecord, scan: Scan | None) -> dict[str, list[str]]:
+    """Return the numbers a document belongs under, by evidence: the upload's policy and claim numbers,
+    its own trusted (accepted or keyed) policy and ID numbers, for an ID card back the person its front
+    (or a keyer) says it is of, and the numbers its scan ties it to (``tied``: a card matched with the
+    form's party is filed under the form's policy). The upload's ``customer_id`` is a claim checked by
+    indexing/case.py, never a key: a stranger's card in the scan must not be filed under the applicant.
+    Without a scan record (an e-policy's, filed by the sale system's data), the numbers the record
+    already holds stand."""
     keys: dict[str, set[str]] = {
         kind: set(record.keys.get(kind, [])) if scan is None else set() for kind in KINDS
     }
     if scan is not None:
-        for kind, value in (
-            ("policy", scan.policy_no),
-            ("customer", scan.customer_id),
-            ("claim", scan.claim_no),
-        ):
+        for kind, value in (("policy", scan.policy_no), ("claim", scan.claim_no)):
             if value:
                 keys[kind].add(value)
     if record.application_no:
@@ -107,8 +107,10 @@ def document_keys(
             f = record.fields.get(name)
             if f is not None and f.status in TRUSTED and f.value:
                 keys[kind].add(f.value.upper())
-    if companion:
-        keys["customer"].add(companion)
+    if record.type == DocType.idcard_back and record.person:
+        keys["customer"].add(record.person)
+    for kind, values in record.tied.items():
+        keys.setdefault(kind, set()).update(values)
     valid = {kind: sorted(v for v in values if valid_number(kind, v)) for kind, values in keys.items()}
     return {kind: values for kind, values in valid.items() if values}
 
@@ -142,20 +144,21 @@ def enter(store: ObjectStore, record: DocumentRecord) -> DocumentRecord:
 
 def reenter(store: ObjectStore, record: DocumentRecord) -> list[DocumentRecord]:
     """Return the records to store after a keyed value changed what a document belongs under: the
-    document itself, and for an ID card front whose number is now known, the back beside it."""
+    document itself (a back whose holder was keyed is now that person's), and for an ID card front whose
+    number is now known, the back beside it on the same page."""
     scan = find(store, Scan, record.scan_id)
-    keys = document_keys(record, scan)
-    if record.type == DocType.idcard_back:
-        keys = _merge(keys, {"customer": record.keys.get("customer", [])})
-    changed = [enter(store, record.model_copy(update={"keys": keys}))]
+    holder = trusted_value(record.fields, HOLDER_FIELD)
+    if record.type == DocType.idcard_back and holder:
+        record = record.model_copy(update={"person": holder})
+    changed = [enter(store, record.model_copy(update={"keys": document_keys(record, scan)}))]
     customer = trusted_value(record.fields, "id_number")
     if record.type == DocType.idcard_front and customer and scan is not None:
         beside = [r for r in map(lambda d: find(store, DocumentRecord, d), scan.documents) if r is not None]
         beside = [r for r in beside if r.source_pages == record.source_pages and r.doc_id != record.doc_id]
         if not any(r.type == DocType.idcard_front for r in beside):  # the only front on its page
             for back in (r for r in beside if r.type == DocType.idcard_back and not r.on_file):
-                keys = _merge(back.keys, {"customer": [customer]})
-                changed.append(enter(store, back.model_copy(update={"keys": keys, "person": customer})))
+                back = back.model_copy(update={"person": customer})
+                changed.append(enter(store, back.model_copy(update={"keys": document_keys(back, scan)})))
     return changed
 
 
@@ -197,7 +200,8 @@ def current_cards(store: ObjectStore, customer: str, exclude: str = "") -> dict[
     for entry in lookup(store, "customer", customer):
         if entry.type in CARD_TYPES and entry.type not in cards and entry.doc_id != exclude:
             record = find(store, DocumentRecord, entry.doc_id)
-            if record is not None and not record.on_file:
+            # A side whose capture asked for a rescan is never the current card, nor one superseded.
+            if record is not None and not record.on_file and not record.rescan and not record.superseded_by:
                 cards[entry.type] = record
         if len(cards) == len(CARD_TYPES):
             break
@@ -256,11 +260,12 @@ class CheckReport:
     missing: list[str] | None = None  # entries a document needs that are not stored
     stray: list[str] | None = None  # stored entries no document needs
     stale_records: list[str] | None = None  # records whose ``keys`` or ``index`` differ from their fields
+    unfiled: list[str] | None = None  # documents filed under no number: nobody can find them
     repaired: bool = False
 
     @property
     def clean(self) -> bool:
-        return not (self.missing or self.stray or self.stale_records)
+        return not (self.missing or self.stray or self.stale_records or self.unfiled)
 
 
 def _records(store: ObjectStore) -> Iterator[DocumentRecord]:
@@ -274,7 +279,7 @@ def _records(store: ObjectStore) -> Iterator[DocumentRecord]:
 def check(store: ObjectStore, repair: bool = False) -> CheckReport:
     """Compare every document's record with the index entries stored; with repair, mend the drift:
     write the missing entries, delete the stray ones, and bring each record's keys up to its fields."""
-    report = CheckReport(missing=[], stray=[], stale_records=[])
+    report = CheckReport(missing=[], stray=[], stale_records=[], unfiled=[])
     wanted: set[str] = set()
     scans: dict[str, Scan | None] = {}
     for record in _records(store):
@@ -283,8 +288,8 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
             scans[record.scan_id] = find(store, Scan, record.scan_id)
         scan = scans[record.scan_id]
         keys = document_keys(record, scan)
-        if record.type == DocType.idcard_back:  # its customer came from the front beside it: keep it
-            keys = _merge(keys, {"customer": record.keys.get("customer", [])})
+        if not keys:
+            report.unfiled.append(record.doc_id)
         fixed = record.model_copy(update={"keys": keys})
         fixed_index = sorted(e.key for e in entries_for(store, fixed))
         wanted.update(fixed_index)
@@ -307,7 +312,3 @@ def check(store: ObjectStore, repair: bool = False) -> CheckReport:
                 store.put(key, entry.body(record.scan_id), "application/json")
         report.repaired = True
     return report
-
-
-def _merge(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[str, list[str]]:
-    return {k: sorted(set(a.get(k, [])) | set(b.get(k, []))) for k in KINDS if a.get(k) or b.get(k)}

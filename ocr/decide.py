@@ -32,7 +32,7 @@ import numpy as np
 
 from ocr.engine import OcrText
 from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
-from ocr.validate import cross_check, validate
+from ocr.validate import document_checks, validate
 from vocabulary import FieldStatus
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
@@ -287,7 +287,7 @@ def decide_document(
         d = decisions[name]
         decisions[name] = Decision(None, d.confidence, FieldStatus.key_entry, problems, d.value)
     accepted = {n: d.value for n, d in decisions.items() if d.status == FieldStatus.accepted and d.value}
-    for name, problems in cross_check(accepted).items():
+    for name, problems in document_checks(accepted).items():
         d = decisions[name]
         decisions[name] = Decision(None, d.confidence, FieldStatus.key_entry, problems, d.value)
     return decisions

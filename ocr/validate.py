@@ -193,17 +193,54 @@ def cross_check(values: dict[str, str]) -> dict[str, list[str]]:
     return problems
 
 
+def document_checks(values: dict[str, str]) -> dict[str, list[str]]:
+    """Return, per field, why a document's trusted values do not hold together: ``cross_check`` (birth
+    date and sex against the ID number beside them), and dates in order (a card's validity begins before
+    it ends). Run on machine values by the decision and again on keyed ones by key-entry."""
+    problems = cross_check(values)
+    start, end = values.get("valid_from"), values.get("valid_to")
+    if start and end and end != LONG_TERM and end <= start:
+        problems.setdefault("valid_to", []).append(f"ends ({end}) before it begins (valid_from {start})")
+    return problems
+
+
+# The form's parties and what the form says of each: the card must carry the party's number, and may
+# not disagree with what the form says of them (the form prints a birth date and sex for the applicant
+# only).
+PARTIES = {
+    "applicant": {"id_number": "applicant_id_number", "name": "applicant_name",
+                  "birth_date": "applicant_birth_date", "sex": "applicant_sex"},
+    "insured": {"id_number": "insured_id_number", "name": "insured_name"},
+}  # fmt: skip
+_SAID = {"name": "name", "birth_date": "birth date", "sex": "sex"}
+
+
+@dataclass(frozen=True)
+class CardMatch:
+    """Which party of a form an ID card front is (None: neither), and where they disagree."""
+
+    party: str | None
+    problems: tuple[str, ...] = ()
+
+
+def match_card(form: dict[str, str], card: dict[str, str]) -> CardMatch:
+    """Return which party of the application form (applicant or insured) the ID card front is, by its ID
+    number, and the disagreements of name, birth date and sex with what the form says of that party.
+    Values are trusted, normalised ones; a value either side has not got is not compared."""
+    number = card.get("id_number")
+    for party, names in PARTIES.items():
+        if number and number == form.get(names["id_number"]):
+            problems = tuple(
+                f"the {_SAID[what]} on the ID card ({card[what]}) differs from the {party}'s on the form "
+                f"({form[name]})"
+                for what, name in names.items()
+                if what != "id_number" and card.get(what) and form.get(name) and card[what] != form[name]
+            )
+            return CardMatch(party, problems)
+    shown = idnumber.mask(number) if number else "unread"
+    return CardMatch(None, (f"the ID card ({shown}) is neither the applicant's nor the insured's",))
+
+
 def match_idcard(form: dict[str, str], card: dict[str, str]) -> list[str]:
     """Return the disagreements between an application form and the ID card front in the same scan."""
-    number = card.get("id_number")
-    if not number or number not in {form.get("applicant_id_number"), form.get("insured_id_number")}:
-        return [
-            f"the ID card in the scan ({number or 'unread'}) is neither the applicant's nor the insured's"
-        ]
-    if (
-        number == form.get("applicant_id_number")
-        and card.get("name")
-        and card["name"] != form.get("applicant_name")
-    ):
-        return ["the name on the ID card differs from the applicant's name"]
-    return []
+    return list(match_card(form, card).problems)

@@ -102,8 +102,11 @@ def checked_number(name: str, raw: str) -> str:
     storage keys, so nothing that does not fit its pattern goes further."""
     value = raw.strip().upper()
     if name == "customer_id":
-        if not idnumber.is_valid(value):
-            raise HTTPException(422, "customer_id is not an 18-character ID number with a valid check digit")
-    elif not re.fullmatch(BUSINESS_NO_PATTERN, value):
+        identity = idnumber.identify(value)
+        if not identity.ok:
+            kind = f" (as a {identity.kind.value})" if identity.kind else ""
+            raise HTTPException(422, f"customer_id{kind}: {identity.problem}; nothing is filed under it")
+        return identity.number
+    if not re.fullmatch(BUSINESS_NO_PATTERN, value):
         raise HTTPException(422, f"{name} {raw!r} is not 4-32 letters, digits and dashes")
     return value

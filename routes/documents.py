@@ -77,6 +77,10 @@ class DocumentSummary(BaseModel):
     pages: int
     complete: bool
     on_file: str | None = Field(description="an ID card side already on file: the document it links to")
+    rescan: bool = Field(description="its capture (or a keyer) asked for the page to be scanned again")
+    superseded_by: str | None = Field(description="the later scan of the same form or card side")
+    supersedes: list[str] = Field(description="the earlier scans of the same form or card side")
+    duplicate_of: str | None = Field(description="the first scan of the same form content and numbers")
     url: str
     page_urls: list[str]
     thumbnail_url: str | None
@@ -98,6 +102,8 @@ class DocumentMeta(DocumentSummary):
     status: str
     problems: list[str]
     keys: dict[str, list[str]] = Field(description="the numbers it is filed under: policy, customer, claim")
+    party: str | None = Field(description="an ID card front: the form's party it is (applicant, insured)")
+    checks: list[str] = Field(description="what the evidence check of its scan found for a person")
     fields: dict[str, FieldView]
     regions: dict[str, str] = Field(description="image regions (signature, photo): name to image URL")
 
@@ -136,6 +142,10 @@ def _summary(record: DocumentRecord) -> DocumentSummary:
         pages=len(record.pages),
         complete=record.complete,
         on_file=record.on_file,
+        rescan=record.rescan,
+        superseded_by=record.superseded_by,
+        supersedes=record.supersedes,
+        duplicate_of=record.duplicate_of,
         url=base,
         page_urls=[f"{base}/pages/{n}" for n in range(1, len(record.pages) + 1)],
         thumbnail_url=f"{base}/thumbnail" if record.thumbnail else None,
@@ -159,6 +169,8 @@ def _meta(record: DocumentRecord) -> DocumentMeta:
         status=record.status,
         problems=record.problems,
         keys=record.keys,
+        party=record.party,
+        checks=record.checks,
         fields=fields,
         regions={name: f"{base}/fields/{name}" for name in record.regions},
     )
@@ -375,7 +387,7 @@ def signature(customer_id: str, store: Store, who: Reader) -> SignatureView:
         if entry.type not in (DocType.signature, DocType.application_form):
             continue
         record = find(store, DocumentRecord, entry.doc_id)
-        if record is None or not reaches(who, record.branch):
+        if record is None or record.rescan or not reaches(who, record.branch):  # a rescan is no specimen
             continue
         if record.type == DocType.signature and record.pages and may_see(store, who.role, record):
             url = f"/v1/documents/{record.doc_id}/pages/1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
@@ -40,6 +40,9 @@ class TaskView(BaseModel):
     round: str = Field(description="single, blind (double entry, no suggestion shown) or arbitration")
     suggestion: str | None = Field(description="what OCR read; withheld in blind rounds")
     values: list[str] = Field(description="arbitration: the two keyers' differing values")
+    answers: list[str] = Field(
+        description="what may be answered: value, blank (where the form lets the field be empty), illegible"
+    )
     reasons: list[str] = Field(description="why OCR's reading was not accepted")
     image_url: str
     lease_seconds: int
@@ -54,12 +57,20 @@ class NextTask(BaseModel):
 
 
 class KeyedIn(BaseModel):
-    value: str = Field(max_length=200)
+    value: str = Field("", max_length=200)
+    answer: Literal["value", "blank", "illegible"] = Field(
+        "value",
+        description="value: the value keyed; blank: the field is empty on the form (only where the form "
+        "allows it); illegible: nobody can read it, the document asks for a rescan",
+    )
 
 
 class KeyResult(BaseModel):
     task_id: str
-    status: str = Field(description="keyed (accepted) or waiting (for a second keyer or an arbiter)")
+    status: str = Field(
+        description="keyed (accepted), conflict (the document's cross-checks fail: a review decides), "
+        "illegible (a rescan is asked for) or waiting (for a second keyer or an arbiter)"
+    )
     value: str | None = None
     detail: str | None = None
 
@@ -73,6 +84,7 @@ def _task_view(task: keyentry.Task) -> TaskView:
         round=task.round,
         suggestion=task.suggestion,
         values=task.values,
+        answers=[a for a in keyentry.ANSWERS if a != "blank" or task.optional],
         reasons=task.reasons,
         image_url=f"/v1/keyentry/{task.task_id}/image",
         lease_seconds=max(0, round(task.lease_until - time.time())),
@@ -98,9 +110,11 @@ def keyentry_next(conn: RedisConn, who: Keyer) -> NextTask:
 )
 def keyentry_submit(task_id: TaskId, body: KeyedIn, conn: RedisConn, store: Store, who: Keyer) -> KeyResult:
     """Submit the value for a leased field, validated like OCR output (422 with the reason; the lease
-    is kept). A double-entry field waits for a second blind keyer, and for an arbiter if they differ."""
+    is kept), or answer blank (where the form lets it be empty) or illegible. A double-entry field waits
+    for a second blind keyer, and for an arbiter if they differ. The document's cross-checks then run
+    again: a conflict goes to a review (`GET /v1/reviews`) and the document stays incomplete."""
     round_ = keyentry.held(conn, task_id, who.person).round
-    result = KeyResult(**keyentry.submit(conn, store, task_id, who.person, body.value))
+    result = KeyResult(**keyentry.submit(conn, store, task_id, who.person, body.value, body.answer))
     audit.record(
         conn,
         person=who.person,

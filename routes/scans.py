@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from typing import Annotated
@@ -20,12 +22,12 @@ import metrics
 import queues
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
-from models import DocumentRecord, Scan, ScanFile, load
+from models import DocumentRecord, Scan, ScanFile, find, load
 from roles import Operation, Role
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, checked_number, require
 from routes.documents import FieldView, field_views
 from settings import Settings
-from storage import ObjectStore
+from storage import ObjectNotFound, ObjectStore
 from vocabulary import (
     BUSINESS_NO_PATTERN,
     SCAN_ID_PATTERN,
@@ -51,6 +53,9 @@ class ScanAccepted(BaseModel):
     mode: ScanMode
     files: list[ScanFile]
     status_url: str
+    existing: bool = Field(
+        False, description="the same files with the same numbers were uploaded before: this is that scan"
+    )
 
 
 class DocumentView(BaseModel):
@@ -63,6 +68,12 @@ class DocumentView(BaseModel):
     problems: list[str]
     application_no: str | None
     on_file: str | None = Field(None, description="an ID card side already on file: the document it links to")
+    party: str | None = Field(None, description="a card front: which party of the form (applicant, insured)")
+    person: str | None = Field(None, description="an ID card side: whose it is by its evidence")
+    checks: list[str] = Field(default_factory=list, description="what the evidence check found")
+    superseded_by: str | None = Field(None, description="the later scan of the same form or card side")
+    supersedes: list[str] = Field(default_factory=list, description="earlier scans of the same form or card")
+    duplicate_of: str | None = Field(None, description="the first scan of the same form content and numbers")
     fields: dict[str, FieldView]
 
 
@@ -83,7 +94,11 @@ MULTIPART_SCHEMA = {
         },
         "mode": {"type": "string", "enum": [m.value for m in ScanMode]},
         "policy_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
-        "customer_id": {"type": "string", "description": "18-character ID number (GB 11643)"},
+        "customer_id": {
+            "type": "string",
+            "description": "the customer's identity number (resident ID, residence permit, passport, travel "
+            "permit, permanent residence card, credit code): a claim the documents are checked against",
+        },
         "claim_no": {"type": "string", "pattern": BUSINESS_NO_PATTERN},
         "stage": {"type": "string", "enum": [s.value for s in Stage]},
     },
@@ -226,6 +241,12 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
                 problems=record.problems,
                 application_no=record.application_no,
                 on_file=record.on_file,
+                party=record.party,
+                person=record.person,
+                checks=record.checks,
+                superseded_by=record.superseded_by,
+                supersedes=record.supersedes,
+                duplicate_of=record.duplicate_of,
                 fields=field_views(record),
             )
         )
@@ -247,6 +268,18 @@ def _accept_scan(
         conn.ping()
     except RedisError as exc:
         raise QueueUnavailable(f"the job queue (Redis) is unreachable, try again shortly: {exc}") from exc
+    upload = _upload_key(who, mode, files, keys)
+    earlier = _earlier_scan(store, upload)
+    if earlier is not None:
+        log.info("scan %s: the same upload again, answered with it", earlier.scan_id)
+        return ScanAccepted(
+            scan_id=earlier.scan_id,
+            status=earlier.status,
+            mode=earlier.mode,
+            files=earlier.files,
+            status_url=f"/v1/scans/{earlier.scan_id}",
+            existing=True,
+        )
     stored = [
         ScanFile(sha256=store.put_original(data, media), content_type=media, size=len(data), name=name)
         for data, media, name in files
@@ -271,6 +304,7 @@ def _accept_scan(
         except DependencyDown:
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
+    store.put(upload, json.dumps({"scan_id": scan.scan_id}).encode(), "application/json")
     metrics.count_upload(conn, scan.scan_id, mode.value)
     size = sum(f.size for f in stored)
     log.info(
@@ -283,3 +317,22 @@ def _accept_scan(
         files=stored,
         status_url=f"/v1/scans/{scan.scan_id}",
     )
+
+
+def _upload_key(who: Caller, mode: ScanMode, files: list[UploadedFile], keys: dict[str, str]) -> str:
+    """Return the object that remembers an upload: the same bytes, in the same order, with the same
+    numbers and mode, from the same caller, are the same upload (a retried request, a double click)."""
+    digest = hashlib.sha256(json.dumps([who.key_id, mode.value, sorted(keys.items())]).encode())
+    for data, _media, _name in files:
+        digest.update(hashlib.sha256(data).digest())
+    return f"uploads/{digest.hexdigest()}.json"
+
+
+def _earlier_scan(store: ObjectStore, upload: str) -> Scan | None:
+    """Return the scan this upload made before, unless it failed (sending it again is then a retry)."""
+    try:
+        scan_id = json.loads(store.get(upload))["scan_id"]
+    except ObjectNotFound:
+        return None
+    scan = find(store, Scan, scan_id)
+    return scan if scan is not None and scan.status != ScanStatus.failed else None

@@ -41,12 +41,15 @@ from vocabulary import ScanStatus, doc_id_for
 VALUES = json.loads((ROOT / "capture" / "sample_values.json").read_text())
 
 
-def _form_pdf(pages: int) -> bytes:
-    """Return a scanned stack of application forms, one per page, as a PDF of grey JPEG pages."""
+def _form_pdf(pages: int, copy: int = 0) -> bytes:
+    """Return a scanned stack of application forms, one per page, as a PDF of grey JPEG pages; ``copy``
+    makes other bytes (the same bytes again are the same upload, answered with the first scan)."""
     page = Image.fromarray(render_form(latest("application_form"), VALUES, 300)).convert("L")
     out = io.BytesIO()
     rest = [page] * (pages - 1)
-    page.save(out, format="PDF", save_all=True, append_images=rest, resolution=300, quality=60)
+    page.save(
+        out, format="PDF", save_all=True, append_images=rest, resolution=300, quality=60, title=f"copy {copy}"
+    )
     return out.getvalue()
 
 
@@ -151,7 +154,7 @@ def test_a_worker_killed_mid_capture_leaves_its_job_to_another_which_completes_i
             os.kill(pid, signal.SIGKILL)
         victim.wait(10)
         assert _scan(store, scan_id).status == ScanStatus.queued, "killed before it finished"
-        # The survivor finds the job abandoned (worker.ABANDONED_AFTER) and runs it again.
+        # The survivor finds the job abandoned (worker_process.ABANDONED_AFTER) and runs it again.
         try:
             wait_until(lambda: _captured(store, [scan_id]), 240, "the survivor to finish the scan", 0.5)
         except AssertionError:
@@ -203,13 +206,13 @@ def test_the_object_store_away_for_30_seconds_delays_jobs_refuses_uploads_and_lo
     )
     store = open_store(settings)
     client = TestClient(create_app(settings))
-    scan_ids = [_upload(client, _form_pdf(1)).json()["scan_id"] for _ in range(5)]
+    scan_ids = [_upload(client, _form_pdf(1, n)).json()["scan_id"] for n in range(5)]
     log = tmp_path / "workers"
     with running_workers(settings, 1, log) as procs:
         wait_until(lambda: _captured(store, scan_ids[:1]), 120, "the first scan")
         own_s3.stop()
         stopped = time.monotonic()
-        refused = _upload(client, _form_pdf(1))
+        refused = _upload(client, _form_pdf(1, 9))
         assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
         assert refused.json()["error"] == "storage_unavailable"
         health = client.get("/v1/health", headers={"X-API-Key": ADMIN_KEY})
@@ -248,7 +251,7 @@ def test_a_redis_restart_is_reported_refuses_uploads_meanwhile_and_loses_no_queu
     store = open_store(settings)
     conn = Redis.from_url(own_redis.url)
     client = TestClient(create_app(settings))
-    scan_ids = [_upload(client, _form_pdf(1)).json()["scan_id"] for _ in range(4)]
+    scan_ids = [_upload(client, _form_pdf(1, n)).json()["scan_id"] for n in range(4)]
     log = tmp_path / "workers"
     with running_workers(settings, 1, log) as procs:
         wait_until(lambda: _captured(store, scan_ids[:1]), 120, "the first scan")
@@ -260,7 +263,7 @@ def test_a_redis_restart_is_reported_refuses_uploads_meanwhile_and_loses_no_queu
         health = client.get("/v1/health", headers={"X-API-Key": ADMIN_KEY})
         assert health.status_code == 503 and health.json()["redis"] != "ok"
         assert client.get("/healthz").json() == {"status": "down"}
-        refused = _upload(client, _form_pdf(1))
+        refused = _upload(client, _form_pdf(1, 9))
         assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
         assert refused.json()["error"] == "queue_unavailable"
         assert _scan_ids(store) == before, "nothing stored for the refused upload"
@@ -272,7 +275,7 @@ def test_a_redis_restart_is_reported_refuses_uploads_meanwhile_and_loses_no_queu
         except AssertionError:
             raise AssertionError(_log_tail(log, conn, scan_ids)) from None
         # The same worker process carries on with new work.
-        later = _upload(client, _form_pdf(1)).json()["scan_id"]
+        later = _upload(client, _form_pdf(1, 8)).json()["scan_id"]
         wait_until(lambda: _captured(store, [later]), 120, "a scan uploaded after the restart")
         assert procs[0].poll() is None, "the worker lived through the restart"
     for scan_id in [*scan_ids, later]:
@@ -284,7 +287,7 @@ def test_the_sweep_queues_again_a_scan_whose_job_redis_lost_and_leaves_the_rest_
 ) -> None:
     store = open_store(settings)
     client = TestClient(create_app(settings))
-    lost, kept = (_upload(client, _form_pdf(1)).json()["scan_id"] for _ in range(2))
+    lost, kept = (_upload(client, _form_pdf(1, n)).json()["scan_id"] for n in range(2))
     # The state a Redis restart at the wrong moment can leave: the job exists but is in no list.
     redis_conn.lrem(Queue("batch", connection=redis_conn).key, 0, f"capture-{lost}")
     assert queues.sweep_scans(redis_conn, settings, store) == [], "young scans are left to RQ"

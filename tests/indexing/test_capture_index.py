@@ -77,7 +77,8 @@ def test_a_case_is_filed_under_its_numbers_and_a_card_on_file_is_not_stored_agai
     form = render_form(latest("application_form"), VALUES, 300)
     first = _upload(client, _jpeg(form), claim_no="LP2026000001", stage="underwriting")
     cards = _upload(client, cards_page)
-    again = _upload(client, cards_page)  # the same file again: the same card images
+    assert _upload(client, cards_page) == cards, "the same bytes again answer with the first scan"
+    again = _upload(client, cards_page, claim_no="LP2026000002")  # with a number: another upload
     moved = _upload(client, _jpeg(_cards(2)))  # the same card placed anew: other bytes, same card
     evidence = _upload(client, _jpeg(_invoice()), claim_no="LP2026000001")
     assert run_worker_burst(settings).returncode == 0

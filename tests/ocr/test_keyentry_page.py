@@ -56,3 +56,21 @@ def test_a_keyer_keys_a_document_with_the_keyboard_alone(
     assert record.fields["applicant_id_number"].status == "key_entry"
     assert [e.value for e in record.fields["applicant_name"].entries] == ["张三丰"]
     assert csp_violations(browser) == []  # it all ran under the page's Content-Security-Policy
+
+
+def test_a_keyer_answers_illegible_with_f4_and_blank_is_offered_only_where_the_form_allows_it(
+    api_server: str, browser, document: DocumentRecord, settings: Settings
+) -> None:
+    wait = WebDriverWait(browser, 15)
+    browser_sign_in(browser, api_server, add_staff(settings, "keyer.two", "keyer"), "/keyentry")
+    value = wait.until(ec.visibility_of_element_located((By.ID, "value")))
+    wait.until(lambda d: d.find_element(By.ID, "label").text)
+    assert not browser.find_element(By.ID, "blank").is_displayed(), "no field of this form may be left blank"
+    assert browser.find_element(By.ID, "illegible").is_displayed()
+    first = browser.find_element(By.ID, "label").text
+    value.send_keys(Keys.F4)
+    wait.until(lambda d: d.find_element(By.ID, "label").text != first or not value.is_displayed())
+    record = load(open_store(settings), DocumentRecord, DOC)
+    illegible = [n for n, f in record.fields.items() if f.status == "illegible"]
+    assert len(illegible) == 1 and not record.complete and record.status == "exception"
+    assert csp_violations(browser) == []

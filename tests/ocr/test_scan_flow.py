@@ -93,7 +93,7 @@ def test_an_immediate_upload_answers_with_the_fields_read_and_what_goes_to_key_e
     ("field", "value", "message"),
     [
         ("policy_no", "../../etc", "policy_no"),
-        ("customer_id", "110105198703150018", "check digit"),
+        ("customer_id", "110105198703150018", "check character"),
         ("claim_no", "C" * 40, "claim_no"),
         ("stage", "someday", "stage must be one of"),
         ("mode", "later", "mode must be one of"),

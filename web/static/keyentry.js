@@ -36,18 +36,20 @@ async function next() {
     const span = document.createElement("span"); span.textContent = v; $("values").appendChild(span);
   }
   $("reasons").textContent = task.reasons.join("; ");
+  $("blank").hidden = !(task.answers || []).includes("blank");
   $("error").textContent = "";
   $("value").value = task.round === "blind" ? "" : (task.suggestion || "");
   show("work");
   $("value").focus(); $("value").select();
 }
 
-$("entry").addEventListener("submit", async (event) => {
-  event.preventDefault();
+// answer: "value" (what is typed), "blank" (the form leaves the field empty) or "illegible" (nobody can
+// read it: the document asks for a rescan).
+async function send(answer) {
   if (!task) return;
   const response = await call(`/v1/keyentry/${encodeURIComponent(task.task_id)}`, {
     method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({value: $("value").value}),
+    body: JSON.stringify({value: answer === "value" ? $("value").value : "", answer}),
   });
   if (response.status === 422) {
     const body = await response.json();
@@ -56,6 +58,14 @@ $("entry").addEventListener("submit", async (event) => {
   }
   if (response.status === 409) $("error").textContent = "lease ran out; taking the next field";
   await next();
+}
+
+$("entry").addEventListener("submit", (event) => { event.preventDefault(); send("value"); });
+$("blank").addEventListener("click", () => send("blank"));
+$("illegible").addEventListener("click", () => send("illegible"));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "F2" && !$("blank").hidden) { event.preventDefault(); send("blank"); }
+  if (event.key === "F4") { event.preventDefault(); send("illegible"); }
 });
 
 $("value").addEventListener("keydown", (event) => {

@@ -36,16 +36,52 @@ function figure(label, thumbUrl, pageUrls, title) {
   return fig;
 }
 
+const FIELDS = {name: "姓名 name", sex: "性别 sex", birth_date: "出生日期 birth date",
+  address: "联系地址 address", domicile: "住址 domicile", phone: "电话 phone"};
+
+// The customer archive (客户档案): the current card and signature on top, then the information check.
+function archivePanel(box, body) {
+  const card = body.card;
+  for (const side of ["front", "back"]) {
+    const doc = card[side];
+    if (doc) box.appendChild(figure(TYPES["idcard_" + side] + (card.valid === false ? " (expired 已过期)" : ""),
+                                    doc.image_url, [doc.image_url]));
+  }
+  if (body.signature) box.appendChild(figure(TYPES.signature, body.signature.image_url, [body.signature.image_url]));
+  const check = document.createElement("ul");
+  check.className = "disagreements";
+  for (const d of body.disagreements) {
+    const item = document.createElement("li");
+    const values = Object.entries(d.values).map(([value, sources]) =>
+      `${value} (${sources.map((s) => `${s.source} ${s.at.slice(0, 10)}`).join(", ")})`);
+    item.textContent = `信息核对 ${FIELDS[d.field] || d.field}: ${values.join(" ≠ ")}`;
+    check.appendChild(item);
+  }
+  if (body.superseded_cards.length) {
+    const item = document.createElement("li");
+    item.className = "superseded";
+    item.textContent = `${body.superseded_cards.length} superseded card side(s) 旧证件`;
+    check.appendChild(item);
+  }
+  if (check.children.length) box.appendChild(check);
+}
+
 async function identity(customer) {
-  const [card, signature] = await Promise.all([
-    call(`/v1/customers/${customer}/idcard`), call(`/v1/customers/${customer}/signature`),
-  ]);
   const box = document.createElement("div");
   box.className = "person";
   box.dataset.customer = customer;
   const name = document.createElement("h3");
   name.textContent = customer.slice(0, 6) + "********" + customer.slice(-4);
   box.appendChild(name);
+  const archive = await call(`/v1/customers/${customer}`);
+  if (archive.ok) {
+    archivePanel(box, await archive.json());
+    if (box.children.length > 1) $("identity").appendChild(box);
+    return;
+  }
+  const [card, signature] = await Promise.all([  // documents filed before the archive was kept
+    call(`/v1/customers/${customer}/idcard`), call(`/v1/customers/${customer}/signature`),
+  ]);
   if (card.ok) {
     const body = await card.json();
     for (const side of ["front", "back"]) {
@@ -111,9 +147,12 @@ async function search(text) {
         thumbs.appendChild(link);
         continue;
       }
-      const fig = figure(`${when} · ${doc.stage}`, doc.thumbnail_url || doc.page_urls[0], doc.page_urls,
-                         `${TYPES[type]} ${doc.doc_id}`);
+      const marks = [doc.rescan ? "待重扫 rescan" : "", doc.superseded_by ? "已替代 superseded" : "",
+                     doc.duplicate_of ? "重复 duplicate" : ""].filter(Boolean);
+      const fig = figure([`${when} · ${doc.stage}`, ...marks].join(" · "), doc.thumbnail_url || doc.page_urls[0],
+                         doc.page_urls, `${TYPES[type]} ${doc.doc_id}`);
       fig.dataset.docId = doc.doc_id;
+      if (marks.length) fig.classList.add("marked");
       thumbs.appendChild(fig);
     }
     section.append(heading, thumbs);
