@@ -28,6 +28,7 @@ from routes import (
     jobs,
     keyentry,
     links,
+    operations,
     pages,
     people,
     reviews,
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     for resource in (
         jobs,
+        operations,
         scans,
         keyentry,
         documents,

@@ -36,6 +36,7 @@ log = logging.getLogger("imaging.metrics")
 
 COUNTS = "metrics:counts"  # hash: "name|label=value|..." -> count
 DURATIONS = "metrics:durations"  # hash: "kind|<bucket>" -> jobs that took up to <bucket> s; "kind|sum"
+RECENT = "scans:recent"  # the latest scan ids, newest first, for the operator page
 DAY = "metrics:day:"  # + YYYY-MM-DD (UTC): that day's field decisions, for the operator page
 BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 # name: (help, labels) of each counter, exposed as imaging_<name>_total
@@ -57,6 +58,19 @@ def count(conn: Redis, name: str, amount: int = 1, **labels: str) -> None:
         conn.hincrby(COUNTS, field, amount)
     except RedisError as exc:
         log.warning("metric %s not counted: %s", field, exc)
+
+
+def count_upload(conn: Redis, scan_id: str, mode: str) -> None:
+    """Count an accepted upload and keep it among the recent scans the operator page lists."""
+    count(conn, "uploads", mode=mode)
+    try:
+        conn.pipeline().lpush(RECENT, scan_id).ltrim(RECENT, 0, 199).execute()
+    except RedisError as exc:
+        log.warning("scan %s not listed as recent: %s", scan_id, exc)
+
+
+def recent_scans(conn: Redis, count: int) -> list[str]:
+    return [s.decode() for s in conn.lrange(RECENT, 0, count - 1)]
 
 
 def count_fields(conn: Redis, record: DocumentRecord) -> None:
@@ -144,27 +158,59 @@ def _gauge(name: str, text: str, labels: tuple[str, ...] = ()) -> GaugeMetricFam
     return GaugeMetricFamily("imaging_" + name, text, labels=list(labels))
 
 
+def now_state(conn: Redis) -> dict:
+    """Return what the queues, the live workers and key-entry hold now (for /metrics and the operator
+    page alike)."""
+    now, cutoff = time.time(), time.time() - queues.LIVE_WORKER
+    found = []
+    for name in queues.QUEUES:
+        queue = Queue(name, connection=conn)
+        found.append(
+            {
+                "name": name,
+                "depth": queue.count,
+                "oldest_seconds": _oldest_age(conn, queue, now),
+                "failed": queue.failed_job_registry.count,
+            }
+        )
+    workers = [
+        {
+            "name": w.name,
+            "state": str(w.get_state()),
+            "queues": w.queue_names(),
+            "last_heartbeat": w.last_heartbeat,
+            "current_job": w.get_current_job_id(),
+        }
+        for w in Worker.all(connection=conn)
+        if w.death_date is None and w.last_heartbeat and w.last_heartbeat.timestamp() >= cutoff
+    ]
+    return {
+        "queues": found,
+        "workers": sorted(workers, key=lambda w: w["name"]),
+        "keyentry_backlog": keyentry.waiting(conn),
+        "keyentry_oldest_seconds": _oldest_task_age(conn, now),
+    }
+
+
 def _now_gauges(conn: Redis) -> list[GaugeMetricFamily]:
-    now = time.time()
+    state = now_state(conn)
     depth = _gauge("queue_depth", "jobs waiting in each queue", ("queue",))
     oldest = _gauge(
         "queue_oldest_job_age_seconds", "how long the next job of each queue has waited", ("queue",)
     )
     failed = _gauge("failed_jobs", "jobs in each queue's failed registry (imaging jobs failed)", ("queue",))
     workers = _gauge("workers_alive", "live workers taking each queue", ("queue",))
-    alive = queues.live_workers(conn)
-    for name in queues.QUEUES:
-        queue = Queue(name, connection=conn)
-        depth.add_metric([name], queue.count)
-        oldest.add_metric([name], _oldest_age(conn, queue, now))
-        failed.add_metric([name], queue.failed_job_registry.count)
-        workers.add_metric([name], alive.get(name, 0))
+    for q in state["queues"]:
+        depth.add_metric([q["name"]], q["depth"])
+        oldest.add_metric([q["name"]], q["oldest_seconds"])
+        failed.add_metric([q["name"]], q["failed"])
+        workers.add_metric([q["name"]], sum(q["name"] in w["queues"] for w in state["workers"]))
     backlog = _gauge("keyentry_backlog", "key-entry tasks waiting or leased")
-    backlog.add_metric([], keyentry.waiting(conn))
+    backlog.add_metric([], state["keyentry_backlog"])
     task_age = _gauge(
         "keyentry_oldest_task_age_seconds", "how long the oldest waiting key-entry task has waited"
     )
-    task_age.add_metric([], _oldest_task_age(conn, now))
+    task_age.add_metric([], state["keyentry_oldest_seconds"])
     return [depth, oldest, failed, workers, backlog, task_age]
 
 

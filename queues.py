@@ -179,8 +179,6 @@ LIVE_WORKER = 60  # seconds since its last heartbeat within which a worker count
 def live_workers(conn: Redis) -> dict[str, int]:
     """Return how many live workers take each queue (a killed worker stays registered until its key
     expires; its heartbeat stops at once)."""
-    from rq import Worker
-
     counts = dict.fromkeys(QUEUES, 0)
     cutoff = time.time() - LIVE_WORKER
     for worker in Worker.all(connection=conn):
@@ -190,6 +188,27 @@ def live_workers(conn: Redis) -> dict[str, int]:
                 if name in counts:
                     counts[name] += 1
     return counts
+
+
+def end_dead_namesake(conn: Redis, name: str) -> None:
+    """End the registration of a worker of this name that ran on this machine and whose process is gone.
+
+    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
+    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
+    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
+    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
+    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
+    if old is None or old.hostname != socket.gethostname() or not old.pid:
+        return
+    try:
+        os.kill(old.pid, 0)
+        return  # alive: RQ refuses the name, as it should
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return  # some other user's process of that pid: alive
+    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
+    old.register_death()
 
 
 @dataclass(frozen=True)
@@ -224,8 +243,8 @@ def failed_jobs(conn: Redis) -> list[FailedJob]:
     return sorted(found, key=lambda f: f.ended_at)
 
 
-def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
-    """Return the ids put back on their queues (ids not in a failed registry are skipped)."""
+def _on_failed(conn: Redis, job_ids: Iterable[str], act: Callable, what: str) -> list[str]:
+    """Return the ids of the failed registries' jobs among job_ids, after acting on each."""
     wanted = set(job_ids)
     done: list[str] = []
     try:
@@ -233,32 +252,23 @@ def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
             registry = FailedJobRegistry(name, connection=conn)
             for job_id in registry.get_job_ids():
                 if job_id in wanted:
-                    registry.requeue(job_id)
+                    act(registry, job_id)
                     done.append(job_id)
     except RedisError as exc:
-        raise QueueUnavailable(f"Redis: cannot requeue: {exc}") from exc
+        raise QueueUnavailable(f"Redis: cannot {what}: {exc}") from exc
     return done
 
 
-def end_dead_namesake(conn: Redis, name: str) -> None:
-    """End the registration of a worker of this name that ran on this machine and whose process is gone.
+def requeue(conn: Redis, job_ids: Iterable[str]) -> list[str]:
+    """Return the ids put back on their queues (ids not in a failed registry are skipped)."""
+    return _on_failed(conn, job_ids, lambda registry, job_id: registry.requeue(job_id), "requeue")
 
-    A worker killed (a crash, SIGKILL, the OOM killer) stays registered until its heartbeat expires, and
-    RQ refuses to start another of the same name meanwhile ("There exists an active worker named ..."):
-    systemd restarting `imaging worker --name "$(hostname)-1"` failed for about 100 s. The hostname and
-    pid RQ records tell a dead process from a live one on another machine, which is left alone."""
-    old = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
-    if old is None or old.hostname != socket.gethostname() or not old.pid:
-        return
-    try:
-        os.kill(old.pid, 0)
-        return  # alive: RQ refuses the name, as it should
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        return  # some other user's process of that pid: alive
-    log.warning("worker %s: its earlier process %d is gone; ending its registration", name, old.pid)
-    old.register_death()
+
+def discard(conn: Redis, job_ids: Iterable[str]) -> list[str]:
+    """Return the ids deleted for good from the failed registries (ids not there are skipped)."""
+    return _on_failed(
+        conn, job_ids, lambda registry, job_id: registry.remove(job_id, delete_job=True), "discard"
+    )
 
 
 def wait_for(conn: Redis, pause: float = 1.0, longest: float = 10.0) -> None:

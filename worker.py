@@ -16,6 +16,7 @@ import gc
 import itertools
 import logging
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
@@ -164,22 +165,11 @@ def capture_scan(scan_id: str) -> dict:
         queues.close_scan(_redis(ctx), scan_id)
         raise
     done = {"status": ScanStatus.captured, "pages": len(pages), "documents": doc_ids, "problems": problems}
-    _settle(ctx, scan_id, done, immediate=scan.mode == ScanMode.immediate)
+    from keyentry import settle
+
+    settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan
     queues.close_scan(_redis(ctx), scan_id)
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
-
-
-def _settle(ctx: Context, scan_id: str, done: dict, immediate: bool) -> None:
-    """Store the captured scan after settling whose its documents are by their evidence
-    (indexing/case.py), and queue the key-entry work that found (a card back's holder)."""
-    from indexing.case import settle_scan
-    from keyentry import add_tasks
-
-    conn = _redis(ctx)
-    changed, _ = settle_scan(ctx.store, conn, scan_id, done)
-    for record in changed:
-        if not record.on_file and not record.rescan and record.scan_id == scan_id:
-            add_tasks(conn, record, immediate=immediate)
 
 
 def _save_scan(store: ObjectStore, scan: Scan) -> None:
@@ -282,9 +272,18 @@ def preload(settings: Settings | None = None) -> None:
     gc.freeze()  # all made so far lives on: a forked job's collections then do not copy the whole heap
 
 
+_STOP_EARLY = threading.Event()  # SIGTERM/SIGINT before RQ's handlers are in place (see below)
+
+
 class ImagingWorker(Worker):
     """RQ's worker, quicker to notice a dead colleague's job (see ABANDONED_AFTER), running the IN_PROCESS
     queues' jobs without forking (as RQ's SimpleWorker does; RQ's alarm still ends one that overruns)."""
+
+    def _install_signal_handlers(self) -> None:
+        # RQ registers the worker before it installs its handlers: a SIGTERM in between (systemd stopping
+        # a worker just started) killed it still registered, and /readyz counted it for a minute.
+        super()._install_signal_handlers()
+        self._stop_requested = self._stop_requested or _STOP_EARLY.is_set()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         with logs.for_job(job):  # the job's lines, RQ's own in its forked child too, carry its ids
@@ -321,6 +320,8 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
         this_name = f"{name}.{life}" if name and life else name
         if this_name:
             queues.end_dead_namesake(conn, this_name)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: _STOP_EARLY.set())
         worker = ImagingWorker(
             taken,
             connection=conn,

@@ -457,6 +457,56 @@ def report(
     return not (lost or failed or server_errors or wrong or len(acked) != len(outcomes))
 
 
+def watch_queues(url: str, stop: threading.Event, rows: list[tuple[float, dict[str, float]]]) -> None:
+    """Scrape the API's /metrics every second until stop: queue depth per queue, workers, jobs done."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    began = time.perf_counter()
+    while not stop.wait(1.0):
+        try:
+            text = httpx.get(url + "/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        sample: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "imaging_queue_depth":
+                    sample[s.labels["queue"]] = s.value
+                elif s.name == "imaging_jobs_total" and s.labels.get("outcome") == "ok":
+                    sample["done"] = sample.get("done", 0) + s.value
+        rows.append((time.perf_counter() - began, sample))
+
+
+def queue_svg(rows: list[tuple[float, dict[str, float]]], title: str) -> str:
+    """Return an SVG line chart of the batch and immediate queues' depth over time."""
+    width, height, pad = 720, 300, 50
+    end = max(t for t, _ in rows) or 1
+    top = max(max(r.get("batch", 0), r.get("immediate", 0)) for _, r in rows) or 1
+
+    def xy(t: float, v: float) -> str:
+        return f"{pad + t / end * (width - 2 * pad):.1f},{height - pad - v / top * (height - 2 * pad):.1f}"
+
+    lines = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif"'
+        ' font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{pad}" y="20">{title}</text>',
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
+        f'<text x="{width - pad}" y="{height - pad + 20}" text-anchor="end">{end:.0f} s</text>',
+        f'<text x="{pad - 5}" y="{pad + 4}" text-anchor="end">{top:.0f}</text>',
+        f'<text x="{pad - 5}" y="{height - pad + 4}" text-anchor="end">0</text>',
+    ]
+    for n, (queue, colour) in enumerate((("batch", "#1f77b4"), ("immediate", "#d62728"))):
+        points = " ".join(xy(t, r.get(queue, 0)) for t, r in rows)
+        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        lines.append(
+            f'<text x="{width - pad - 140}" y="{pad + 16 * n}" fill="{colour}">{queue} queue depth</text>'
+        )
+    lines.append("</svg>")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scans", type=int, default=200)
@@ -466,6 +516,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="20 scans: a quick check")
     parser.add_argument("--deadline", type=float, default=20 * 60, help="seconds from the first upload")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--plot", type=Path, help="scrape /metrics each second; draw the queues' depth (SVG)")
     args = parser.parse_args()
     if args.small:
         args.scans = 20
@@ -481,11 +532,23 @@ def main() -> None:
         with running_api(settings) as url, running_workers(settings, args.workers, Path(tmp)):
             logs = sorted(Path(tmp).glob("worker-*.log"))
             load_before = os.getloadavg()  # the service idle: what else runs on the machine
+            stop, rows = threading.Event(), []
+            watcher = threading.Thread(target=watch_queues, args=(url, stop, rows), daemon=True)
+            if args.plot:
+                watcher.start()
             began = time.perf_counter()
             outcomes = upload_all(url, uploads, args.clients)
             upload_seconds = time.perf_counter() - began
             print(f"uploaded in {upload_seconds:.1f} s; waiting for the workers", flush=True)
             reads, unanswered = await_all(url, outcomes, min(o.started for o in outcomes) + args.deadline)
+            if args.plot:
+                time.sleep(2)
+                stop.set()
+                watcher.join()
+                title = f"{args.scans} scans, {args.clients} clients, {args.workers} workers"
+                args.plot.write_text(queue_svg(rows, title))
+                peak = max(r.get("batch", 0) for _, r in rows)
+                print(f"plot: {args.plot} ({len(rows)} scrapes, batch queue peak {peak:.0f})", flush=True)
             check(open_store(settings), settings, outcomes, logs)
             load_after = os.getloadavg()
         ok = report(args, outcomes, upload_seconds, reads, unanswered)

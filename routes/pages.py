@@ -61,6 +61,11 @@ MEDIA_TYPES = {
 }
 
 
+@router.get("/operator", response_class=HTMLResponse)
+def operator_page() -> HTMLResponse:
+    return HTMLResponse((WEB / "operator.html").read_text(encoding="utf-8"))
+
+
 @router.get("/keyentry", response_class=HTMLResponse)
 def keyentry_page(request: Request) -> Response:
     who = page_caller(request)  # a person signed in, or the way to /login

@@ -305,7 +305,7 @@ def _accept_scan(
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
     store.put(upload, json.dumps({"scan_id": scan.scan_id}).encode(), "application/json")
-    metrics.count(conn, "uploads", mode=mode.value)
+    metrics.count_upload(conn, scan.scan_id, mode.value)
     size = sum(f.size for f in stored)
     log.info(
         "scan %s stored (%d files, %d bytes) and queued on %s", scan.scan_id, len(stored), size, mode.value

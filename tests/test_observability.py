@@ -197,3 +197,23 @@ def test_epolicies_issued_and_mailed_are_counted_once(mail_settings: Settings) -
     assert found[("imaging_epolicies_total", (("event", "mailed"),))] == 1
     assert found[("imaging_jobs_total", (("kind", "issue_epolicy"), ("outcome", "ok")))] == 1
     assert found[("imaging_jobs_total", (("kind", "deliver_mail"), ("outcome", "ok")))] == 1
+
+
+def test_a_job_whose_dependency_is_down_is_counted_as_retried(mail_settings: Settings) -> None:  # noqa: F811
+    from fastapi.testclient import TestClient
+    from prometheus_client import generate_latest
+
+    import metrics
+    from api import create_app
+    from esign.epolicy import sample_request
+    from tests.conftest import SALES_KEY, run_worker_burst
+
+    no_smtp = mail_settings.model_copy(update={"smtp_port": free_port()})  # nobody listens there
+    client = TestClient(create_app(no_smtp))
+    body = sample_request().model_dump(mode="json")
+    assert client.post("/v1/epolicies", json=body, headers={"X-API-Key": SALES_KEY}).status_code == 202
+    assert run_worker_burst(no_smtp).returncode == 0
+    found = samples_of(generate_latest(metrics.service_registry(Redis.from_url(no_smtp.redis_url))).decode())
+    assert found[("imaging_jobs_total", (("kind", "deliver_mail"), ("outcome", "retried")))] >= 1
+    assert ("imaging_jobs_total", (("kind", "deliver_mail"), ("outcome", "ok"))) not in found
+    assert found[("imaging_epolicies_total", (("event", "issued"),))] == 1

@@ -51,6 +51,8 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/keyentry/{task_id}/image"): {Role.keyer},
     ("get", "/v1/jobs/failed"): {Role.admin},
     ("post", "/v1/jobs/requeue"): {Role.admin},
+    ("post", "/v1/jobs/discard"): {Role.admin},
+    ("get", "/v1/operations"): {Role.admin},
     ("get", "/v1/documents"): READERS,
     ("get", "/v1/documents/{doc_id}"): READERS,
     ("get", "/v1/documents/{doc_id}/pages/{n}"): READERS,

@@ -1,0 +1,71 @@
+"""The operator page in a real headless Chromium, against `imaging api` as a real process: queues, workers,
+key-entry, today's straight-through rate, recent scans, and failed jobs put back or discarded."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client import generate_latest
+from redis import Redis
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+import metrics
+import queues
+from models import DocumentRecord
+from settings import Settings
+from tests.conftest import ADMIN_KEY, SCANNER_KEY, csp_violations, needs_chromium, run_worker_burst
+from tests.ocr.conftest import document  # noqa: F401  (the fixture: one field accepted, two to key)
+from tests.samples import sample_png
+
+pytestmark = needs_chromium
+
+
+def _cells(browser, table: str) -> list[list[str]]:
+    """Return the table's cells, read in one step (the page redraws its tables every five seconds)."""
+    rows = f"[...document.querySelectorAll('#{table} tbody tr')]"
+    return browser.execute_script(f"return {rows}.map(r => [...r.cells].map(c => c.textContent))")
+
+
+def test_an_operator_sees_the_service_and_puts_back_or_discards_a_failed_job(
+    api_server: str,
+    browser,
+    document: DocumentRecord,  # noqa: F811
+    settings: Settings,
+) -> None:
+    conn = Redis.from_url(settings.redis_url)
+    metrics.count_fields(conn, document)  # today: one field accepted, two sent to key-entry
+    headers = {"X-API-Key": SCANNER_KEY, "Content-Type": "application/pdf"}
+    broken = httpx.post(api_server + "/v1/scans?mode=batch", content=b"%PDF-1.7\n%broken", headers=headers)
+    assert broken.status_code == 202, broken.text
+    assert run_worker_burst(settings).returncode == 0
+    queued = httpx.post(
+        api_server + "/v1/scans?mode=batch",
+        content=sample_png(),
+        headers={"X-API-Key": SCANNER_KEY, "Content-Type": "image/png"},
+    ).json()["scan_id"]
+    (failed_job,) = [f.job_id for f in queues.failed_jobs(conn)]
+
+    wait = WebDriverWait(browser, 20)
+    browser.get(api_server + "/operator")
+    wait.until(ec.visibility_of_element_located((By.ID, "key"))).send_keys(ADMIN_KEY, Keys.ENTER)
+    wait.until(lambda d: _cells(d, "failed"))
+    assert _cells(browser, "queues")[3][:2] == ["batch", "1"]
+    assert browser.find_element(By.ID, "backlog").text == "2"
+    assert browser.find_element(By.ID, "rate").text == "33.3 %"
+    scans = {row[0]: row[2] for row in _cells(browser, "scans")}
+    assert scans[queued] == "queued" and scans[broken.json()["scan_id"]].startswith("failed: ")
+    assert _cells(browser, "failed")[0][0] == failed_job
+
+    browser.find_element(By.CSS_SELECTOR, f"#failed button[data-job='{failed_job}']").click()  # requeue
+    wait.until(lambda d: not _cells(d, "failed") and _cells(d, "queues")[3][1] == "2")
+    assert run_worker_burst(settings).returncode == 0  # it fails again: the file is broken
+    wait.until(lambda d: _cells(d, "failed"))  # the page refreshes itself
+    discard = f"#failed button[data-job='{failed_job}']:nth-of-type(2)"
+    browser.find_element(By.CSS_SELECTOR, discard).click()
+    wait.until(lambda d: not _cells(d, "failed"))
+    assert queues.failed_jobs(conn) == []
+    assert csp_violations(browser) == []
+    counted = generate_latest(metrics.service_registry(conn)).decode()
+    assert 'imaging_jobs_total{kind="capture_scan",outcome="failed"} 2.0' in counted, "both runs, for good"
