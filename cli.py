@@ -87,9 +87,9 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
         settings = load_settings()
         base = name or socket.gethostname()
         sys.exit(supervisor.workers(settings, name=base, processes=processes, metrics_port=metrics_port))
-    import worker as worker_module
+    import worker_process
 
-    worker_module.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
+    worker_process.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
 @imaging.group()

@@ -2,9 +2,9 @@
 (ocr/engine.py Engine: this module's `read` and `preload`), and the only module that talks to tesseract.
 
 Tesseract runs in-process through tesserocr (its C++ API), one engine per language, loaded once per
-worker process (worker.preload loads them before RQ forks a child per job). Each field gets its own page
-segmentation mode and whitelist on the same engine, which the command line cannot do in one process
-(a list-mode run takes one configuration for every image). Measured on 690 generated field crops:
+worker process (worker_process.preload loads them before RQ forks a child per job). Each field gets
+its own page segmentation mode and whitelist on the same engine, which the command line cannot do in one
+process (a list-mode run takes one configuration for every image). Measured on 690 generated field crops:
 11 ms a field in-process against 21 ms batched through the command line and about 0.25 s a field
 with one process each. OMP_THREAD_LIMIT=1: tesseract's own threads made pages 3-5x slower on a
 2-core machine; throughput comes from worker processes instead.

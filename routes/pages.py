@@ -1,6 +1,6 @@
-"""The HTML pages: key-entry and viewer for staff; the customer's e-policy page and PDF, reached by the
-link in the mail; and the public check the policy's QR code points at. Also /docs (Swagger UI) and the
-files under /static/ that the pages load.
+"""The HTML pages: key-entry, viewer and operator for staff; the customer's e-policy page and PDF,
+reached by the link in the mail; and the public check the policy's QR code points at. Also /docs
+(Swagger UI) and the files under /static/ that the pages load.
 
 The customer's link is a signed, expiring token for one policy, recorded in its record when mailed and
 revocable (esign/tokens.py, epolicies.py). Failed attempts count against the token, and against the
@@ -62,8 +62,11 @@ MEDIA_TYPES = {
 
 
 @router.get("/operator", response_class=HTMLResponse)
-def operator_page() -> HTMLResponse:
-    return HTMLResponse((WEB / "operator.html").read_text(encoding="utf-8"))
+def operator_page(request: Request) -> Response:
+    """The operator page, for a person signed in (else the way to /login); the API routes it calls ask
+    for the admin operation, and the page shows their refusal to anyone else."""
+    who = page_caller(request)
+    return who if isinstance(who, Response) else staff_page("operator.html", who)
 
 
 @router.get("/keyentry", response_class=HTMLResponse)

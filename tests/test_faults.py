@@ -154,7 +154,7 @@ def test_a_worker_killed_mid_capture_leaves_its_job_to_another_which_completes_i
             os.kill(pid, signal.SIGKILL)
         victim.wait(10)
         assert _scan(store, scan_id).status == ScanStatus.queued, "killed before it finished"
-        # The survivor finds the job abandoned (worker.ABANDONED_AFTER) and runs it again.
+        # The survivor finds the job abandoned (worker_process.ABANDONED_AFTER) and runs it again.
         try:
             wait_until(lambda: _captured(store, [scan_id]), 240, "the survivor to finish the scan", 0.5)
         except AssertionError:

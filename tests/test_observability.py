@@ -69,11 +69,12 @@ def test_metrics_show_a_batch_fill_the_queue_and_drain_through_the_worker(
         assert before[("imaging_redis_up", ())] == 1
         assert before[("imaging_queue_depth", (("queue", "batch"),))] == 0
         assert before[("imaging_workers_alive", (("queue", "batch"),))] == 0
-        for _ in range(3):
+        for n in range(3):  # the same page under three policies (the same bytes and numbers are one scan)
             sent = httpx.post(
-                base + "/v1/scans?mode=batch",
-                content=page,
-                headers={"X-API-Key": SCANNER_KEY, "Content-Type": "image/png"},
+                base + "/v1/scans",
+                files={"file": ("page.png", page, "image/png")},
+                data={"mode": "batch", "policy_no": f"P202611000070{n}"},
+                headers={"X-API-Key": SCANNER_KEY},
             )
             assert sent.status_code == 202, sent.text
         time.sleep(1.1)

@@ -1,5 +1,6 @@
-"""The operator page in a real headless Chromium, against `imaging api` as a real process: queues, workers,
-key-entry, today's straight-through rate, recent scans, and failed jobs put back or discarded."""
+"""The operator page in a real headless Chromium, against `imaging api` as a real process: an admin signed
+in sees queues, workers, key-entry, today's straight-through rate, recent scans, and puts failed jobs back
+or discards them; without a session the page leads to /login and back; anyone else sees the refusal."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import httpx
 from prometheus_client import generate_latest
 from redis import Redis
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -15,11 +15,22 @@ import metrics
 import queues
 from models import DocumentRecord
 from settings import Settings
-from tests.conftest import ADMIN_KEY, SCANNER_KEY, csp_violations, needs_chromium, run_worker_burst
+from tests.conftest import (
+    SCANNER_KEY,
+    add_staff,
+    browser_sign_in,
+    csp_violations,
+    needs_chromium,
+    run_worker_burst,
+)
 from tests.ocr.conftest import document  # noqa: F401  (the fixture: one field accepted, two to key)
 from tests.samples import sample_png
 
 pytestmark = needs_chromium
+
+
+def _path(browser) -> str:
+    return "/" + browser.current_url.split("/", 3)[3].split("?")[0]
 
 
 def _cells(browser, table: str) -> list[list[str]]:
@@ -48,9 +59,12 @@ def test_an_operator_sees_the_service_and_puts_back_or_discards_a_failed_job(
     (failed_job,) = [f.job_id for f in queues.failed_jobs(conn)]
 
     wait = WebDriverWait(browser, 20)
-    browser.get(api_server + "/operator")
-    wait.until(ec.visibility_of_element_located((By.ID, "key"))).send_keys(ADMIN_KEY, Keys.ENTER)
+    browser.get(api_server + "/operator")  # no session: the sign-in page, which leads back here
+    assert _path(browser) == "/login" and "next=%2Foperator" in browser.current_url
+    browser_sign_in(browser, api_server, add_staff(settings, "ops.admin", "admin"), "/operator")
+    assert browser.find_element(By.ID, "person").text == "ops.admin"
     wait.until(lambda d: _cells(d, "failed"))
+    assert not browser.execute_script("return 'imaging-key' in sessionStorage || sessionStorage.length")
     assert _cells(browser, "queues")[3][:2] == ["batch", "1"]
     assert browser.find_element(By.ID, "backlog").text == "2"
     assert browser.find_element(By.ID, "rate").text == "33.3 %"
@@ -69,3 +83,19 @@ def test_an_operator_sees_the_service_and_puts_back_or_discards_a_failed_job(
     assert csp_violations(browser) == []
     counted = generate_latest(metrics.service_registry(conn)).decode()
     assert 'imaging_jobs_total{kind="capture_scan",outcome="failed"} 2.0' in counted, "both runs, for good"
+
+
+def test_a_person_signed_in_who_is_not_an_admin_sees_the_refusal(
+    api_server: str, browser, settings: Settings
+) -> None:
+    person = add_staff(settings, "ops.keyer", "keyer", "underwriter")
+    browser_sign_in(browser, api_server, person, "/operator")
+    refused = WebDriverWait(browser, 15).until(ec.visibility_of_element_located((By.ID, "refused")))
+    assert "ops.keyer may not use the operator page" in refused.text
+    assert "allowed: admin" in refused.text, refused.text  # the API's own words
+    assert not browser.find_element(By.ID, "board").is_displayed()
+    browser.find_element(By.CSS_SELECTOR, "#logout button").click()  # signs out as on the key-entry page
+    WebDriverWait(browser, 15).until(lambda d: _path(d) == "/login")
+    browser.get(api_server + "/operator")
+    assert _path(browser) == "/login"
+    assert csp_violations(browser) == []

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from redis import Redis
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -136,24 +138,31 @@ def test_an_admin_locks_and_resets_an_account_from_the_admin_page(
     browser.get(api_server + "/admin/users")
     assert _path(browser) == "/login"
     browser_sign_in(browser, api_server, add_staff(settings, "boss.c", "admin"), "/admin/users")
-    wait = WebDriverWait(browser, 15)
+    # The table is drawn again after each change: an element found a moment ago may be gone (stale).
+    wait = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,))
 
-    def row() -> str:
+    def clerk_row(d) -> WebElement | None:
         return next(
-            r.text for r in browser.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text
+            (r for r in d.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text), None
         )
 
-    assert "active" in row()
-    next(
-        r for r in browser.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text
-    ).find_element(By.XPATH, ".//button[text()='lock']").click()
-    wait.until(lambda d: "locked" in row())
+    def row_says(word: str):
+        return lambda d: (r := clerk_row(d)) is not None and word in r.text
+
+    wait.until(row_says("active"))
+    wait.until(lambda d: clerk_row(d).find_element(By.XPATH, ".//button[text()='lock']").click() or True)
+    wait.until(row_says("locked"))
     store = open_store(settings)
     assert accounts.get(store, "clerk.a").state == "locked"
-    clerk = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#users tbody tr") if "clerk.a" in r.text)
-    clerk.find_element(By.NAME, "password").send_keys("a new password for clerk", Keys.ENTER)
+    new_password = "a new password for clerk"
+
+    def reset(d) -> bool:
+        clerk_row(d).find_element(By.NAME, "password").send_keys(new_password, Keys.ENTER)
+        return True
+
+    wait.until(reset)
     wait.until(lambda d: _path(d) == "/admin/users" and "clerk.a" in d.page_source)
-    assert accounts.password_matches(accounts.get(store, "clerk.a"), "a new password for clerk")
+    assert accounts.password_matches(accounts.get(store, "clerk.a"), new_password)
     changes = [e.action for e in audit.query(redis_conn, store) if e.object == "clerk.a"]
     assert changes == ["account_add", "account_lock", "account_reset"]
     assert csp_violations(browser) == []

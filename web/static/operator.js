@@ -1,12 +1,32 @@
 "use strict";
 // The operator page: one call to /v1/operations and one to /v1/jobs/failed every five seconds;
-// requeue and discard buttons on each failed job. The admin key stays in this tab (sessionStorage).
+// requeue and discard buttons on each failed job. The person signed in calls the API with the session
+// cookie, and every POST carries the page's CSRF token. Those routes are for admins: anyone else sees
+// the API's refusal, in words.
 const $ = (id) => document.getElementById(id);
-let key = sessionStorage.getItem("imaging-key") || "";
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
 async function call(path, options = {}) {
-  const headers = Object.assign({"X-API-Key": key}, options.headers || {});
-  return fetch(path, Object.assign({}, options, {headers}));
+  const headers = Object.assign({"X-CSRF-Token": csrf}, options.headers || {});
+  const response = await fetch(path, Object.assign({credentials: "same-origin"}, options, {headers}));
+  if (response.status === 401) location.assign("/login?next=" + encodeURIComponent(location.pathname));
+  return response;
+}
+
+async function detail(response) {
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") return body.detail;
+    return JSON.stringify(body.detail ?? body);
+  } catch {
+    return response.statusText;
+  }
+}
+
+async function refuse(response) {
+  const person = $("person").textContent;
+  $("refused").textContent = `${person} may not use the operator page (admins only): ${await detail(response)}`;
+  $("board").hidden = true; $("refused").hidden = false;
 }
 
 function seconds(s) {
@@ -38,7 +58,8 @@ function button(label, path, jobId) {
     const response = await call(path, {
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({job_ids: [jobId]}),
     });
-    $("error").textContent = response.ok ? "" : `${label} ${jobId}: ${response.status}`;
+    if (response.status === 403) { await refuse(response); return; }
+    $("error").textContent = response.ok ? "" : `${label} ${jobId}: ${response.status} ${await detail(response)}`;
     await refresh();
   });
   return b;
@@ -46,9 +67,14 @@ function button(label, path, jobId) {
 
 async function refresh() {
   const [ops, failed] = await Promise.all([call("/v1/operations"), call("/v1/jobs/failed")]);
-  if ([ops.status, failed.status].some((s) => s === 401 || s === 403)) {
-    sessionStorage.removeItem("imaging-key"); key = "";
-    $("board").hidden = true; $("login").hidden = false; $("key").focus(); return false;
+  if (ops.status === 401 || failed.status === 401) return false;  // on the way to /login
+  const refusal = [ops, failed].find((r) => r.status === 403);
+  if (refusal) { await refuse(refusal); return false; }
+  const trouble = [ops, failed].find((r) => !r.ok);
+  if (trouble) {  // Redis away (503), say: shown, and tried again at the next round
+    $("error").textContent = `${new URL(trouble.url).pathname}: ${trouble.status} ${await detail(trouble)}`;
+    $("board").hidden = false;
+    return true;
   }
   const o = await ops.json();
   fill("queues", o.queues.map((q) => [q.name, q.depth, q.depth ? seconds(q.oldest_seconds) : "", q.failed]));
@@ -67,19 +93,17 @@ async function refresh() {
     return [j.job_id, j.queue, j.ended_at, {error: true, text: j.error}, actions];
   }));
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
-  $("login").hidden = true; $("board").hidden = false;
+  $("refused").hidden = true; $("board").hidden = false;
   return true;
 }
 
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  key = $("key").value.trim();
-  sessionStorage.setItem("imaging-key", key);
-  await loop();
-});
-
 async function loop() {
-  if (key && await refresh()) setTimeout(loop, 5000);
-  else if (!key) { $("login").hidden = false; $("key").focus(); }
+  let again = true;
+  try {
+    again = await refresh();
+  } catch (err) {  // the service unreachable for a moment: said, and tried again
+    $("error").textContent = `no answer from the service: ${err.message}`;
+  }
+  if (again) setTimeout(loop, 5000);
 }
 loop();
