@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 import keyentry
 from indexing.review import KEYED_CONFLICT, REVIEW_ID, Review, decide, open_reviews
+from people import audit
 from roles import Operation
 from routes.deps import Caller, ErrorBody, RedisConn, Store, require
 
@@ -44,9 +45,19 @@ def decide_review(
     conn: RedisConn,
     who: Reviewer,
 ) -> Review:
-    """Decide a review, with the reason: recorded with who decided and when. A keyed conflict accepted
-    completes its document with the conflict on record; rejected, its fields go back to key-entry."""
+    """Decide a review, with the reason: recorded with who decided and when, and in the audit trail. A
+    keyed conflict accepted completes its document with the conflict on record; rejected, its fields go
+    back to key-entry."""
     review = decide(store, review_id, body.decision, who.key_id, who.role.value, body.reason)
+    audit.record(
+        conn,
+        person=who.person,
+        branch=who.branch,
+        role=who.role.value,
+        action=f"review_{body.decision}",
+        object=f"{review.doc_id} {review.kind}: {'; '.join(review.problems)}",
+        reason=body.reason,
+    )
     if review.kind == KEYED_CONFLICT:
         keyentry.apply_review(conn, store, review)
     return review

@@ -12,6 +12,8 @@ import keyentry
 from api import create_app
 from capture.decode import encode_png
 from models import DocumentRecord, FieldRecord, document_key, load
+from people import audit
+from people.identity import key_id
 from settings import Settings
 from storage import open_store
 from tests.conftest import ADMIN_KEY, KEYER2_KEY, KEYER_KEY, UNDERWRITER_KEY
@@ -110,6 +112,9 @@ def test_a_keyed_sex_against_the_id_number_goes_to_a_review_that_decides_it(
     assert record.complete and record.fields["sex"].status == "keyed" and record.fields["sex"].value == "女"
     (accepted,) = record.accepted_conflicts
     assert accepted.reason == accept["reason"] and accepted.role == "underwriter"
+    (audited,) = [e for e in audit.query(redis_conn, store, person=key_id(UNDERWRITER_KEY)) if e.reason]
+    assert audited.action == "review_accept" and audited.reason == accept["reason"]
+    assert CARD in audited.object and "sex digit" in audited.object
     assert client.get("/v1/reviews", headers={"X-API-Key": ADMIN_KEY}).json() == []
 
 
