@@ -248,7 +248,7 @@ def submit(
     conn.hset(key, mapping={**progress, "state": "done", "lessee": ""})
     conn.expire(key, DONE_TTL)
     conn.zrem(LEASES, task_id)
-    _settle(conn, store, task.scan_id)
+    settle(conn, store, task.scan_id)
     return {"task_id": task_id, "status": status, "value": value}
 
 
@@ -356,10 +356,11 @@ def apply_review(conn: Redis, store: ObjectStore, review: Review) -> DocumentRec
     return record
 
 
-def _settle(conn: Redis, store: ObjectStore, scan_id: str) -> None:
-    """Settle the document's scan again (indexing/case.py): a keyed number or name may tie a card to the
-    form's party, or tell whose a card back is; queue what that finds for people."""
-    changed, scan = settle_scan(store, conn, scan_id)
+def settle(conn: Redis, store: ObjectStore, scan_id: str, update: dict | None = None) -> None:
+    """Settle a scan (indexing/case.py), and queue the key-entry work that finds (a card back's holder):
+    by the capture job once its documents are filed (``update``: the scan's status), and again after
+    each keyed answer, which may tie a card to the form's party or tell whose a card back is."""
+    changed, scan = settle_scan(store, conn, scan_id, update)
     for record in changed:
         if not record.on_file and not record.rescan and record.scan_id == scan_id:
             add_tasks(conn, record, immediate=scan is not None and scan.mode == "immediate")

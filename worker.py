@@ -146,22 +146,11 @@ def capture_scan(scan_id: str) -> dict:
         queues.close_scan(_redis(ctx), scan_id)
         raise
     done = {"status": ScanStatus.captured, "pages": len(pages), "documents": doc_ids, "problems": problems}
-    _settle(ctx, scan_id, done, immediate=scan.mode == ScanMode.immediate)
+    from keyentry import settle
+
+    settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan
     queues.close_scan(_redis(ctx), scan_id)
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
-
-
-def _settle(ctx: Context, scan_id: str, done: dict, immediate: bool) -> None:
-    """Store the captured scan after settling whose its documents are by their evidence
-    (indexing/case.py), and queue the key-entry work that found (a card back's holder)."""
-    from indexing.case import settle_scan
-    from keyentry import add_tasks
-
-    conn = _redis(ctx)
-    changed, _ = settle_scan(ctx.store, conn, scan_id, done)
-    for record in changed:
-        if not record.on_file and not record.rescan and record.scan_id == scan_id:
-            add_tasks(conn, record, immediate=immediate)
 
 
 def _save_scan(store: ObjectStore, scan: Scan) -> None:
