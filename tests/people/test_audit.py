@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from api import create_app
+from indexing import archive
 from models import DocumentRecord, load
 from people import audit
 from roles import Role
@@ -40,6 +41,8 @@ def test_a_branch_underwriter_cannot_see_another_branch_s_case(
 ) -> None:
     _branch(settings, list(case.values()), "8611")
     store = open_store(settings)
+    for doc_id in case.values():  # the customer's archive, as the worker keeps it when it files them
+        archive.file(store, load(store, DocumentRecord, doc_id))
     add_person(store, redis_conn, "uw.beijing", Role.underwriter, branch="8611")
     add_person(store, redis_conn, "uw.haidian", Role.underwriter, branch="861101")
     add_person(store, redis_conn, "uw.tianjin", Role.underwriter, branch="8612")
@@ -52,6 +55,7 @@ def test_a_branch_underwriter_cannot_see_another_branch_s_case(
         found = client.get(lookup).json()["documents"]
         assert (case["front"] in [d["doc_id"] for d in found]) is sees, who
         assert client.get(f"/v1/customers/{APPLICANT}/idcard").status_code == (200 if sees else 404), who
+        assert client.get(f"/v1/customers/{APPLICANT}").status_code == (200 if sees else 404), who
     # The bootstrap keys stand at the root; admin sees every branch.
     assert (
         TestClient(create_app(settings)).get(front, headers={"X-API-Key": UNDERWRITER_KEY}).status_code == 200
