@@ -11,11 +11,10 @@ from errors import NotFound
 from indexing.archive import Archive, ArchiveView, archive_key, load_archive, view
 from indexing.links import on_business
 from models import DocumentRecord, find
-from people import audit
 from people.reach import reaches
 from roles import Operation, Role, identity_through
 from routes.deps import Caller, ErrorBody, RedisConn, Store, checked_number, require
-from routes.documents import reason_of
+from routes.documents import audit_read
 
 router = APIRouter(tags=["documents"])
 Reader = Annotated[Caller, Depends(require(Operation.read_documents))]
@@ -39,16 +38,7 @@ def customer(request: Request, customer_id: str, store: Store, conn: RedisConn, 
     ):
         raise NotFound(f"no archive for customer {idnumber.mask(number)}")
     name = archive_key(store, number).split("/")[1]  # the keyed hash: no number in the trail
-    audit.record(
-        conn,
-        person=who.person,
-        branch=who.branch,
-        role=who.role.value,
-        action="read",
-        object=f"{name} customer archive",
-        reason=reason_of(request),
-        customers=[name],
-    )
+    audit_read(request, conn, who, f"{name} customer archive", [name])
     return view(archive)
 
 

@@ -199,15 +199,20 @@ def log_read(
     request: Request, store: ObjectStore, conn: Redis, who: Caller, record: DocumentRecord, part: str
 ) -> None:
     """Put one image read in the audit trail; raise QueueUnavailable (503) if it cannot be written."""
+    audit_read(request, conn, who, f"{record.doc_id} {part}", customers_of(store, record))
+
+
+def audit_read(request: Request, conn: Redis, who: Caller, what: str, customers: list[str]) -> None:
+    """Put one read in the audit trail, with the caller and the reason the viewer gave (X-Reason)."""
     audit.record(
         conn,
         person=who.person,
         branch=who.branch,
         role=who.role.value,
         action="read",
-        object=f"{record.doc_id} {part}",
+        object=what,
         reason=reason_of(request),
-        customers=customers_of(store, record),
+        customers=customers,
     )
 
 
