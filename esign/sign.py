@@ -30,7 +30,7 @@ from functools import cache
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.crypt.permissions import StandardPermissions
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.metadata.model import DocumentMetadata
+from pyhanko.pdf_utils.metadata.model import DocumentMetadata, ExpandedName, XmpStructure, XmpValue
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import BasePdfFileWriter, copy_into_new_writer
 from pyhanko.sign import fields, signers
@@ -286,6 +286,46 @@ def _add_seal_field(writer: BasePdfFileWriter) -> None:
     )
 
 
+# PDF/A-2b (ISO 19005-2, level B) as the archive copy claims it in its XMP; the customer's copy is encrypted,
+# which PDF/A forbids, and claims nothing.
+PDFA_ID = "http://www.aiim.org/pdfa/ns/id/"
+PDFA_2B = XmpStructure.of(
+    (ExpandedName(PDFA_ID, "part"), XmpValue("2")), (ExpandedName(PDFA_ID, "conformance"), XmpValue("B"))
+)
+SRGB = "sRGB IEC61966-2.1"
+
+
+@cache
+def srgb_profile() -> bytes:
+    """Return an sRGB ICC profile (made by littlecms through Pillow; no file to ship or find)."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _add_output_intent(writer: BasePdfFileWriter) -> None:
+    """Give the document the sRGB output intent PDF/A asks for (its colours are DeviceRGB and DeviceGray),
+    unless it has one."""
+    if "/OutputIntents" in writer.root:
+        return
+    profile = generic.StreamObject(
+        {generic.pdf_name("/N"): generic.NumberObject(3)}, stream_data=srgb_profile()
+    )
+    profile.compress()
+    intent = generic.DictionaryObject(
+        {
+            generic.pdf_name("/Type"): generic.pdf_name("/OutputIntent"),
+            generic.pdf_name("/S"): generic.pdf_name("/GTS_PDFA1"),
+            generic.pdf_name("/OutputConditionIdentifier"): generic.TextStringObject(SRGB),
+            generic.pdf_name("/Info"): generic.TextStringObject(SRGB),
+            generic.pdf_name("/RegistryName"): generic.TextStringObject("http://www.color.org"),
+            generic.pdf_name("/DestOutputProfile"): writer.add_object(profile),
+        }
+    )
+    writer.root[generic.pdf_name("/OutputIntents")] = generic.ArrayObject([writer.add_object(intent)])
+    writer.update_root()
+
+
 def certify(
     pdf: bytes | BasePdfFileWriter,
     signer: signers.Signer,
@@ -309,6 +349,7 @@ def certify(
     if document is not None:  # pyHanko writes it into the Info dictionary and the XMP stream
         for field in dataclasses.fields(document):
             setattr(writer.document_meta, field.name, getattr(document, field.name))
+    _add_output_intent(writer)
     _add_seal_field(writer)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD,
@@ -358,6 +399,8 @@ def seal(
     reason = "电子保单 e-policy"
     encrypted = encrypted_writer(pdf, user_password, owner_password)
     customer = certify(encrypted, signer, None, timestamper, reason, reserve, document, long_term)
+    if document is not None:
+        document = dataclasses.replace(document, xmp_extra=[*document.xmp_extra, PDFA_2B])
     archive = certify(pdf, signer, None, timestamper, reason, reserve, document, long_term)
     return SignedCopies(customer=customer, archive=archive)
 

@@ -184,3 +184,27 @@ def test_the_kept_font_subset_is_the_one_reportlab_makes() -> None:
     made = face.makeSubset(subset)
     assert face.makeSubset(list(subset)) is made  # kept, not made again
     assert made == TTFontFace.makeSubset(face, subset)  # reportlab's own, byte for byte
+
+
+def test_the_archive_copy_claims_pdfa_2b_with_an_srgb_output_intent_the_customers_copy_does_not(
+    copies, tmp_path: Path
+) -> None:
+    from PIL import ImageCms
+
+    for (path, password), data in zip(
+        _files(copies, tmp_path), (copies.archive, copies.customer), strict=True
+    ):
+        _run("qpdf", "--check", *(["--password=" + password[1]] if password else []), str(path))
+        reader = PdfFileReader(io.BytesIO(data))
+        if password:
+            reader.decrypt(password[1])
+        (intent,) = [i.get_object() for i in reader.root["/OutputIntents"]]
+        assert intent["/S"] == "/GTS_PDFA1" and intent["/OutputConditionIdentifier"] == "sRGB IEC61966-2.1"
+        profile = intent["/DestOutputProfile"]
+        assert profile["/N"] == 3
+        icc = ImageCms.ImageCmsProfile(io.BytesIO(profile.data))
+        assert "sRGB" in ImageCms.getProfileDescription(icc)
+        xmp = reader.root["/Metadata"]
+        assert "/Filter" not in xmp  # PDF/A: the metadata stream stays readable without decoding
+        claims = b'pdfaid:part="2"' in xmp.data and b'pdfaid:conformance="B"' in xmp.data
+        assert claims == (not password), "only the archive copy (not encrypted) claims PDF/A-2b"
