@@ -5,6 +5,7 @@ e-policies (esign/render.py) and the print check (ocr/printed.py) all use these,
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from functools import cache
 from pathlib import Path
@@ -38,19 +39,22 @@ def font_file() -> tuple[Path, int]:
 
 
 class _Kept(OrderedDict):
-    """The last few values made, by key (least recently used goes first)."""
+    """The last few values made, by key (least recently used goes first); safe to share between threads."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
-        self.size = size
+        self.size, self.lock = size, threading.Lock()
 
     def get_or_make(self, key, make):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = self[key] = make()
-        if len(self) > self.size:
-            self.popitem(last=False)
+        with self.lock:
+            if key in self:
+                self.move_to_end(key)
+                return self[key]
+        value = make()
+        with self.lock:
+            self[key] = value
+            if len(self) > self.size:
+                self.popitem(last=False)
         return value
 
 

@@ -8,7 +8,8 @@ default, which other validators (poppler's pdfsig among them) do not understand,
 Each copy is a certification signature with DocMDP "no changes" (PAdES, the chain embedded) whose
 widget over SEAL_BOX shows the seal the renderer made (its own appearance, no pyHanko stamp), time-stamped
 when a TSA is configured (PAdES B-T; B-B otherwise), and at IMAGING_PADES_LEVEL B-LT or B-LTA followed by
-the validation data and a document timestamp (``LongTerm``).
+the validation data and a document timestamp (``LongTerm``). Both carry an sRGB output intent; the
+archive copy claims PDF/A-2b in its XMP (the customer's is encrypted, which PDF/A forbids).
 
 What makes it fast (bench/epolicy_bench.py, README "Performance"): the key is loaded once per worker
 process (``signer_from_settings`` is cached); the signature's size is reserved up front rather than found
