@@ -41,15 +41,18 @@ def _cells(browser, table: str) -> list[list[str]]:
     return browser.execute_script(f"return {rows}.map(r => [...r.cells].map(c => c.textContent.trim()))")
 
 
-def _press(browser, element_id: str) -> None:
-    """Tab through the page until the element has the focus, then press Enter: the keyboard only."""
-    body = browser.find_element(By.TAG_NAME, "body")
+def _focus(browser, element_id: str):
+    """Tab through the page until the element has the focus (the keyboard only); return it."""
     for _ in range(40):
-        if browser.switch_to.active_element.get_attribute("id") == element_id:
-            browser.switch_to.active_element.send_keys(Keys.ENTER)
-            return
-        body.send_keys(Keys.TAB) if _ == 0 else browser.switch_to.active_element.send_keys(Keys.TAB)
+        active = browser.switch_to.active_element
+        if active.get_attribute("id") == element_id:
+            return active
+        active.send_keys(Keys.TAB)
     raise AssertionError(f"#{element_id} never had the focus")
+
+
+def _press(browser, element_id: str) -> None:
+    _focus(browser, element_id).send_keys(Keys.ENTER)
 
 
 @needs_chromium
@@ -69,8 +72,7 @@ def test_a_clerk_finds_a_policy_reads_its_receipts_and_revokes_and_resends_by_ke
     with running_api(mail_settings) as base:
         browser_sign_in(browser, base, add_staff(mail_settings, "svc.clerk", "servicing"), "/epolicies")
         wait = WebDriverWait(browser, 15)
-        assert browser.switch_to.active_element.get_attribute("id") == "policy_no"  # autofocus
-        browser.switch_to.active_element.send_keys(POLICY.lower(), Keys.ENTER)
+        _focus(browser, "policy_no").send_keys(POLICY.lower(), Keys.ENTER)
         wait.until(lambda d: d.find_elements(By.ID, "receipts"))
         ((label, state, signed, delivered, opened, downloaded, acknowledged, reminded),) = _cells(
             browser, "receipts"
