@@ -323,7 +323,9 @@ async def staff_epolicy_action(
             await run_in_threadpool(epolicy_resend, policy_no, store, conn, settings, who)
         else:
             await run_in_threadpool(epolicy_revoke_links, policy_no, store, conn, who)
-    except HTTPException as exc:
+    except HTTPException as exc:  # 409: not signed yet
         return _staff_page(store, who, policy_no, f"未能重新发送 Not mailed: {exc.detail}")
+    except NotFound:
+        return _staff_page(store, who, policy_no)  # says the policy is not found
     done = "resent" if action == "resend" else "revoked"
     return RedirectResponse(f"/epolicies?policy_no={policy_no}&done={done}", status_code=303)

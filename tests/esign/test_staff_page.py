@@ -115,3 +115,20 @@ def test_the_page_leads_to_sign_in_and_refuses_staff_who_do_not_handle_epolicies
     assert signed_in.status_code == 200, signed_in.text
     refused = client.get("/epolicies")
     assert refused.status_code == 403 and "e-policies" in refused.text
+
+
+def test_a_bad_or_unknown_policy_number_is_said_on_the_page_not_as_a_traceback(settings: Settings) -> None:
+    username = add_staff(settings, "page.servicing", "servicing")
+    client = TestClient(create_app(settings), base_url="https://testserver")
+    csrf = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/login", data={"username": username, "password": STAFF_PASSWORD, "csrf_token": csrf})
+    bad = client.get("/epolicies", params={"policy_no": "P2026<script>"})
+    assert bad.status_code == 422 and "不是保单号" in bad.text
+    assert "&lt;SCRIPT&gt;" in bad.text and "<SCRIPT>" not in bad.text, "escaped"
+    unknown = client.get("/epolicies", params={"policy_no": "P2026999999999"})
+    assert unknown.status_code == 404 and "未找到保单 P2026999999999" in unknown.text
+    session_csrf = unknown.text.split('name="csrf_token" value="')[1].split('"')[0]
+    resent = client.post("/epolicies/P2026999999999/resend", data={"csrf_token": session_csrf})
+    assert resent.status_code == 404 and "未找到保单 P2026999999999" in resent.text
+    forged = client.post("/epolicies/P2026999999999/revoke", data={"csrf_token": "x"})
+    assert forged.status_code == 403
