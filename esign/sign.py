@@ -231,10 +231,13 @@ def rehearse(signer: signers.Signer) -> None:
     seal(render(sample_request(), 1, "https://rehearsal.invalid/verify"), signer, "000000", "rehearsal")
 
 
-def encrypted_writer(pdf: bytes, user_password: str, owner_password: str) -> BasePdfFileWriter:
-    """Return a writer holding the PDF, to be written encrypted with AES-256: opened with user_password,
-    printable, not changeable."""
-    writer = copy_into_new_writer(PdfFileReader(io.BytesIO(pdf)))
+def encrypted_writer(
+    pdf: bytes | PdfFileReader, user_password: str, owner_password: str
+) -> BasePdfFileWriter:
+    """Return a writer holding (a copy of) the PDF, to be written encrypted with AES-256: opened with
+    user_password, printable, not changeable."""
+    reader = pdf if isinstance(pdf, PdfFileReader) else PdfFileReader(io.BytesIO(pdf))
+    writer = copy_into_new_writer(reader)
     writer.encrypt(owner_password, user_password, perms=CUSTOMER_PERMISSIONS, pdf_mac=False)
     return writer
 
@@ -398,11 +401,15 @@ def seal(
     """Return the customer's copy (encrypted and signed in one write) and the archive copy (signed in an
     incremental update) of a rendered PDF."""
     reason = "电子保单 e-policy"
-    encrypted = encrypted_writer(pdf, user_password, owner_password)
+    # One parse for both: the customer's copy is a copy of the objects, written whole; the archive's update
+    # then reads what it changes from the same reader, already parsed (1-3 ms a policy).
+    reader = PdfFileReader(io.BytesIO(pdf))
+    encrypted = encrypted_writer(reader, user_password, owner_password)
     customer = certify(encrypted, signer, None, timestamper, reason, reserve, document, long_term)
     if document is not None:
         document = dataclasses.replace(document, xmp_extra=[*document.xmp_extra, PDFA_2B])
-    archive = certify(pdf, signer, None, timestamper, reason, reserve, document, long_term)
+    archive = IncrementalPdfFileWriter.from_reader(reader)
+    archive = certify(archive, signer, None, timestamper, reason, reserve, document, long_term)
     return SignedCopies(customer=customer, archive=archive)
 
 
