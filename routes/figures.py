@@ -4,6 +4,7 @@ charts (web/figures.html), each for the branches the caller reaches (people/reac
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import time
 from datetime import date, datetime, timedelta
@@ -18,6 +19,7 @@ import figures
 import keyentry
 from errors import BadInput
 from figures import Figures
+from indexing.index import HOLDER_FIELD
 from people.identity import Caller
 from people.reach import covers, reaches
 from roles import Operation, Role, may
@@ -175,6 +177,15 @@ def _manager(request: Request) -> Caller | Response:
     return who.acting_as(role)
 
 
+@functools.cache
+def _labels() -> dict[str, str]:
+    """Return each field's label on its form or card (the same name has the same label everywhere)."""
+    from capture.templates import templates
+
+    found = {f.name: f.label for t in templates().values() for f in t.fields if f.label}
+    return found | {HOLDER_FIELD: "持证人身份证号码"}
+
+
 def _days(found: FiguresAnswer) -> list[tuple[str, int]]:
     """Return (day, scans) for every day of the range, summed over branches."""
     scans: dict[date, int] = {}
@@ -212,6 +223,7 @@ def figures_page(
         days=_days(found),
         branches=branches,
         reasons=figures.REASON_NAMES,
+        labels=_labels(),
         no_branch=NO_BRANCH,
         csv_url=f"/v1/figures.csv?{query}",
         message=message,
