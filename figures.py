@@ -226,6 +226,8 @@ def note_scan(conn: Redis, store: ObjectStore, scan_id: str) -> None:
         add(conn, [*scan_events(scan), *(e for r in records for e in document_events(r, scan))])
     except (RedisError, DependencyDown) as exc:
         log.warning("figures of scan %s not counted: %s", scan_id, exc)
+    except Exception:  # a bug here must not fail the capture or the keyer's answer: logged with its trace
+        log.exception("figures of scan %s not counted", scan_id)
 
 
 def note_epolicy(conn: Redis, policy: EPolicy) -> None:
@@ -234,6 +236,8 @@ def note_epolicy(conn: Redis, policy: EPolicy) -> None:
         add(conn, epolicy_events(policy))
     except RedisError as exc:
         log.warning("figures of e-policy %s not counted: %s", policy.policy_no, exc)
+    except Exception:  # as in note_scan
+        log.exception("figures of e-policy %s not counted", policy.policy_no)
 
 
 def all_events(store: ObjectStore) -> Iterator[Event]:

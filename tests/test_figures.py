@@ -230,3 +230,13 @@ def test_the_rebuild_from_the_store_counts_what_the_live_path_counted(
     assert {b: figures.counts_of(redis_conn, day, b) for b in figures.branches_on(redis_conn, day)} == live
     figures.rebuild(redis_conn, store, [day])  # twice: the same, not double
     assert {b: figures.counts_of(redis_conn, day, b) for b in figures.branches_on(redis_conn, day)} == live
+
+
+def test_a_count_that_cannot_be_made_fails_nothing(tmp_path: Path, caplog) -> None:
+    store = LocalStore(tmp_path / "objects")
+    scan = _scan()
+    store.put(scan.key, scan.to_json(), "application/json")
+    away = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    figures.note_scan(away, store, scan.scan_id)  # the capture or the keyer's answer goes on
+    figures.note_epolicy(away, EPolicy(policy_no="P2026110000123"))
+    assert "figures of scan" in caplog.text
