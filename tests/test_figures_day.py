@@ -177,6 +177,9 @@ def test_the_figures_of_a_seeded_day_are_the_counts_it_is_known_to_hold(
         first = _scan(client, beijing, [_jpeg(scan_page(page, rng, dpi=300, angle=1.5)[0]), _jpeg(cards)])
         second = _scan(client, tianjin, [_jpeg(blurred)])
         _epolicies(client, smtp_srv, settings)
+        waiting = client.get("/v1/figures", headers=manager).json()["backlog"]
+        assert [(b["branch"], b["waiting"]) for b in waiting] == [("861101", first["fields_pending"])]
+        assert 0 < waiting[0]["oldest_seconds"] < 600
         keyed, checked, lost = _key_everything(client)
     assert lost[key_id(KEYER2_KEY)] + lost[key_id(KEYER_KEY)] + lost[key_id(KEYER3_KEY)] == 1
 
@@ -202,6 +205,7 @@ def test_the_figures_of_a_seeded_day_are_the_counts_it_is_known_to_hold(
     assert got["completed"] == len(times) == len(first["documents"])
     assert got["complete_median_seconds"] == times[(len(times) - 1) // 2]
     assert got["complete_p90_seconds"] == times[math.ceil(0.9 * len(times)) - 1]
+    assert mine["backlog"] == []  # everything keyed
     assert mine["total"]["epolicies"] == {"issued": 2, "delivered": 2, "downloaded": 1, "acknowledged": 1}
     assert client.get(f"/v1/figures?{span}&branch=861201", headers=manager).status_code == 403
 
