@@ -1,6 +1,6 @@
 """The managers' page in a real headless Chromium against `imaging api` as a real process: a manager of a
-province signed in sees their branches' figures with charts and the CSV link, filters by branch with the
-keyboard alone, and nothing of another province; axe-core finds no serious violation. Anyone else is
+province signed in sees their branches' figures with charts and the CSV link, filters by branch and dates with
+the keyboard alone, and nothing of another province; axe-core finds no serious violation. Anyone else is
 refused, and without a session the page leads to /login."""
 
 from __future__ import annotations
@@ -88,6 +88,17 @@ def _tab_to(browser, element_id: str, most: int = 12) -> None:
     assert _focused(browser) == element_id
 
 
+def _type_date(browser, day) -> None:
+    """Type a date into the focused date input as a person would: its digits in the order the browser's
+    locale shows the parts (11/30/2026 or 2026/11/30), each part moving on to the next."""
+    order = browser.execute_script(
+        "return new Intl.DateTimeFormat(navigator.language).formatToParts(new Date(2026, 10, 30))"
+        ".map(p => p.type).filter(t => ['year', 'month', 'day'].includes(t))"
+    )
+    parts = {"year": f"{day.year:04d}", "month": f"{day.month:02d}", "day": f"{day.day:02d}"}
+    _press(browser, *"".join(parts[p] for p in order))
+
+
 @needs_chromium
 def test_a_manager_filters_the_figures_of_their_branches_by_keyboard(
     api_server: str, browser, settings: Settings, redis_conn: Redis, tmp_path: Path
@@ -135,6 +146,17 @@ def test_a_manager_filters_the_figures_of_their_branches_by_keyboard(
     assert exported.status_code == 200 and exported.content.startswith(b"\xef\xbb\xbf")
     assert f"{TODAY},861102,scans,,2" in exported.text and "861101" not in exported.text
     assert axe_violations(browser) == [] and csp_violations(browser) == []
+
+    # Back to every branch, and the last day set to yesterday by typing it; Enter in the field sends it.
+    _tab_to(browser, "branch", 30)
+    _press(browser, Keys.HOME)
+    _tab_to(browser, "to")
+    _type_date(browser, YESTERDAY)
+    _press(browser, Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda d: f"to={YESTERDAY}" in d.current_url)
+    assert "branch=&" in browser.current_url or "branch" not in browser.current_url.split("?")[1]
+    assert browser.find_element(By.ID, "scans").text == "3"
+    assert [(r[0], r[1], r[2]) for r in _cells(browser, "rows")] == [(str(YESTERDAY), "861101", "3")]
     shots = Path(os.environ.get("SCREENSHOTS_DIR", tmp_path))
     browser.get(f"{api_server}/figures?from={YESTERDAY}&to={TODAY}")
     assert browser.save_screenshot(str(shots / "figures.png"))
