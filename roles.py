@@ -38,6 +38,7 @@ class Operation(StrEnum):
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
+    read_claims = "read_claims"  # a claim's material, checklist and invoices' total (indexing/claim.py)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ TABLE: dict[Role, Row] = {
         "policy",
     ),
     Role.claims: Row(
-        _ops(Operation.read_documents, Operation.verify_pdfs, Operation.link_customers),
+        _ops(
+            Operation.read_documents, Operation.verify_pdfs, Operation.link_customers, Operation.read_claims
+        ),
         frozenset({Stage.claims}),
         "claim",
     ),
