@@ -89,28 +89,29 @@ def test_an_invoice_photographed_by_phone_on_a_desk_is_found_and_straightened(cl
     )  # straightened, true size
 
 
-def test_imaging_samples_draws_the_claims_material_and_capture_knows_it(tmp_path) -> None:
+def test_imaging_samples_draws_the_claims_material(tmp_path, monkeypatch) -> None:
     import json
 
+    from click.testing import CliRunner
     from PIL import Image
 
-    from tests.capture.test_cli import _imaging
+    from cli import imaging
 
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "card.json").write_text(
         json.dumps({"bank_name": "招商银行", "card_number": "6225880123456783"})
     )
+    runner = CliRunner()
     for args in (
         ["claim-form", "--out", "claim.pdf"],
         ["invoice", "--out", "invoice.png", "--dpi", "200"],
         ["bank-card", "--values", "card.json", "--out", "card.png"],
     ):
-        result = _imaging("samples", *args, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
+        result = runner.invoke(imaging, ["samples", *args])
+        assert result.exit_code == 0, result.output
     assert round(Image.open(tmp_path / "invoice.png").info["dpi"][0]) == 200
-    result = _imaging("capture", "claim.pdf", "card.png", "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [[d["type"] for d in line["documents"]] for line in lines] == [["claim_form"], ["bank_card"]]
-    assert lines[0]["documents"][0]["fields"]["claimant_name"]["status"] == "accepted"  # its text layer
-    card = lines[1]["documents"][0]["fields"]["card_number"]
-    assert card["value"] == "6225880123456783" and card["status"] == "accepted"
+    assert Image.open(tmp_path / "invoice.png").size == (1654, 1166)  # A5 landscape at 200 dpi
+    assert Image.open(tmp_path / "card.png").size == (1011, 638)  # 85.6 x 54 mm at 300 dpi
+    assert (tmp_path / "claim.pdf").read_bytes().startswith(b"%PDF")
+    bad = runner.invoke(imaging, ["samples", "bank-card", "--values", "missing.json", "--out", "x.png"])
+    assert "missing.json: cannot read the values" in str(bad.exception)  # `imaging` prints it, exit 2

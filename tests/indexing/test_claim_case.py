@@ -208,6 +208,15 @@ def test_a_claim_scanned_at_the_counter_is_read_and_its_checklist_complete(
             "idcard_front",
         ]
         truth = [claim["claim_form"], *claim["invoices"], claim["bank_card"], claim["idcard"]]
+        read, wrong = [], []
+        for document, values in zip(documents, truth, strict=True):
+            template = latest(document["type"])
+            for name, f in document["fields"].items():
+                read.append(f["status"] == "accepted")
+                right = validate(template.field(name).kind.value, values[name], name).value
+                if f["status"] == "accepted" and f["value"] != right:
+                    wrong.append((name, f["value"], right))
+        assert wrong == [] and sum(read) >= 0.9 * len(read), f"OCR: {sum(read)} of {len(read)}, wrong {wrong}"
         _key_the_rest(client, settings, {d["doc_id"]: v for d, v in zip(documents, truth, strict=True)})
     case = client.get(f"/v1/claims/{claim_no}", headers={"X-API-Key": ADMIN_KEY}).json()
     truths = {
@@ -226,3 +235,18 @@ def test_a_claim_scanned_at_the_counter_is_read_and_its_checklist_complete(
     assert case["missing"] == [] and case["checks"] == [] and case["complete"] is True
     cents = sum(int(v["total_amount"].replace(".", "")) for v in claim["invoices"])
     assert case["invoice_total"] == f"{cents // 100}.{cents % 100:02d}"
+
+
+def test_a_claim_form_files_itself_under_its_own_claim_policy_and_people(settings: Settings) -> None:
+    """Scanned without a claim number (a batch), the form's trusted numbers file it all the same."""
+    from indexing.archive import Archive, fold
+    from indexing.index import document_keys
+
+    record = _claim(open_store(settings), 1, "claim_form", FORM)
+    keys = document_keys(record.model_copy(update={"keys": {}}), None)
+    assert keys == {"policy": ["P2026000123"], "customer": [INSURED], "claim": [CLAIM]}
+    archive = fold(Archive(customer_id=INSURED, kind="resident_id"), record)
+    assert {(r.kind, r.number, r.role) for r in archive.roles} == {
+        ("claim", CLAIM, "claimant"),
+        ("claim", CLAIM, "insured"),
+    }

@@ -1,6 +1,7 @@
 """The claims material's values: the bank card's Luhn check, an invoice's items against its total, dates in
-order (plain checks), and the claim form, an invoice photographed by phone and a bank card page read and
-decided as the application form is (tesseract, every accepted value right)."""
+order (plain checks), and an invoice photographed by phone read and decided as the application form is
+(tesseract, every accepted value right). The claim form and the bank card are read end to end in
+tests/indexing/test_claim_case.py."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import pytest
 
 from capture.decode import Page
 from capture.pipeline import capture
-from capture.render import render_card, render_form
+from capture.render import render_form
 from capture.specimens import claim_values
 from capture.templates import latest
 from ocr.decide import decide_document
 from ocr.engine import OcrText
 from ocr.pipeline import read_document
 from ocr.validate import document_checks, validate
-from tests.capture.scans import finish, photograph, place_cards, scan_page
+from tests.capture.scans import finish, photograph
 from vocabulary import FieldStatus
 
 INVOICE = {
@@ -109,15 +110,6 @@ def _assert_read(doc_type: str, decisions: dict, truth: dict[str, str], least: i
     assert len(accepted) >= least, f"{doc_type}: only {sorted(accepted)} of {len(truth)} accepted"
 
 
-def test_a_scanned_claim_form_is_read_and_its_values_proven(claim) -> None:
-    page = render_form(latest("claim_form"), claim["claim_form"], 300)
-    image, _ = scan_page(page, np.random.default_rng(5), dpi=300, angle=2.5, noise=4, jpeg=85)
-    doc_type, decisions = _read(image, 300.0)
-    assert doc_type == "claim_form"
-    _assert_read(doc_type, decisions, _truth("claim_form", claim["claim_form"]), 13)
-    assert decisions["account_number"].value in (None, claim["bank_card"]["card_number"])
-
-
 def test_an_invoice_photographed_by_phone_is_read(claim) -> None:
     rng = np.random.default_rng(9)
     invoice = render_form(latest("medical_invoice"), claim["invoices"][1], 300)
@@ -127,11 +119,3 @@ def test_an_invoice_photographed_by_phone_is_read(claim) -> None:
     doc_type, decisions = _read(finish(photo, rng, 0.6, 3, 80, True), 72.0)
     assert doc_type == "medical_invoice"
     _assert_read(doc_type, decisions, _truth("medical_invoice", claim["invoices"][1]), 11)
-
-
-def test_a_bank_card_page_is_read_and_its_number_proven_by_luhn(claim) -> None:
-    card = render_card(latest("bank_card"), claim["bank_card"], 300)
-    page, _ = place_cards([card], np.random.default_rng(2), dpi=300, jpeg=85)
-    doc_type, decisions = _read(page, 300.0)
-    assert doc_type == "bank_card"
-    _assert_read(doc_type, decisions, _truth("bank_card", claim["bank_card"]), 2)
