@@ -25,10 +25,10 @@ from tests.capture.scans import finish, photograph, place_cards, scan_page
 from tests.conftest import (
     ADMIN_KEY,
     CLAIMS_KEY,
+    KEYER2_KEY,
     KEYER_KEY,
     SCANNER_KEY,
     UNDERWRITER_KEY,
-    add_staff,
     running_workers,
 )
 from tests.indexing.conftest import put_document
@@ -127,16 +127,10 @@ def test_the_claims_role_reads_the_case_and_the_read_is_audited(settings: Settin
 # ---- the whole way: a scan under a claim number through a real worker ------------------------------
 
 
-def _key_the_rest(client: TestClient, settings: Settings, truth: dict[str, dict[str, str]]) -> None:
+def _key_the_rest(client: TestClient, truth: dict[str, dict[str, str]]) -> None:
     """Key whatever OCR left to people (two keyers, for the blind rounds), as the forms say; OCR accepts
     everything of this claim today, so this only keeps the test to its point if a read changes."""
-    add_staff(settings, "keyer.two", "keyer")
-    made = client.post(
-        "/v1/tokens",
-        json={"kind": "personal", "owner": "keyer.two", "roles": ["keyer"]},
-        headers={"X-API-Key": ADMIN_KEY},
-    )
-    keyers = [KEYER_KEY, made.json()["token"]]
+    keyers = [KEYER_KEY, KEYER2_KEY]
     idle = turn = 0
     while idle < len(keyers):  # until neither keyer is given a field
         key = keyers[turn % 2]
@@ -217,7 +211,7 @@ def test_a_claim_scanned_at_the_counter_is_read_and_its_checklist_complete(
                 if f["status"] == "accepted" and f["value"] != right:
                     wrong.append((name, f["value"], right))
         assert wrong == [] and sum(read) >= 0.9 * len(read), f"OCR: {sum(read)} of {len(read)}, wrong {wrong}"
-        _key_the_rest(client, settings, {d["doc_id"]: v for d, v in zip(documents, truth, strict=True)})
+        _key_the_rest(client, {d["doc_id"]: v for d, v in zip(documents, truth, strict=True)})
     case = client.get(f"/v1/claims/{claim_no}", headers={"X-API-Key": ADMIN_KEY}).json()
     truths = {
         "claim_form": [claim["claim_form"]],

@@ -119,3 +119,24 @@ def test_an_invoice_photographed_by_phone_is_read(claim) -> None:
     doc_type, decisions = _read(finish(photo, rng, 0.6, 3, 80, True), 72.0)
     assert doc_type == "medical_invoice"
     _assert_read(doc_type, decisions, _truth("medical_invoice", claim["invoices"][1]), 11)
+
+
+def test_a_keyed_total_that_the_items_do_not_add_up_to_goes_to_a_review(settings, redis_conn) -> None:
+    """Key-entry checks keyed amounts as the machine's: against the items already accepted."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from storage import open_store
+    from tests.conftest import KEYER_KEY, UNDERWRITER_KEY
+    from tests.ocr.test_keyed_checks import _key, _next, _put
+
+    fields = {n: ("amount", "accepted", v) for n, v in INVOICE.items() if n.startswith("item_")}
+    fields["total_amount"] = ("amount", "key_entry", None)
+    _put(open_store(settings), redis_conn, "d20261123101500abcdefabcdef009", "medical_invoice", fields)
+    client = TestClient(create_app(settings))
+    task = _next(client, KEYER_KEY)
+    assert task["field"] == "total_amount"
+    assert _key(client, KEYER_KEY, task["task_id"], "2100.00").json()["status"] == "conflict"
+    (review,) = client.get("/v1/reviews", headers={"X-API-Key": UNDERWRITER_KEY}).json()
+    assert review["kind"] == "keyed_conflict"
+    assert "total_amount: the items add up to 2000.00, not the total 2100.00" in review["problems"]
