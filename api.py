@@ -22,6 +22,7 @@ from people.identity import identify
 from people.sessions import COOKIE as SESSION_COOKIE
 from routes import (
     admin,
+    claims,
     customers,
     documents,
     epolicies,
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keyentry,
         documents,
         customers,
+        claims,
         links,
         reviews,
         epolicies,

@@ -473,16 +473,7 @@ def _write_image(image, dpi: float, out: str) -> None:
 @click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
 def samples_form(values_path: str | None, out: str, dpi: int) -> None:
     """The application form filled with VALUES: a clean page image, or a born-digital PDF."""
-    from pathlib import Path
-
-    from capture.render import render_form, render_form_pdf
-    from capture.templates import latest
-
-    template, values = latest("application_form"), _values(values_path)
-    if out.lower().endswith(".pdf"):
-        Path(out).write_bytes(render_form_pdf(template, values))
-    else:
-        _write_image(render_form(template, values, dpi), dpi, out)
+    _write_form("application_form", _values(values_path), out, dpi)
 
 
 @samples.command("idcard")
@@ -501,6 +492,66 @@ def samples_idcard(values_path: str | None, side: str, out: str, dpi: int) -> No
     except ValueError as exc:
         raise BadInput(f"bad card value: {exc} (dates are YYYY-MM-DD)") from None
     _write_image(image, dpi, out)
+
+
+def _claim_sample(part: str, values_path: str | None) -> dict[str, str]:
+    """Return the values of one part of the bundled sample claim (or those of --values)."""
+    import random
+
+    from capture.specimens import claim_values
+
+    if values_path:
+        return _values(values_path)
+    claim = claim_values(random.Random(2026))
+    return claim["invoices"][0] if part == "invoices" else claim[part]
+
+
+@samples.command("claim-form")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_claim_form(values_path: str | None, out: str, dpi: int) -> None:
+    """The claim application form (理赔申请书) filled with VALUES (default: a sample claim's)."""
+    _write_form("claim_form", _claim_sample("claim_form", values_path), out, dpi)
+
+
+@samples.command("invoice")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_invoice(values_path: str | None, out: str, dpi: int) -> None:
+    """A medical invoice (医疗收费票据) filled with VALUES (default: a sample claim's first invoice)."""
+    _write_form("medical_invoice", _claim_sample("invoices", values_path), out, dpi)
+
+
+@samples.command("bank-card")
+@click.option(
+    "--values", "values_path", type=click.Path(dir_okay=False), help="JSON: bank_name, card_number."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_bank_card(values_path: str | None, out: str, dpi: int) -> None:
+    """A specimen bank card (样本) at its true size, 85.6 x 54 mm."""
+    from capture.render import render_bank_card
+    from capture.templates import latest
+
+    _write_image(
+        render_bank_card(latest("bank_card"), _claim_sample("bank_card", values_path), dpi), dpi, out
+    )
+
+
+def _write_form(template_type: str, values: dict[str, str], out: str, dpi: int) -> None:
+    """Write a form of the template type filled with values: a page image, or a born-digital PDF."""
+    from pathlib import Path
+
+    from capture.render import render_form, render_form_pdf
+    from capture.templates import latest
+
+    template = latest(template_type)
+    if out.lower().endswith(".pdf"):
+        Path(out).write_bytes(render_form_pdf(template, values))
+    else:
+        _write_image(render_form(template, values, dpi), dpi, out)
 
 
 @samples.command("epolicy")

@@ -25,7 +25,7 @@ from redis import Redis
 import figures
 from errors import BadInput, ImagingError, NotFound
 from indexing.case import settle_scan
-from indexing.index import CUSTOMER_FIELDS, HOLDER_FIELD, POLICY_FIELDS, reenter
+from indexing.index import CLAIM_FIELDS, CUSTOMER_FIELDS, HOLDER_FIELD, POLICY_FIELDS, reenter
 from indexing.review import KEYED_CONFLICT, Review, open_review
 from models import AcceptedConflict, DocumentRecord, KeyedValue, find, load
 from ocr.validate import document_checks, validate
@@ -317,7 +317,11 @@ def _finish(
                 record.problems = [*record.problems, problem]
         conflicts = recheck(record)
         records = [record]
-        if task.field in (*POLICY_FIELDS, *CUSTOMER_FIELDS):  # a number to be found under: move the entries
+        if task.field in (
+            *POLICY_FIELDS,
+            *CUSTOMER_FIELDS,
+            *CLAIM_FIELDS,
+        ):  # a number to file under: move entries
             records = reenter(store, record)
         for changed in records:
             meta = {"scan_id": changed.scan_id, "type": changed.type}

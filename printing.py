@@ -106,6 +106,12 @@ def cjk_font() -> str:
     return FONT_NAME
 
 
+def group_card_number(number: str) -> str:
+    """Return a bank card or account number as cards and forms print it: groups of four digits."""
+    digits = number.replace(" ", "").strip()
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
 def draw_qr(canvas: Canvas, payload: str, x: float, y: float, size: float, mask: int | None = None) -> None:
     """Draw payload as a QR code, size points square, its lower left corner at (x, y) points.
 

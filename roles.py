@@ -40,6 +40,7 @@ class Operation(StrEnum):
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
     see_figures = "see_figures"  # the managers' figures per branch and day (figures.py, /figures)
+    read_claims = "read_claims"  # a claim's material, checklist and invoices' total (indexing/claim.py)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ TABLE: dict[Role, Row] = {
         "policy",
     ),
     Role.claims: Row(
-        _ops(Operation.read_documents, Operation.verify_pdfs, Operation.link_customers),
+        _ops(
+            Operation.read_documents, Operation.verify_pdfs, Operation.link_customers, Operation.read_claims
+        ),
         frozenset({Stage.claims}),
         "claim",
     ),
