@@ -49,6 +49,8 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/keyentry/next"): {Role.keyer},
     ("post", "/v1/keyentry/{task_id}"): {Role.keyer},
     ("get", "/v1/keyentry/{task_id}/image"): {Role.keyer},
+    ("get", "/v1/keyentry/{task_id}/strip"): {Role.keyer},
+    ("get", "/v1/keyentry/today"): {Role.keyer},
     ("get", "/v1/jobs/failed"): {Role.admin},
     ("post", "/v1/jobs/requeue"): {Role.admin},
     ("post", "/v1/jobs/discard"): {Role.admin},
