@@ -60,6 +60,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/v1/documents/{doc_id}/pages/{n}"): READERS,
     ("get", "/v1/documents/{doc_id}/thumbnail"): READERS,
     ("get", "/v1/documents/{doc_id}/fields/{name}"): READERS,
+    ("get", "/v1/documents/{doc_id}/original"): {Role.underwriter, Role.claims, Role.admin},
     ("get", "/v1/customers/{customer_id}/idcard"): READERS,
     ("get", "/v1/customers/{customer_id}/signature"): READERS,
     ("get", "/v1/customers/{customer_id}/links"): READERS,
