@@ -35,7 +35,7 @@ def test_a_keyer_keys_a_document_with_the_keyboard_alone(
         wait.until(lambda d: d.find_element(By.ID, "label").text)
         label = browser.find_element(By.ID, "label").text
         assert browser.switch_to.active_element == value  # focus is in the input: no mouse needed
-        assert browser.execute_script(LOADED, "image") == 300
+        wait.until(lambda d: d.execute_script(LOADED, "image") == 300)
         wait.until(lambda d: d.execute_script(LOADED, "strip") == 1240)  # the page's width at 150 dpi
         seen[label] = (value.get_attribute("value"), browser.find_element(By.ID, "yours").text)
         if not axe_checked:
