@@ -3,7 +3,11 @@ the ID card and signature on top for servicing, results grouped by type, a full 
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from redis import Redis
@@ -16,6 +20,7 @@ from models import DocumentRecord, FieldRecord, Scan, ScanFile, load
 from people import audit
 from settings import Settings
 from storage import open_store
+from supervisor import free_port
 from tests.conftest import (
     ROOT,
     SERVICING_KEY,
@@ -24,6 +29,7 @@ from tests.conftest import (
     browser_sign_in,
     csp_violations,
     needs_chromium,
+    running_api,
 )
 from tests.indexing.conftest import APPLICANT, POLICY, put_document
 
@@ -227,3 +233,52 @@ def test_a_deep_link_opens_the_case_and_everything_is_done_by_keyboard(
     since.send_keys("11302026" if us else "20261130")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results button.doc")) == 1)
     assert csp_violations(browser) == []
+
+
+@contextlib.contextmanager
+def _core_screen(viewer_url: str, port: int = 0) -> Iterator[str]:
+    """Serve a core system's screen (a page that frames the viewer beside its own) on a port of its own:
+    another origin than the service's, on the same site (127.0.0.1); yield its URL."""
+    html = (
+        '<!doctype html><html lang="zh-CN"><title>核保</title><h1>核保工作台</h1>'
+        f'<iframe id="viewer" title="影像" src="{viewer_url}" width="1200" height="700"></iframe></html>'
+    ).encode()
+
+    class Screen(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Screen)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_core_system_listed_in_the_setting_shows_the_viewer_in_its_screen_and_another_cannot(
+    browser, case: dict[str, str], settings: Settings
+) -> None:
+    port = free_port()
+    framed = Settings(**(settings.model_dump() | {"frame_ancestors": f"http://127.0.0.1:{port}"}))
+    with running_api(framed) as api:
+        wait = _log_in(browser, api, settings, "underwriter")
+        link = f"{api}/viewer?policy_no={POLICY}"
+        with _core_screen(link, port) as listed:
+            browser.get(listed)
+            browser.switch_to.frame(browser.find_element(By.ID, "viewer"))
+            wait.until(lambda d: d.find_element(By.ID, "status").text == "共 3 份文件")
+            browser.switch_to.default_content()
+        with _core_screen(link) as other:  # an origin the setting does not list: the frame is refused
+            browser.get(other)
+            browser.switch_to.frame(browser.find_element(By.ID, "viewer"))
+            assert not browser.find_elements(By.ID, "status")
+            browser.switch_to.default_content()
+        assert any("frame-ancestors" in m for m in csp_violations(browser))
