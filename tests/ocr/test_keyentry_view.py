@@ -15,6 +15,7 @@ from capture.render import render_form
 from capture.strip import MARK_RGB, STRIP_CONTEXT_MM, STRIP_DPI, field_strip
 from capture.templates import MM_PER_INCH, by_key
 from models import DocumentRecord, load
+from rebuild import rebuild
 from settings import Settings
 from storage import open_store
 from tests.ocr.conftest import DOC
@@ -104,6 +105,10 @@ def test_a_field_of_a_page_to_be_scanned_again_or_superseded_is_never_offered(
     keyentry.add_tasks(redis_conn, record, immediate=False)
     store.put(record.key, record.to_json(), "application/json")
     assert keyentry.lease(redis_conn, "keyer-a", store=store) is None
+    assert keyentry.waiting(redis_conn) == 0
+    # Redis lost: `imaging rebuild` makes no task of it again
+    redis_conn.flushdb()
+    assert rebuild(redis_conn, settings, store).tasks == []
     assert keyentry.waiting(redis_conn) == 0
 
 
