@@ -218,12 +218,12 @@ def withdraw(conn: Redis, task_ids: list[str]) -> int:
     withdrawn = 0
     for task_id in task_ids:
         key = PREFIX + task_id
+        conn.zrem(POOL, task_id)  # whatever its hash says, so a lease never meets it again
+        conn.zrem(LEASES, task_id)
         state = conn.hget(key, "state")
         if state is None or state.decode() in ("done", "withdrawn"):
             continue
         conn.hset(key, mapping={"state": "withdrawn", "lessee": ""})
-        conn.zrem(POOL, task_id)
-        conn.zrem(LEASES, task_id)
         conn.expire(key, DONE_TTL)
         withdrawn += 1
     return withdrawn
