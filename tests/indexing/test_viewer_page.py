@@ -234,6 +234,14 @@ def test_a_deep_link_opens_the_case_and_everything_is_done_by_keyboard(
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results button.doc")) == 1)
     assert csp_violations(browser) == []
 
+    # by customer: the link's number is searched as an ID number only
+    browser.get(f"{api_server}/viewer?customer={APPLICANT}")
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("共"))
+    box = browser.find_element(By.ID, "search")
+    assert (box.get_attribute("value"), box.get_attribute("data-kind")) == (APPLICANT, "customer")
+    person = browser.find_element(By.CSS_SELECTOR, "#identity .person")
+    assert person.get_attribute("data-customer") == APPLICANT
+
 
 @contextlib.contextmanager
 def _core_screen(viewer_url: str, port: int = 0) -> Iterator[str]:
