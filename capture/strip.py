@@ -24,6 +24,8 @@ def field_strip(page: np.ndarray, box: Box, page_dpi: float = 300.0) -> np.ndarr
     height = page.shape[0]
     y0 = max(0, round((box.y - STRIP_CONTEXT_MM) * k))
     y1 = min(height, round((box.y + box.h + STRIP_CONTEXT_MM) * k))
+    if y1 - y0 < 2:  # a page smaller than its template says (never from capture): the whole page, unmarked
+        y0, y1 = 0, height
     strip = page[y0:y1]
     strip = cv2.cvtColor(strip, cv2.COLOR_GRAY2RGB) if strip.ndim == 2 else strip.copy()
     scale = STRIP_DPI / page_dpi

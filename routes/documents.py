@@ -24,6 +24,7 @@ import idnumber
 from errors import NotFound
 from indexing.access import identity_owner, may_see, visible_entries
 from indexing.index import current_cards, lookup, still_valid
+from media import SUPPORTED
 from models import DocumentRecord, Scan, find, load
 from people import audit
 from people.reach import reaches, sees_every_branch
@@ -427,7 +428,10 @@ def field_image(
     "/v1/documents/{doc_id}/original",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "the file as uploaded"},
+        200: {
+            "content": {media: {} for media in [*SUPPORTED, "application/octet-stream"]},
+            "description": "the file as uploaded",
+        },
         403: {"model": ErrorBody},
         404: {"model": ErrorBody},
     },
@@ -464,7 +468,7 @@ def original(
     name = sent.name or f"{record.scan_id}-{file}"
     return Response(
         data,
-        media_type=sent.content_type,
+        media_type=sent.content_type if sent.content_type in SUPPORTED else "application/octet-stream",
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
             "Cache-Control": "private, no-store",
