@@ -6,6 +6,7 @@ Tasks live in Redis, beside the job queues; results go into the document record 
 - ``ke:lease``  sorted set of leased task ids, scored by when the lease runs out;
 - ``ke:task:<task_id>``  hash: the task (document, field, kind, round, who has keyed it, their values);
 - ``ke:held:<keyer>``  the task id last leased to a keyer, expiring with the lease.
+- ``ke:day:<YYYY-MM-DD>:<keyer>``  hash: a keyer's answers that Beijing day, the first and the last.
 
 A lease is taken by one Lua script, so two keyers never get the same task, a keyer never holds two, and
 a lease that ran out returns to the pool first. A field marked ``double_entry`` is keyed blind by two
@@ -19,7 +20,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from redis import Redis
@@ -474,21 +475,39 @@ class DayCount:
     last_at: datetime | None
 
 
-def day_count(times: list[datetime], now: datetime) -> DayCount:
-    """Return the keyer's count and rate for the Beijing day of ``now``, from the times of their answers."""
-    today = now.astimezone(BEIJING).date()
-    mine = sorted(t for t in times if t.astimezone(BEIJING).date() == today)
-    if not mine:
-        return DayCount(today.isoformat(), 0, None, None, None)
-    span = (mine[-1] - mine[0]).total_seconds()
-    # n answers over the span between the first and last cover n - 1 intervals
-    per_hour = round((len(mine) - 1) * 3600 / span, 1) if len(mine) > 1 and span > 0 else None
-    return DayCount(today.isoformat(), len(mine), per_hour, mine[0], mine[-1])
+def day_of(at: datetime) -> str:
+    """Return the keyers' working day of a moment: its date in Beijing time."""
+    return at.astimezone(BEIJING).date().isoformat()
 
 
-def day_start(now: datetime) -> datetime:
-    """Return the start of the Beijing day of ``now``."""
-    local = now.astimezone(BEIJING)
-    return local - timedelta(
-        hours=local.hour, minutes=local.minute, seconds=local.second, microseconds=local.microsecond
-    )
+def day_count(day: str, answers: int, first: datetime | None, last: datetime | None) -> DayCount:
+    """Return a keyer's day: ``answers`` between ``first`` and ``last``, covering answers - 1 intervals."""
+    span = (last - first).total_seconds() if first and last else 0
+    per_hour = round((answers - 1) * 3600 / span, 1) if answers > 1 and span > 0 else None
+    return DayCount(day, answers, per_hour, first, last)
+
+
+# A tally per keyer and day, kept beside the tasks (the audit trail keeps every answer too; reading a busy
+# day's trail on each answer would read every image read of the day): ke:day:<YYYY-MM-DD>:<keyer>.
+DAY, DAY_TTL = "ke:day:", 3 * 24 * 3600
+
+
+def count_answer(conn: Redis, keyer: str, at: datetime) -> None:
+    """Count one answer of the keyer's at this moment in their day's tally."""
+    key = f"{DAY}{day_of(at)}:{keyer}"
+    pipe = conn.pipeline()
+    pipe.hsetnx(key, "first", at.timestamp())
+    pipe.hset(key, "last", at.timestamp())
+    pipe.hincrby(key, "answers", 1)
+    pipe.expire(key, DAY_TTL)
+    pipe.execute()
+
+
+def today(conn: Redis, keyer: str, now: datetime) -> DayCount:
+    """Return the keyer's count and rate for the Beijing day of ``now``."""
+    day = day_of(now)
+    raw = {k.decode(): v.decode() for k, v in conn.hgetall(f"{DAY}{day}:{keyer}").items()}
+    if not raw:
+        return day_count(day, 0, None, None)
+    first, last = (datetime.fromtimestamp(float(raw[k]), UTC) for k in ("first", "last"))
+    return day_count(day, int(raw["answers"]), first, last)

@@ -47,16 +47,18 @@ def test_the_strip_runs_across_the_page_around_the_field_with_the_field_outlined
     assert not red[y0 : y0 + round(box.h * k) - 8, x0 : x0 + round(box.w * k) - 8].any()
 
 
-def test_the_day_count_and_rate_are_of_the_beijing_day() -> None:
+def test_the_day_count_and_rate_are_of_the_keyers_beijing_day(redis_conn) -> None:
+    late = datetime(2026, 11, 29, 15, 59, tzinfo=UTC)  # 23:59 in Beijing, the day before
+    first = datetime(2026, 11, 29, 16, 30, tzinfo=UTC)  # 00:30 Beijing, the 30th
+    for at in (late, first, first + timedelta(minutes=30), first + timedelta(hours=2)):
+        keyentry.count_answer(redis_conn, "keyer-a", at)
+    keyentry.count_answer(redis_conn, "keyer-b", first)
     now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # 18:00 in Beijing
-    yesterday = datetime(2026, 11, 29, 15, 59, tzinfo=UTC)  # 23:59 Beijing, the day before
-    first = datetime(2026, 11, 29, 16, 30, tzinfo=UTC)  # 00:30 Beijing, today
-    times = [yesterday, first, first + timedelta(minutes=30), first + timedelta(hours=2)]
-    today = keyentry.day_count(times, now)
+    today = keyentry.today(redis_conn, "keyer-a", now)
     assert (today.day, today.answers, today.first_at, today.per_hour) == ("2026-11-30", 3, first, 1.0)
-    assert keyentry.day_count([first], now).per_hour is None
-    assert keyentry.day_count([], now).answers == 0
-    assert keyentry.day_start(now) == datetime(2026, 11, 29, 16, 0, tzinfo=UTC)
+    assert keyentry.today(redis_conn, "keyer-a", late).answers == 1  # the 29th had its own
+    assert keyentry.today(redis_conn, "keyer-b", now).per_hour is None  # one answer: no rate yet
+    assert keyentry.today(redis_conn, "keyer-c", now).answers == 0
 
 
 def test_the_strip_of_a_leased_field_is_cut_once_and_kept(
