@@ -114,7 +114,12 @@ def _desk_case(store, case: dict[str, str]) -> dict[str, str]:
     for n in (7, 8, 9):
         fronts.append(
             put_document(
-                store, n, "idcard_front", "new_business", {"policy": [POLICY]}, stamp=f"2026112{n}101500"
+                store,
+                n,
+                "idcard_front",
+                "new_business",
+                {"policy": [POLICY], "customer": [APPLICANT]},
+                stamp=f"2026112{n}101500",
             ).doc_id
         )
     for older, newer in zip(fronts, fronts[1:] + [None], strict=True):
