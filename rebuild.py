@@ -65,8 +65,8 @@ def _open_scans(
 def _tasks(conn: Redis, store: ObjectStore, scans: dict[str, Scan], report: RebuildReport) -> None:
     for key in _records(store, "documents/", "/record.json"):
         record = find(store, DocumentRecord, key.split("/")[1])
-        if record is None or record.on_file:
-            continue
+        if record is None or record.on_file or record.rescan or record.superseded_by:
+            continue  # a card on file, a page to scan again or scanned again: nothing of it is keyed
         waiting = [n for n, f in record.fields.items() if f.status == FieldStatus.key_entry]
         missing = [
             n for n in waiting if not conn.exists(keyentry.PREFIX + keyentry.task_id_for(record.doc_id, n))

@@ -29,6 +29,7 @@ class Operation(StrEnum):
     upload_scans = "upload_scans"  # store scans and queue their capture; a scan's own status
     key_fields = "key_fields"  # lease, key and view the fields OCR could not prove
     read_documents = "read_documents"  # documents, images, customers' ID cards and signatures
+    download_originals = "download_originals"  # a document's original upload, as the scanner sent it
     link_customers = "link_customers"  # put a customer on a policy or claim (indexing/links.py)
     read_access_log = "read_access_log"
     issue_epolicies = "issue_epolicies"
@@ -64,7 +65,11 @@ TABLE: dict[Role, Row] = {
     Role.keyer: Row(_ops(Operation.key_fields)),
     Role.underwriter: Row(
         _ops(
-            Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs, Operation.review_cases
+            Operation.read_documents,
+            Operation.download_originals,
+            Operation.read_epolicies,
+            Operation.verify_pdfs,
+            Operation.review_cases,
         ),
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
@@ -80,7 +85,11 @@ TABLE: dict[Role, Row] = {
     ),
     Role.claims: Row(
         _ops(
-            Operation.read_documents, Operation.verify_pdfs, Operation.link_customers, Operation.read_claims
+            Operation.read_documents,
+            Operation.download_originals,
+            Operation.verify_pdfs,
+            Operation.link_customers,
+            Operation.read_claims,
         ),
         frozenset({Stage.claims}),
         "claim",

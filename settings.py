@@ -221,9 +221,10 @@ class Settings(BaseSettings):
     )
     frame_ancestors: str = Field(
         "'none'",
-        description="which sites may show the pages in a frame (CSP `frame-ancestors`): `'none'`, or "
-        "`'self'` and origins separated by spaces, e.g. `https://core.insurer.example` for a core system "
-        "that embeds the viewer",
+        description="which sites may show the viewer (and the sign-in it leads to) in a frame (CSP "
+        "`frame-ancestors`): `'none'`, or `'self'` and origins separated by spaces, e.g. "
+        "`https://core.insurer.example` for a core system's 核保/保全/理赔 screen that embeds the viewer; "
+        "every other page is never framed",
     )
     max_upload_bytes: int = Field(
         64 * 1024 * 1024,

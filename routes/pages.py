@@ -31,6 +31,7 @@ from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
 from esign.tokens import BadToken, check_token, named_policy
 from esign.verify import load_roots, verify
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file, load
+from roles import Operation, may
 from routes.deps import RedisConn, SettingsDep, Store
 from routes.epolicies import PASSWORD_HEADER, PolicyNo, check_posted_pdf, pdf_response
 from routes.signin import page_caller, staff_page
@@ -75,10 +76,36 @@ def keyentry_page(request: Request) -> Response:
     return who if isinstance(who, Response) else staff_page("keyentry.html", who)
 
 
+# The viewer's deep links, for a core system's 核保/保全/理赔 screen to open or embed (README: "Deep links"):
+# /viewer?policy_no=..., ?customer=<ID number>, ?claim_no=...; the page searches for it on opening.
+DEEP_LINKS = {"policy_no": "policy", "customer": "customer", "claim_no": "claim"}
+
+
 @router.get("/viewer", response_class=HTMLResponse)
 def viewer_page(request: Request) -> Response:
+    """The viewer, opened on the case a deep link names (the first of policy_no, customer, claim_no);
+    the search runs in the browser through the API, which checks the number and who may see what."""
     who = page_caller(request)
-    return who if isinstance(who, Response) else staff_page("viewer.html", who)
+    if isinstance(who, Response):
+        return who
+    kind, number = next(
+        (
+            (kind, value[:64])
+            for name, kind in DEEP_LINKS.items()
+            if (value := request.query_params.get(name))
+        ),
+        ("", ""),
+    )
+    return HTMLResponse(
+        page(
+            "viewer.html",
+            csrf=who.csrf or "",
+            person=who.person,
+            kind=kind,
+            number=number,
+            may_download=any(may(role, Operation.download_originals) for role in who.roles),
+        )
+    )
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -68,7 +68,7 @@ def test_sign_in_open_the_viewer_key_a_field_and_sign_out(
     browser_sign_in(browser, api_server, person)
     box = wait.until(ec.visibility_of_element_located((By.ID, "search")))
     box.send_keys(POLICY, Keys.ENTER)
-    wait.until(lambda d: "document" in d.find_element(By.ID, "status").text)
+    wait.until(lambda d: "份文件" in d.find_element(By.ID, "status").text)
     wait.until(
         lambda d: d.execute_script("return [...document.images].some(i => i.complete && i.naturalWidth)")
     )

@@ -1,7 +1,7 @@
 "use strict";
 // The claim panel of the viewer (GET /v1/claims/{claim_no}): the checklist with what is missing, the
 // invoices' total, the checks across the material and each document's state and values. Its own script:
-// it listens to the viewer's search box and shows itself only when the number is a claim the reader may see.
+// it listens to the viewer's search (the viewer:search event) and shows itself only when the number is a claim the reader may see.
 (() => {
   const panel = document.getElementById("claim");
   const STATES = {complete: "已完成 complete", key_entry: "待录入 key-entry", rescan: "待重扫 rescan",
@@ -72,7 +72,6 @@
     panel.hidden = false;
   }
 
-  document.getElementById("search-form").addEventListener("submit", () => {
-    show(document.getElementById("search").value.trim().toUpperCase());
-  });
+  // The viewer's search, typed or from a deep link (/viewer?claim_no=...): see the top of viewer.js.
+  document.addEventListener("viewer:search", (e) => show(String(e.detail.number).trim().toUpperCase()));
 })();
