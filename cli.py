@@ -92,6 +92,18 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
     worker_process.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
+@imaging.command()
+def mailbox() -> None:
+    """Run the mail-in SMTP receiver on IMAGING_MAILBOX_HOST:IMAGING_MAILBOX_PORT (customers' claims mail)."""
+    os.umask(0o077)
+    from intake.mailbox import serve
+
+    settings = load_settings()
+    if not settings.mailbox_port:
+        raise click.UsageError("IMAGING_MAILBOX_PORT is 0: set the port the mailbox listens on")
+    sys.exit(serve(settings))
+
+
 @imaging.group()
 def jobs() -> None:
     """Jobs that failed for good: list them, put them back."""
@@ -197,13 +209,17 @@ def retention_run() -> None:
     """Delete every document past its type's period (IMAGING_RETENTION_DAYS), except what is held or needed
     by a policy in force; logged under retention/log/."""
     import retention as retention_module
+    from intake.take import expire_quarantine
     from storage import open_store
 
     settings = load_settings()
+    store = open_store(settings)
+    gone = expire_quarantine(store, settings.quarantine_days)  # refused mail, after IMAGING_QUARANTINE_DAYS
+    click.echo(f"{len(gone)} objects of refused mail deleted from quarantine/", err=True)
     days = retention_module.periods(settings.retention_days)
     if not days:
-        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: nothing expires")
-    _print_retention(retention_module.expire(open_store(settings), days, by=_by()))
+        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: no document expires")
+    _print_retention(retention_module.expire(store, days, by=_by()))
 
 
 @retention.command("forget")

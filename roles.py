@@ -38,6 +38,7 @@ class Operation(StrEnum):
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
+    read_values = "read_values"  # a document's trusted values, for core systems (/v1/documents/{id}/values)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,11 @@ TABLE: dict[Role, Row] = {
     Role.keyer: Row(_ops(Operation.key_fields)),
     Role.underwriter: Row(
         _ops(
-            Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs, Operation.review_cases
+            Operation.read_documents,
+            Operation.read_epolicies,
+            Operation.verify_pdfs,
+            Operation.review_cases,
+            Operation.read_values,
         ),
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
@@ -71,12 +76,15 @@ TABLE: dict[Role, Row] = {
             Operation.read_epolicies,
             Operation.verify_pdfs,
             Operation.link_customers,
+            Operation.read_values,
         ),
         frozenset({Stage.servicing}),
         "policy",
     ),
     Role.claims: Row(
-        _ops(Operation.read_documents, Operation.verify_pdfs, Operation.link_customers),
+        _ops(
+            Operation.read_documents, Operation.verify_pdfs, Operation.link_customers, Operation.read_values
+        ),
         frozenset({Stage.claims}),
         "claim",
     ),

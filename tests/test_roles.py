@@ -82,6 +82,10 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/tokens"): {Role.admin},
     ("delete", "/v1/tokens/{token_id}"): {Role.admin},
     ("get", "/v1/audit"): {Role.admin, Role.auditor},
+    ("get", "/v1/documents/{doc_id}/values"): READERS,
+    ("get", "/v1/events"): {Role.admin},
+    ("get", "/v1/events/{event_id}"): {Role.admin},
+    ("post", "/v1/events/{event_id}/replay"): {Role.admin},
 }
 SAMPLE = {
     "scan_id": "s20261123101500abcdefabcdef",
@@ -94,6 +98,7 @@ SAMPLE = {
     "review_id": "d20261123101500abcdefabcdef001.keyed_conflict",
     "username": "zhang.san",
     "token_id": "0123456789ab",
+    "event_id": "document.completed-d20261123101500abcdefabcdef001",
 }
 
 
