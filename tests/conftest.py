@@ -293,3 +293,26 @@ def csp_violations(driver) -> list[str]:
     """Return the browser console's messages about something the page's Content-Security-Policy refused,
     since the last call (chromium logs each refusal, naming the directive)."""
     return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(driver, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """Run axe-core (installed by `make node` from npm) over the page the browser shows and return its
+    violations of the given impacts, each as "rule: help (selectors)" so a failing assert says what to fix."""
+    if not AXE.exists():
+        raise RuntimeError(f"{AXE} is missing: run `make node` (npm ci) to install axe-core")
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(r.violations), e => done(String(e)));"
+    )
+    if isinstance(result, str):
+        raise RuntimeError(f"axe-core failed: {result}")
+    return [
+        f"{v['id']}: {v['help']} ({', '.join(str(n['target']) for n in v['nodes'][:3])})"
+        for v in result
+        if v["impact"] in impacts
+    ]
