@@ -272,12 +272,15 @@ def rebuild_redis() -> None:
         ("task", report.tasks),
         ("epolicy", report.epolicies),
         ("mail", report.mails),
+        ("webhook", report.webhooks),
+        ("mail-in", report.mail_in),
     ):
         for item in items:
             click.echo(f"{label}\t{item}")
     click.echo(
         f"rebuilt {len(report.scans)} open scans, {len(report.tasks)} key-entry tasks, "
-        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails",
+        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails, "
+        f"{len(report.webhooks)} webhook deliveries, {len(report.mail_in)} customers' mails",
         err=True,
     )
 

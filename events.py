@@ -179,13 +179,18 @@ def emit(
     except RedisError as exc:
         raise QueueUnavailable(f"Redis: cannot record event {event_id}: {exc}") from exc
     for n in range(len(event.deliveries)):
-        _queue(conn, settings, event_id, n, 0)
+        queue_delivery(conn, settings, event_id, n, 0)
     log.info("event %s recorded, %d deliveries queued", event_id, len(event.deliveries))
     return event, True
 
 
-def _queue(conn: Redis, settings: Settings, event_id: str, n: int, replay: int) -> None:
-    job_id = f"webhook-{event_id.replace('.', '_')}-{n}" + (f"-r{replay}" if replay else "")
+def job_id_for(event_id: str, n: int, replay: int) -> str:
+    """Return the job id of the n-th delivery of an event (of its replay-th replay)."""
+    return f"webhook-{event_id.replace('.', '_')}-{n}" + (f"-r{replay}" if replay else "")
+
+
+def queue_delivery(conn: Redis, settings: Settings, event_id: str, n: int, replay: int) -> None:
+    job_id = job_id_for(event_id, n, replay)
     queues.enqueue(
         conn,
         settings,
@@ -345,7 +350,7 @@ def replay(conn: Redis, store: ObjectStore, settings: Settings, event_id: str, n
             delivery.state = "pending"
         store.put(event.key, event.to_json(), "application/json")
     for i in chosen:
-        _queue(conn, settings, event_id, i, event.deliveries[i].replays)
+        queue_delivery(conn, settings, event_id, i, event.deliveries[i].replays)
     return event
 
 

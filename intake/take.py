@@ -174,7 +174,7 @@ def receive(conn: Redis, store: ObjectStore, settings: Settings, raw: bytes) -> 
             attachments=files,
         )  # fmt: skip
         store.put(record.key, record.to_json(), "application/json")
-    queues.enqueue(conn, settings, "batch", TAKE_MAIL, mail_id, job_id=f"take-{mail_id}")
+    queue_take(conn, settings, mail_id)
     log.info("mail %s taken in for %s %s", mail_id, decision.kind, decision.number)
     return 250, f"2.0.0 received: {len(letter.attachments)} files for {decision.kind} {decision.number}"
 
@@ -211,8 +211,15 @@ def take(conn: Redis, store: ObjectStore, settings: Settings, mail_id: str) -> s
 def scan_ended(conn: Redis, settings: Settings, scan: Scan) -> None:
     """Queue the reply to the mail a scan came from, once its capture ended (captured or failed)."""
     if scan.uploaded_by.startswith(MAILBOX):
-        mail_id = scan.uploaded_by.removeprefix(MAILBOX)
-        queues.enqueue(conn, settings, "mail", REPLY_MAIL, mail_id, job_id=f"reply-{mail_id}")
+        queue_reply(conn, settings, scan.uploaded_by.removeprefix(MAILBOX))
+
+
+def queue_take(conn: Redis, settings: Settings, mail_id: str) -> None:
+    queues.enqueue(conn, settings, "batch", TAKE_MAIL, mail_id, job_id=f"take-{mail_id}")
+
+
+def queue_reply(conn: Redis, settings: Settings, mail_id: str) -> None:
+    queues.enqueue(conn, settings, "mail", REPLY_MAIL, mail_id, job_id=f"reply-{mail_id}")
 
 
 def reply(

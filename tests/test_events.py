@@ -263,3 +263,23 @@ def test_an_event_whose_receiver_never_answers_ends_failed_for_the_operator(
     assert stored.deliveries[0].state == "failed" and len(stored.deliveries[0].attempts) == 2
     assert stored.data == {"v": 1}, "the first emission's data; a repeat changes nothing"
     assert [e.event_id for e in events.recent(redis_conn, store, state="failed")] == [event.event_id]
+
+
+def test_a_redis_loss_puts_back_the_events_list_and_the_deliveries_not_done(
+    settings: Settings, redis_conn
+) -> None:
+    from rq.job import Job
+
+    from rebuild import rebuild
+
+    settings = settings.model_copy(
+        update={"webhooks": "*=http://127.0.0.1:9/x", "webhook_secret": SecretStr(SECRET)}
+    )
+    store = open_store(settings)
+    event, _ = events.emit(redis_conn, store, settings, EventKind.document_completed, FORM, {"v": 1})
+    redis_conn.flushdb()
+    report = rebuild(redis_conn, settings, store)
+    assert report.webhooks == [f"{event.event_id}/0"]
+    assert Job.exists(events.job_id_for(event.event_id, 0, 0), connection=redis_conn)
+    assert [e.event_id for e in events.recent(redis_conn, store)] == [event.event_id]
+    assert rebuild(redis_conn, settings, store).webhooks == [], "a second run adds nothing"
