@@ -22,6 +22,7 @@ Stored: ``events/<event_id>.json`` (the event, its deliveries and their attempts
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -278,10 +279,17 @@ def verify_signature(
     return hmac.compare_digest(lower.get("x-imaging-signature", ""), signature(secret, stamp, body))
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """Return this process's HTTP client, made once: a new client per delivery built its TLS context each
+    time, 100 ms and more (bench/intake_bench.py), and kept no connection to a receiver for the next one."""
+    return httpx.Client(follow_redirects=False)
+
+
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
     """Return the receiver's status and what went wrong (None for a 2xx); redirects are not followed."""
     try:
-        answer = httpx.post(url, content=body, headers=headers, timeout=timeout)
+        answer = _client().post(url, content=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         return None, f"no answer: {type(exc).__name__}: {exc}"[:300]
     if 200 <= answer.status_code < 300:
