@@ -161,8 +161,8 @@ class Settings(BaseSettings):
         "embedded",
         description="`production` refuses at start-up, naming the variable: no Redis URL, no SMTP host (the "
         "outbox), no public URL, no S3 store, S3 without TLS, no `IMAGING_INDEX_SECRET` or "
-        "`IMAGING_TOKEN_SECRET`, a signing key or trust root marked TEST; and it stops when Redis, the store "
-        "or the signing key does not answer or open (`production.py`)",
+        "`IMAGING_TOKEN_SECRET`, a signing key or trust root marked TEST, a webhook URL without https; and "
+        "it stops when Redis, the store or the signing key does not answer or open (`production.py`)",
     )
     data_dir: Path = Field(
         Path("./var"),

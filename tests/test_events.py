@@ -82,6 +82,19 @@ def test_the_signature_is_the_hmac_of_timestamp_and_body_and_a_stale_or_altered_
     assert not events.verify_signature(SECRET.encode(), headers, body, now=1700000000 + 301)
 
 
+def test_production_sends_webhooks_over_https_only() -> None:
+    import production
+    from errors import ConfigError
+
+    plain = Settings(env="production", webhooks="*=http://core.insurer.example/in", webhook_secret="k")
+    refusal = "IMAGING_WEBHOOKS: http://core.insurer.example/in is plain HTTP; production sends values by"
+    with pytest.raises(ConfigError, match=refusal):
+        production.check(plain)
+    tls = Settings(env="production", webhooks="*=https://core.insurer.example/in", webhook_secret="k")
+    with pytest.raises(ConfigError, match="IMAGING_REDIS_URL"):  # past the webhooks, on to the next setting
+        production.check(tls)
+
+
 def test_webhook_settings_name_a_known_event_and_an_http_url_and_need_the_secret() -> None:
     assert parse_webhooks("document.completed=https://a.example/h; *=http://127.0.0.1:9/x") == [
         ("document.completed", "https://a.example/h"),
