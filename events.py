@@ -230,6 +230,14 @@ def claim_status(store: ObjectStore, conn: Redis, claim_no: str, settings: Setti
     return ClaimStatus(bool(case.complete), [str(m) for m in missing], data)
 
 
+def queue_announce(conn: Redis, settings: Settings, scan_id: str) -> None:
+    """Queue ``scan_settled`` for a scan a person just changed (a keyed value, a decided review): the
+    request does not wait for it, and a failure is retried. Each call is its own job (an earlier one may
+    have run before this change); running it twice records nothing twice."""
+    job_id = f"announce-{scan_id}-{time.time_ns()}"
+    queues.enqueue(conn, settings, "mail", queues.ANNOUNCE_SCAN, scan_id, job_id=job_id)
+
+
 def scan_settled(conn: Redis, store: ObjectStore, settings: Settings, scan_id: str) -> list[Event]:
     """Return the events newly recorded after a scan was settled (captured, or a value keyed): a
     ``document.completed`` for each of its documents now finished, a ``claim.material_complete`` for each

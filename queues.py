@@ -36,6 +36,7 @@ CAPTURE_SCAN = "worker.capture_scan"
 ISSUE_EPOLICY = "worker.issue_epolicy"
 DELIVER_MAIL = "worker.deliver_mail"
 DELIVER_WEBHOOK = "worker.deliver_webhook"
+ANNOUNCE_SCAN = "worker.announce_scan"
 # Every acknowledged scan is in this sorted set (score: upload time) until its capture ends; the sweep
 # (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
 OPEN_SCANS = "scans:open"

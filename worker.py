@@ -208,6 +208,15 @@ def deliver_webhook(event_id: str, n: int) -> dict:
 
 
 @job
+def announce_scan(scan_id: str) -> dict:
+    """Return the events recorded for a scan a person changed (a keyed value, a decided review): a
+    document completed, a claim's material complete; none twice."""
+    ctx = context()
+    recorded = events.scan_settled(_redis(ctx), ctx.store, ctx.settings, scan_id)
+    return {"scan_id": scan_id, "events": [e.event_id for e in recorded]}
+
+
+@job
 def take_mail(mail_id: str) -> dict:
     """Return the scan a customer's mail became (intake/take.py): its attachments stored and queued for
     capture under the claim or policy number of its subject; a rerun finds the scan and adds nothing."""

@@ -119,7 +119,7 @@ def keyentry_submit(
     task = keyentry.held(conn, task_id, who.person)
     round_ = task.round
     result = KeyResult(**keyentry.submit(conn, store, task_id, who.person, body.value, body.answer))
-    events.scan_settled(conn, store, settings, task.scan_id)  # a document (or claim) it completes
+    events.queue_announce(conn, settings, task.scan_id)  # a document (or claim) it completes: an event
     audit.record(
         conn,
         person=who.person,

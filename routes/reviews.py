@@ -62,5 +62,5 @@ def decide_review(
     )
     if review.kind == KEYED_CONFLICT:
         record = keyentry.apply_review(conn, store, review)
-        events.scan_settled(conn, store, settings, record.scan_id)  # accepted: the document completes
+        events.queue_announce(conn, settings, record.scan_id)  # accepted: the document completes
     return review

@@ -207,8 +207,7 @@ def test_a_completed_document_reaches_a_failing_receiver_once_signed_after_retri
     )
     assert answer.json()["status"] == "keyed"
     event_id = f"document.completed-{FORM}"
-    # Settled again (a second keyer's answer, the capture job rerun): still one event, queued once.
-    assert events.scan_settled(redis_conn, store, settings, SCAN) == []
+    events.queue_announce(redis_conn, settings, SCAN)  # announced again (the review, a rerun): one event
 
     with running_workers(settings, 1, tmp_path / "logs"):
         wait_until(lambda: receiver.taken, 60, "the receiver to take the event")
@@ -232,6 +231,7 @@ def test_a_completed_document_reaches_a_failing_receiver_once_signed_after_retri
         )
         assert client.get("/v1/events", headers={"X-API-Key": SCANNER_KEY}).status_code == 403
 
+    assert events.scan_settled(redis_conn, store, settings, SCAN) == [], "settled again: nothing new"
     ids = {headers["X-Imaging-Event-Id"] for headers, _ in receiver.requests}
     assert ids == {event_id} and list(receiver.taken) == [event_id], "four deliveries, one event taken"
     for headers, body in receiver.requests:  # each checked as a receiver would, with its own HMAC
