@@ -187,7 +187,10 @@ def take(conn: Redis, store: ObjectStore, settings: Settings, mail_id: str) -> s
     if record.scan_id is None:
         record = record.model_copy(update={"scan_id": scan_id})
         store.put(record.key, record.to_json(), "application/json")
-    if find(store, Scan, scan_id) is not None:
+    made = find(store, Scan, scan_id)
+    if made is not None:  # made by an earlier run, whose queueing may have failed: queued again (once)
+        if made.status == ScanStatus.queued:
+            queues.open_scan(conn, settings, made)
         return scan_id
     letter = read_letter(store.get(raw_key(mail_id)))
     for attachment in letter.attachments:
