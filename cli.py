@@ -94,13 +94,15 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
 
 @imaging.command()
 def mailbox() -> None:
-    """Run the mail-in SMTP receiver on IMAGING_MAILBOX_HOST:IMAGING_MAILBOX_PORT (customers' claims mail)."""
+    """Run the mail-in SMTP door (IMAGING_MAILBOX_PORT), IMAP poller (IMAGING_MAILBOX_IMAP_URL) or both."""
     os.umask(0o077)
     from intake.mailbox import serve
 
     settings = load_settings()
-    if not settings.mailbox_port:
-        raise click.UsageError("IMAGING_MAILBOX_PORT is 0: set the port the mailbox listens on")
+    if not settings.mailbox_port and not settings.mailbox_imap_url:
+        raise click.UsageError(
+            "set IMAGING_MAILBOX_PORT (the SMTP door) or IMAGING_MAILBOX_IMAP_URL, or both"
+        )
     sys.exit(serve(settings))
 
 

@@ -34,6 +34,7 @@ SECRET_FILES = (
     "token_secret",
     "index_secret",
     "webhook_secret",
+    "mailbox_imap_password",
 )
 # One source of CSP frame-ancestors: 'self' or a scheme, host (its first label may be *) and port.
 FRAME_SOURCE = re.compile(r"'self'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
@@ -514,6 +515,21 @@ class Settings(BaseSettings):
         description="the mailbox's domain: mail to any other domain is refused at RCPT (no relaying); "
         "customers write to e.g. `claims@<domain>`, and the replies come from `IMAGING_MAIL_FROM`",
     )
+    mailbox_imap_url: str | None = Field(
+        None,
+        pattern=r"^imaps?://[^/@\s]+@[^/@\s]+(/[^\s]*)?$",
+        description="or read the claims mailbox from an IMAP server: `imaps://user@host[:port]/FOLDER` "
+        "(`imap://` to this machine only), polled every `IMAGING_MAILBOX_IMAP_SECONDS` by `imaging "
+        "mailbox`; each message is taken in or refused as at the SMTP door (a refusal is a reply mail), "
+        "then deleted from the folder",
+    )
+    mailbox_imap_password: SecretStr | None = Field(None, description="the IMAP user's password")
+    mailbox_imap_password_file: Path | None = Field(
+        None, description="a file holding `IMAGING_MAILBOX_IMAP_PASSWORD`"
+    )
+    mailbox_imap_seconds: int = Field(
+        60, ge=1, le=3600, description="seconds between two looks at the IMAP folder"
+    )
     mailbox_max_bytes: int = Field(
         25 * 1024 * 1024,
         gt=0,
@@ -662,6 +678,13 @@ class Settings(BaseSettings):
                 "IMAGING_WEBHOOK_SECRET_FILE)"
             )
         return self
+
+    @field_validator("mailbox_imap_url")
+    @classmethod
+    def _imap_over_tls(cls, value: str | None) -> str | None:
+        if value and value.startswith("imap://") and not _is_loopback(urlsplit(value).hostname or ""):
+            raise ValueError(f"{value} would send the password in clear; use imaps://")
+        return value
 
     @field_validator("smtp_user")
     @classmethod

@@ -218,7 +218,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     names = [f"{socket.gethostname()}-{os.getpid()}-{i}" for i in range(workers)]
     worker_procs = [_spawn(["worker", "--name", name], env) for name in names]
     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
-    mailbox_proc = _spawn(["mailbox"], env) if settings.mailbox_port else None  # mail-in, when a port is set
+    mailbox_proc = _spawn(["mailbox"], env) if settings.mailbox_port or settings.mailbox_imap_url else None
     url = f"http://{host}:{port}"
     code = 0
     deaths: list[float] = []

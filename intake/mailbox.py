@@ -1,5 +1,6 @@
 """``imaging mailbox``: the SMTP receiver customers send claims material to (aiosmtpd; the only module that
-serves SMTP). It takes mail for IMAGING_MAILBOX_DOMAIN only (no relaying), refuses a message larger than
+serves SMTP), and the IMAP poller when the mailbox is read from a server instead (intake/imap.py). The
+door takes mail for IMAGING_MAILBOX_DOMAIN only (no relaying), refuses a message larger than
 IMAGING_MAILBOX_MAX_BYTES at DATA, and answers each message only after it is stored (intake/take.py):
 250 once stored and queued, 550 with the reason for a refusal, 451 when the store or Redis is away (the
 sending server tries again later).
@@ -41,13 +42,11 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         try:
-            code, text = await asyncio.to_thread(
-                receive, self.conn, self.store, self.settings, envelope.content
-            )
+            door = await asyncio.to_thread(receive, self.conn, self.store, self.settings, envelope.content)
         except (DependencyDown, RedisError) as exc:
             log.warning("mail from %s not taken: %s", envelope.mail_from, exc)
             return "451 4.3.0 the service cannot store mail right now; try again later"
-        return f"{code} {text}"
+        return f"{door.code} {door.text}"
 
 
 def controller(settings: Settings, store: ObjectStore, conn: Redis):
@@ -65,15 +64,22 @@ def controller(settings: Settings, store: ObjectStore, conn: Redis):
 
 
 def serve(settings: Settings) -> int:
-    """Run the mailbox until SIGTERM or Ctrl-C; return the exit code."""
-    conn = queues.connect(settings.redis_target)
-    smtp = controller(settings, open_store(settings), conn)
+    """Run the mailbox until SIGTERM or Ctrl-C: the SMTP door when IMAGING_MAILBOX_PORT is set, the IMAP
+    poller when IMAGING_MAILBOX_IMAP_URL is; return the exit code."""
+    from intake.imap import poll
+
+    conn, store = queues.connect(settings.redis_target), open_store(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    smtp.start()
-    log.info("mailbox listening on %s:%d for @%s", settings.mailbox_host, settings.mailbox_port,
-             settings.mailbox_domain)  # fmt: skip
+    smtp = controller(settings, store, conn) if settings.mailbox_port else None
+    if smtp is not None:
+        smtp.start()
+        log.info("mailbox listening on %s:%d for @%s", settings.mailbox_host, settings.mailbox_port,
+                 settings.mailbox_domain)  # fmt: skip
+    if settings.mailbox_imap_url:
+        poll(conn, store, settings, stop)  # until stopped
     stop.wait()
-    smtp.stop()
+    if smtp is not None:
+        smtp.stop()
     return 0

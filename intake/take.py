@@ -17,6 +17,7 @@ run did and does not do it again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -35,7 +36,7 @@ from intake.contacts import find_contact
 from intake.letter import Letter, numbers_in, read_letter
 from models import DocumentRecord, Mail, Scan, ScanFile, Stored, find, load
 from settings import Settings
-from storage import ObjectStore
+from storage import ObjectNotFound, ObjectStore
 from vocabulary import ScanMode, ScanStatus, Stage, new_scan_id, utcnow
 
 log = logging.getLogger("imaging.intake")
@@ -149,8 +150,19 @@ def mail_id_of(raw: bytes, letter: Letter) -> str:
     return "i" + hashlib.sha256(raw).hexdigest()[:32]
 
 
-def receive(conn: Redis, store: ObjectStore, settings: Settings, raw: bytes) -> tuple[int, str]:
-    """Return the SMTP answer to a message, after storing it (accepted: under ``mailin/`` and queued for
+@dataclass(frozen=True)
+class Door:
+    """What the door did with a message: the SMTP answer, and what it was."""
+
+    code: int  # 250 taken in, 550 refused
+    text: str
+    mail_id: str
+    letter: Letter
+    decision: Decision
+
+
+def receive(conn: Redis, store: ObjectStore, settings: Settings, raw: bytes) -> Door:
+    """Return the door's answer to a message, after storing it (accepted: under ``mailin/`` and queued for
     ``take_mail``; refused: under ``quarantine/mail/`` only)."""
     letter = read_letter(raw)
     mail_id = mail_id_of(raw, letter)
@@ -158,9 +170,11 @@ def receive(conn: Redis, store: ObjectStore, settings: Settings, raw: bytes) -> 
     if decision.number is None:
         store.put(f"{QUARANTINE}{mail_id}.eml", raw, "message/rfc822")
         note = {"mail_id": mail_id, "received_at": utcnow().isoformat(), "refused": decision.refused_en}
+        with contextlib.suppress(ObjectNotFound):  # the same message again: its first note (and reply) stand
+            note = json.loads(store.get(f"{QUARANTINE}{mail_id}.json"))
         store.put(f"{QUARANTINE}{mail_id}.json", json.dumps(note).encode(), "application/json")
         log.info("mail %s refused: %s", mail_id, decision.refused_en)
-        return 550, f"5.7.1 {decision.refused_zh} ({decision.refused_en})"
+        return Door(550, f"5.7.1 {decision.refused_zh} ({decision.refused_en})", mail_id, letter, decision)
     if find(store, MailIn, mail_id) is None:
         store.put(raw_key(mail_id), raw, "message/rfc822")
         files = [
@@ -176,7 +190,32 @@ def receive(conn: Redis, store: ObjectStore, settings: Settings, raw: bytes) -> 
         store.put(record.key, record.to_json(), "application/json")
     queue_take(conn, settings, mail_id)
     log.info("mail %s taken in for %s %s", mail_id, decision.kind, decision.number)
-    return 250, f"2.0.0 received: {len(letter.attachments)} files for {decision.kind} {decision.number}"
+    text = f"2.0.0 received: {len(letter.attachments)} files for {decision.kind} {decision.number}"
+    return Door(250, text, mail_id, letter, decision)
+
+
+def refuse_by_mail(conn: Redis, store: ObjectStore, settings: Settings, door: Door) -> Mail | None:
+    """Return the reply that tells a sender why their mail was refused, queued once (for mail read from
+    IMAP, where no SMTP answer reaches them); None when the sender is no single address."""
+    note_key = f"{QUARANTINE}{door.mail_id}.json"
+    note = json.loads(store.get(note_key))
+    if note.get("reply_mail_id"):
+        return None  # a poll before this one replied
+    if not door.letter.sender:
+        return None
+    message = EmailMessage()
+    message["Subject"] = f"无法受理您的邮件：{door.letter.subject[:60]}"
+    message["From"], message["To"] = settings.mail_from, door.letter.sender
+    message["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or "localhost")
+    if door.letter.message_id:
+        message["In-Reply-To"] = door.letter.message_id
+    lines = ["您好：", "", "您的邮件未被受理：" + (door.decision.refused_zh or ""), "",
+             f"({door.decision.refused_en})", "", "此邮件由系统自动发送。"]  # fmt: skip
+    message.set_content("\n".join(lines))
+    mail = epolicies.submit_mail(conn, store, settings, message, enqueue_now=False)
+    store.put(note_key, json.dumps({**note, "reply_mail_id": mail.mail_id}).encode(), "application/json")
+    epolicies.queue_delivery(conn, settings, mail.mail_id)
+    return mail
 
 
 def take(conn: Redis, store: ObjectStore, settings: Settings, mail_id: str) -> str:
