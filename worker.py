@@ -132,7 +132,9 @@ def capture_scan(scan_id: str) -> dict:
     ctx = context()
     scan = load(ctx.store, Scan, scan_id)
     if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
+        events.scan_settled(_redis(ctx), ctx.store, ctx.settings, scan_id)  # a retry after they failed
         queues.close_scan(_redis(ctx), scan_id)
+        scan_ended(_redis(ctx), ctx.settings, scan)
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
     pages: list[int] = []
     doc_ids: list[str] = []

@@ -11,6 +11,10 @@ from email.utils import parseaddr
 from esign.epolicy import ADDR_SPEC
 from media import sniff
 
+# Parts a mail client adds that are no material: a signed mail's signature. Left out, not refused.
+SIGNATURES = frozenset(
+    {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+)
 CLAIM_WORDS = ("理赔", "赔案", "报案", "CLAIM")
 POLICY_WORDS = ("保单", "保险单", "POLICY")
 # A business number (vocabulary.BUSINESS_NO_PATTERN) with at least four digits, so words are not numbers.
@@ -45,6 +49,8 @@ def read_letter(raw: bytes) -> Letter:
     attachments = []
     for n, part in enumerate(message.walk()):
         if part.is_multipart() or (part.get_content_maintype() == "text" and not part.get_filename()):
+            continue
+        if part.get_content_type() in SIGNATURES:
             continue
         data = part.get_payload(decode=True) or b""
         name = part.get_filename() or f"part-{n}"

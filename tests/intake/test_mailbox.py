@@ -80,6 +80,11 @@ def test_the_door_takes_a_known_address_with_images_and_a_number_and_says_why_it
 
     photo = {"invoice.jpg": _photo()}
     assert decided(CUSTOMER, f"理赔号 {CLAIM}", photo).number == CLAIM
+    signed = _mail(CUSTOMER, f"理赔号 {CLAIM}", photo)  # an S/MIME signature is no material: left out
+    signed.add_attachment(
+        b"0\x82sig", maintype="application", subtype="pkcs7-signature", filename="smime.p7s"
+    )
+    assert [a.name for a in read_letter(signed.as_bytes()).attachments] == ["invoice.jpg"]
     assert decided(CUSTOMER, f"材料 {POLICY}", photo).kind == "policy"
     stranger = decided("someone@else.example", f"理赔号 {CLAIM}", photo)
     assert stranger.number is None and "not an address a customer gave us" in stranger.refused_en
