@@ -44,7 +44,9 @@ class Mailbox:
         try:
             door = await asyncio.to_thread(receive, self.conn, self.store, self.settings, envelope.content)
         except (DependencyDown, RedisError) as exc:
-            log.warning("mail from %s not taken: %s", envelope.mail_from, exc)
+            log.warning(
+                "a mail of %d bytes not taken (451, to be sent again): %s", len(envelope.content), exc
+            )
             return "451 4.3.0 the service cannot store mail right now; try again later"
         return f"{door.code} {door.text}"
 
