@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_json
 from redis import Redis
 from redis.exceptions import RedisError
+from rq.job import Job
 
 import queues
 from errors import BadInput, DependencyDown, NotFound, QueueUnavailable
@@ -164,6 +165,7 @@ def emit(
         with conn.lock(f"lock:event:{event_id}", timeout=30, blocking_timeout=15):
             event = find(store, Event, event_id)
             if event is not None:
+                requeue_lost(conn, settings, event)  # recorded by a run that failed to queue it
                 return event, False
             urls = settings.webhook_urls(kind.value)
             event = Event(
@@ -188,6 +190,20 @@ def emit(
 def job_id_for(event_id: str, n: int, replay: int) -> str:
     """Return the job id of the n-th delivery of an event (of its replay-th replay)."""
     return f"webhook-{event_id.replace('.', '_')}-{n}" + (f"-r{replay}" if replay else "")
+
+
+def requeue_lost(conn: Redis, settings: Settings, event: Event) -> list[int]:
+    """Return the deliveries queued again: those not done whose job Redis does not hold (a crash between
+    recording the event and queueing it, a Redis lost since)."""
+    lost = [
+        n
+        for n, d in enumerate(event.deliveries)
+        if d.state in ("pending", "retrying")
+        and not Job.exists(job_id_for(event.event_id, n, d.replays), connection=conn)
+    ]
+    for n in lost:
+        queue_delivery(conn, settings, event.event_id, n, event.deliveries[n].replays)
+    return lost
 
 
 def queue_delivery(conn: Redis, settings: Settings, event_id: str, n: int, replay: int) -> None:

@@ -123,11 +123,7 @@ def _events(conn: Redis, settings: Settings, store: ObjectStore, report: Rebuild
         if event is None:
             continue
         conn.zadd(events.RECENT, {event.event_id: event.created_at.timestamp()}, nx=True)
-        for n, delivery in enumerate(event.deliveries):
-            job_id = events.job_id_for(event.event_id, n, delivery.replays)
-            if delivery.state in ("pending", "retrying") and not Job.exists(job_id, connection=conn):
-                events.queue_delivery(conn, settings, event.event_id, n, delivery.replays)
-                report.webhooks.append(f"{event.event_id}/{n}")
+        report.webhooks += [f"{event.event_id}/{n}" for n in events.requeue_lost(conn, settings, event)]
 
 
 def _mail_in(conn: Redis, settings: Settings, store: ObjectStore, report: RebuildReport) -> None:
