@@ -31,6 +31,7 @@ from pydantic import Field
 from redis import Redis
 
 import epolicies
+import metrics
 import queues
 from intake.contacts import find_contact
 from intake.letter import Letter, numbers_in, read_letter
@@ -246,6 +247,7 @@ def take(conn: Redis, store: ObjectStore, settings: Settings, mail_id: str) -> s
     )
     store.put(scan.key, scan.to_json(), "application/json")
     queues.open_scan(conn, settings, scan)
+    metrics.count_upload(conn, scan_id, scan.mode.value)  # an upload like the counter's: counted, listed
     log.info("mail %s: scan %s queued", mail_id, scan_id)
     return scan_id
 
