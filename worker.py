@@ -24,6 +24,7 @@ from rq.timeouts import JobTimeoutException
 
 import epolicies
 import events
+import figures
 import metrics
 import queues
 from errors import DependencyDown
@@ -156,6 +157,7 @@ def capture_scan(scan_id: str) -> dict:
 
     settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan
     events.scan_settled(_redis(ctx), ctx.store, ctx.settings, scan_id)  # documents (and claims) complete
+    figures.note_scan(_redis(ctx), ctx.store, scan_id)  # the managers' figures (figures.py)
     queues.close_scan(_redis(ctx), scan_id)
     scan_ended(_redis(ctx), ctx.settings, scan)  # a mailed scan: its reply
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}

@@ -36,11 +36,12 @@ SERVICING_KEY = "servicing-key-" + "v" * 20
 CLAIMS_KEY = "claims-key-" + "c" * 20
 SALES_KEY = "sales-key-" + "e" * 20
 AUDITOR_KEY = "auditor-key-" + "x" * 20
+MANAGER_KEY = "manager-key-" + "g" * 20
 TEST_NAME_KEY = b"test-index-secret"  # what open_store gives a store from IMAGING_INDEX_SECRET
 API_KEYS = (
     f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
     f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin,{UNDERWRITER_KEY}:underwriter,{SERVICING_KEY}:servicing,"
-    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor"
+    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor,{MANAGER_KEY}:manager"
 )
 
 # `make test` runs two test processes (pytest -n 2 --dist loadfile: each file whole in one process, so a
