@@ -92,6 +92,20 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
     worker_process.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
+@imaging.command()
+def mailbox() -> None:
+    """Run the mail-in SMTP door (IMAGING_MAILBOX_PORT), IMAP poller (IMAGING_MAILBOX_IMAP_URL) or both."""
+    os.umask(0o077)
+    from intake.mailbox import serve
+
+    settings = load_settings()
+    if not settings.mailbox_port and not settings.mailbox_imap_url:
+        raise click.UsageError(
+            "set IMAGING_MAILBOX_PORT (the SMTP door) or IMAGING_MAILBOX_IMAP_URL, or both"
+        )
+    sys.exit(serve(settings))
+
+
 @imaging.group()
 def jobs() -> None:
     """Jobs that failed for good: list them, put them back."""
@@ -197,13 +211,17 @@ def retention_run() -> None:
     """Delete every document past its type's period (IMAGING_RETENTION_DAYS), except what is held or needed
     by a policy in force; logged under retention/log/."""
     import retention as retention_module
+    from intake.take import expire_quarantine
     from storage import open_store
 
     settings = load_settings()
+    store = open_store(settings)
+    gone = expire_quarantine(store, settings.quarantine_days)  # refused mail, after IMAGING_QUARANTINE_DAYS
+    click.echo(f"{len(gone)} objects of refused mail deleted from quarantine/", err=True)
     days = retention_module.periods(settings.retention_days)
     if not days:
-        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: nothing expires")
-    _print_retention(retention_module.expire(open_store(settings), days, by=_by()))
+        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: no document expires")
+    _print_retention(retention_module.expire(store, days, by=_by()))
 
 
 @retention.command("forget")
@@ -256,12 +274,15 @@ def rebuild_redis() -> None:
         ("task", report.tasks),
         ("epolicy", report.epolicies),
         ("mail", report.mails),
+        ("webhook", report.webhooks),
+        ("mail-in", report.mail_in),
     ):
         for item in items:
             click.echo(f"{label}\t{item}")
     click.echo(
         f"rebuilt {len(report.scans)} open scans, {len(report.tasks)} key-entry tasks, "
-        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails",
+        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails, "
+        f"{len(report.webhooks)} webhook deliveries, {len(report.mail_in)} customers' mails",
         err=True,
     )
 

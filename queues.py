@@ -35,6 +35,8 @@ QUEUES = ("immediate", "esign", "mail", "batch")
 CAPTURE_SCAN = "worker.capture_scan"
 ISSUE_EPOLICY = "worker.issue_epolicy"
 DELIVER_MAIL = "worker.deliver_mail"
+DELIVER_WEBHOOK = "worker.deliver_webhook"
+ANNOUNCE_SCAN = "worker.announce_scan"
 # Every acknowledged scan is in this sorted set (score: upload time) until its capture ends; the sweep
 # (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
 OPEN_SCANS = "scans:open"
@@ -60,12 +62,14 @@ def enqueue(
     func: str | Callable[..., object],
     *args: object,
     job_id: str,
+    intervals: list[int] | None = None,
 ) -> Job:
     """Return the job with this id, enqueued now or found already queued, running or done.
-    ``func`` is the job's path (``worker.capture_scan``) or the function itself."""
+    ``func`` is the job's path (``worker.capture_scan``) or the function itself; ``intervals`` the seconds
+    between its retries (default IMAGING_RETRY_INTERVALS)."""
     if queue_name not in QUEUES:
         raise ValueError(f"unknown queue {queue_name!r}")
-    intervals = settings.retry_schedule
+    intervals = intervals or settings.retry_schedule
     queue = Queue(queue_name, connection=conn)
     try:
         return queue.enqueue_call(

@@ -40,6 +40,7 @@ class Operation(StrEnum):
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
+    read_values = "read_values"  # a document's trusted values, for core systems (/v1/documents/{id}/values)
     see_figures = "see_figures"  # the managers' figures per branch and day (figures.py, /figures)
     read_claims = "read_claims"  # a claim's material, checklist and invoices' total (indexing/claim.py)
 
@@ -70,6 +71,7 @@ TABLE: dict[Role, Row] = {
             Operation.read_epolicies,
             Operation.verify_pdfs,
             Operation.review_cases,
+            Operation.read_values,
         ),
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
@@ -79,6 +81,7 @@ TABLE: dict[Role, Row] = {
             Operation.read_epolicies,
             Operation.verify_pdfs,
             Operation.link_customers,
+            Operation.read_values,
         ),
         frozenset({Stage.servicing}),
         "policy",
@@ -90,6 +93,7 @@ TABLE: dict[Role, Row] = {
             Operation.verify_pdfs,
             Operation.link_customers,
             Operation.read_claims,
+            Operation.read_values,
         ),
         frozenset({Stage.claims}),
         "claim",

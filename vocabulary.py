@@ -69,6 +69,15 @@ class ScanStatus(StrEnum):
     failed = "failed"
 
 
+class EventKind(StrEnum):
+    """What the service tells core systems (events.py): a document's values all trusted and its checks
+    held; a claim's material all received and complete; a customer's acknowledgement of an e-policy."""
+
+    document_completed = "document.completed"
+    claim_material_complete = "claim.material_complete"
+    epolicy_acknowledged = "epolicy.acknowledged"
+
+
 class Stage(StrEnum):
     new_business = "new_business"
     underwriting = "underwriting"

@@ -20,8 +20,10 @@ from pydantic import BaseModel, Field
 from redis import Redis
 from starlette.exceptions import HTTPException
 
+import events
 import idnumber
 from errors import NotFound
+from events import DocumentValues
 from indexing.access import identity_owner, may_see, visible_entries
 from indexing.index import current_cards, lookup, still_valid
 from media import SUPPORTED
@@ -46,6 +48,7 @@ from vocabulary import (
 IMAGE_CACHE = "private, max-age=300"
 router = APIRouter(tags=["documents"])
 Reader = Annotated[Caller, Depends(require(Operation.read_documents))]
+ValuesReader = Annotated[Caller, Depends(require(Operation.read_values))]
 DocId = Annotated[str, PathParam(pattern=DOC_ID_PATTERN)]
 
 
@@ -374,6 +377,20 @@ def find_documents(
 def document(doc_id: DocId, store: Store, who: Reader) -> DocumentMeta:
     """A document's metadata: type, stage, numbers it is filed under, pages, fields with their values."""
     return _meta(_readable(store, who, doc_id), store)
+
+
+@router.get(
+    "/v1/documents/{doc_id}/values", response_model=DocumentValues, responses={404: {"model": ErrorBody}}
+)
+def document_values(
+    request: Request, doc_id: DocId, store: Store, conn: RedisConn, who: ValuesReader
+) -> DocumentValues:
+    """A document's trusted values, for a core system (the data of its `document.completed` event):
+    each field read and proven or keyed, the numbers it is filed under, the fields still open, and
+    `complete`. The same role, stage and branch rules as the document; each read is in the audit trail."""
+    record = _readable(store, who, doc_id)
+    audit_read(request, conn, who, f"{doc_id} values", customers_of(store, record))
+    return events.document_values(record)
 
 
 @router.get("/v1/documents/{doc_id}/pages/{n}", response_class=Response, responses=IMAGE_RESPONSES)

@@ -13,11 +13,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+import events
 import keyentry
 from errors import NotFound
 from people import audit
 from roles import Operation, Role
-from routes.deps import Caller, ErrorBody, RedisConn, Store, require
+from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 from vocabulary import DOC_ID, FIELD_NAME
 
 router = APIRouter(tags=["key-entry"])
@@ -136,13 +137,17 @@ def keyentry_today(conn: RedisConn, who: Keyer) -> TodayView:
     response_model=KeyResult,
     responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-def keyentry_submit(task_id: TaskId, body: KeyedIn, conn: RedisConn, store: Store, who: Keyer) -> KeyResult:
+def keyentry_submit(
+    task_id: TaskId, body: KeyedIn, conn: RedisConn, store: Store, settings: SettingsDep, who: Keyer
+) -> KeyResult:
     """Submit the value for a leased field, validated like OCR output (422 with the reason; the lease
     is kept), or answer blank (where the form lets it be empty) or illegible. A double-entry field waits
     for a second blind keyer, and for an arbiter if they differ. The document's cross-checks then run
     again: a conflict goes to a review (`GET /v1/reviews`) and the document stays incomplete."""
-    round_ = keyentry.held(conn, task_id, who.person).round
+    task = keyentry.held(conn, task_id, who.person)
+    round_ = task.round
     result = KeyResult(**keyentry.submit(conn, store, task_id, who.person, body.value, body.answer))
+    events.queue_announce(conn, settings, task.scan_id)  # a document (or claim) it completes: an event
     audit.record(
         conn,
         person=who.person,

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 import epolicies
+import events
 from errors import NotFound
 from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
 from esign.tokens import BadToken, check_token, named_policy
@@ -38,6 +39,7 @@ from routes.signin import page_caller, staff_page
 from routes.templates import page
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
+from vocabulary import EventKind
 
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -320,7 +322,11 @@ def acknowledge_receipt(
             "此签收请求无效，请从保单页面点击“我已收到”。This acknowledgement did not come from your page."
         )
         return HTMLResponse(_page(policy.policy_no, refused, []), 403, PRIVATE)
-    epolicies.acknowledge(conn, store, policy.policy_no, version, link.link_id, _client(request))
+    done, _ = epolicies.acknowledge(conn, store, policy.policy_no, version, link.link_id, _client(request))
+    when = done.receipt.acknowledged_at
+    data = {"policy_no": policy.policy_no, "version": version, "acknowledged_at": when}
+    subject = f"{policy.policy_no}-v{version}"
+    events.emit(conn, store, settings, EventKind.epolicy_acknowledged, subject, data)  # once per version
     return RedirectResponse(f"/epolicy/{token}#v{version}", status_code=303, headers=PRIVATE)
 
 

@@ -88,6 +88,10 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/tokens"): {Role.admin},
     ("delete", "/v1/tokens/{token_id}"): {Role.admin},
     ("get", "/v1/audit"): {Role.admin, Role.auditor},
+    ("get", "/v1/documents/{doc_id}/values"): READERS,
+    ("get", "/v1/events"): {Role.admin},
+    ("get", "/v1/events/{event_id}"): {Role.admin},
+    ("post", "/v1/events/{event_id}/replay"): {Role.admin},
     ("get", "/v1/figures"): {Role.manager, Role.admin},
     ("get", "/v1/figures.csv"): {Role.manager, Role.admin},
 }
@@ -103,6 +107,7 @@ SAMPLE = {
     "review_id": "d20261123101500abcdefabcdef001.keyed_conflict",
     "username": "zhang.san",
     "token_id": "0123456789ab",
+    "event_id": "document.completed-d20261123101500abcdefabcdef001",
 }
 
 
