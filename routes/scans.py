@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 import metrics
 import queues
+from counter import RescanRequest, document_name, field_labels, rescan_requests
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
 from models import DocumentRecord, Scan, ScanFile, find, load
@@ -58,9 +59,14 @@ class ScanAccepted(BaseModel):
     )
 
 
+class ScanFieldView(FieldView):
+    label: str = Field(description="what the counter calls the field, in Chinese (投保人姓名)")
+
+
 class DocumentView(BaseModel):
     doc_id: str
     type: str
+    label: str = Field(description="what the counter calls the document, in Chinese (投保单, 身份证正面)")
     template: str | None
     pages: list[int]
     status: str = Field(description="ok, or exception when the quality gate asks for a rescan")
@@ -74,12 +80,15 @@ class DocumentView(BaseModel):
     superseded_by: str | None = Field(None, description="the later scan of the same form or card side")
     supersedes: list[str] = Field(default_factory=list, description="earlier scans of the same form or card")
     duplicate_of: str | None = Field(None, description="the first scan of the same form content and numbers")
-    fields: dict[str, FieldView]
+    fields: dict[str, ScanFieldView]
 
 
 class ScanView(Scan):
     documents: list[DocumentView] = Field(default_factory=list)  # type: ignore[assignment]
     fields_pending: int = Field(0, description="fields still waiting for key-entry")
+    rescans: list[RescanRequest] = Field(
+        default_factory=list, description="the pages to scan again, with what to do in Chinese and where"
+    )
 
 
 MULTIPART_SCHEMA = {
@@ -227,13 +236,16 @@ def _index_keys(form: dict[str, str]) -> dict[str, str]:
 
 
 def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
-    documents = []
+    documents, rescans = [], []
     for doc_id in scan.documents:
         record = load(store, DocumentRecord, doc_id)
+        labels = field_labels(record)
+        rescans += rescan_requests(record)
         documents.append(
             DocumentView(
                 doc_id=doc_id,
                 type=record.type,
+                label=document_name(record.type),
                 template=record.template,
                 pages=record.source_pages,
                 status=record.status,
@@ -247,11 +259,16 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
                 superseded_by=record.superseded_by,
                 supersedes=record.supersedes,
                 duplicate_of=record.duplicate_of,
-                fields=field_views(record),
+                fields={
+                    name: ScanFieldView(**view.model_dump(), label=labels[name])
+                    for name, view in field_views(record).items()
+                },
             )
         )
     pending = sum(1 for d in documents for f in d.fields.values() if f.status == FieldStatus.key_entry)
-    return ScanView(**scan.model_dump(exclude={"documents"}), documents=documents, fields_pending=pending)
+    return ScanView(
+        **scan.model_dump(exclude={"documents"}), documents=documents, fields_pending=pending, rescans=rescans
+    )
 
 
 def _accept_scan(

@@ -1,0 +1,168 @@
+"""The counter, end to end against one real `imaging api` and one real worker shared by this module: `imaging
+scan` sending a form and its card pages as one scan and saying in Chinese what was read, a blurred page
+ending in the rescan message and exit code 4, a station's folder watched; and the /counter page in a
+real headless Chromium, driven by keyboard only, for a clean and a blurred scan."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from redis import Redis
+
+from capture.render import render_form, render_idcard
+from capture.templates import latest
+from models import Scan, load
+from settings import Settings
+from storage import open_store
+from tests.capture.scans import place_cards, scan_page
+from tests.conftest import API_KEYS, ROOT, SCANNER_KEY, running_api, running_workers, settings_env
+
+VALUES = json.loads((ROOT / "capture" / "sample_values.json").read_text())
+POLICY = "P2026300001"
+
+
+def _encode(image: np.ndarray, kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(image).convert("RGB").save(out, format=kind, dpi=(300, 300), quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A clean form, the customer's card front and back on one page, and a blurred form."""
+    folder = tmp_path_factory.mktemp("pages")
+    form = render_form(latest("application_form"), VALUES, 300)
+    clean, _ = scan_page(form, np.random.default_rng(3), dpi=300, angle=1.5)
+    blurred, _ = scan_page(form, np.random.default_rng(7), dpi=300, angle=2.0, blur=6.0)
+    cards, _ = place_cards(
+        [render_idcard(latest("idcard_front"), VALUES), render_idcard(latest("idcard_back"), VALUES)],
+        np.random.default_rng(4),
+        dpi=300,
+    )
+    files = {"form.jpg": clean, "cards.jpg": cards, "blurred.jpg": blurred}
+    for name, image in files.items():
+        (folder / name).write_bytes(_encode(image, "JPEG"))
+    return {name: folder / name for name in files}
+
+
+@pytest.fixture(scope="module")
+def service(redis_srv, s3_srv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str]]:
+    """One API and one worker for the module, on a Redis database and a bucket of their own."""
+    folder = tmp_path_factory.mktemp("counter")
+    settings = Settings(
+        data_dir=folder / "var",
+        redis_url=redis_srv.url.removesuffix("/0") + "/5",
+        s3_endpoint=s3_srv.endpoint,
+        s3_access_key="test",
+        s3_secret_key="test",
+        s3_bucket="t" + secrets.token_hex(6),
+        api_keys=API_KEYS,
+        retry_intervals="1,1,1",
+        max_upload_bytes=32 * 1024 * 1024,
+    )
+    conn = Redis.from_url(settings.redis_url)
+    conn.flushdb()
+    with running_api(settings) as url, running_workers(settings, 1, folder / "workers"):
+        yield settings, url
+    conn.flushdb()
+
+
+def _scan(settings: Settings, url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "scan", "--url", url, "--key", SCANNER_KEY, *args],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_imaging_scan_sends_a_form_and_its_cards_as_one_scan_and_names_the_file_it_cannot_send(
+    service, pages, tmp_path: Path
+) -> None:
+    settings, url = service
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the customer asked about the premium", encoding="utf-8")
+    result = _scan(
+        settings, url, str(pages["form.jpg"]), str(pages["cards.jpg"]), str(notes), "--policy-no", POLICY
+    )
+    assert result.returncode == 2, result.stdout + result.stderr  # a file refused
+    out = result.stdout
+    assert f"✗ 未发送 {notes}：不是扫描件" in out
+    assert "1. 投保单（第1页）" in out and "2. 身份证正面（第2页）" in out and "3. 身份证反面（第2页）" in out
+    assert f"✓ 投保单号：{VALUES['application_no']}" in out
+    assert "✓ 投保人姓名：" in out and "公民身份号码" in out
+    assert VALUES["id_number"] not in out, "ID numbers are masked in the summary"
+    assert "个字段已识别" in out and "需重新扫描" not in out
+    assert "HTTP Request" not in result.stderr + out, "httpx's request lines stay off the terminal"
+    (scan_id,) = re.findall(r"^扫描 (s\w+)：2 个文件$", out, re.M)
+    scan = load(open_store(settings), Scan, scan_id)
+    assert [f.name for f in scan.files] == ["form.jpg", "cards.jpg"]
+    assert [f.pages for f in scan.files] == [1, 1]
+
+
+def test_a_blurred_page_ends_in_the_rescan_message_and_exit_code_4(service, pages) -> None:
+    settings, url = service
+    machine = _scan(settings, url, str(pages["blurred.jpg"]), "--json", "--mode", "immediate")
+    assert machine.returncode == 4, machine.stdout + machine.stderr
+    (answer,) = [json.loads(line) for line in machine.stdout.splitlines()]
+    assert answer["exit_code"] == 4 and answer["refused"] == []
+    (rescan,) = answer["scan"]["rescans"]
+    assert rescan["page"] == 1 and rescan["reason"] == "blurred" and rescan["box"] is None
+    assert rescan["zh"] == "第1页模糊，请重新扫描" and "blurred" in rescan["en"]
+    person = _scan(settings, url, str(pages["blurred.jpg"]), "--mode", "immediate")  # the same upload again
+    assert person.returncode == 4
+    assert "已发送过" in person.stdout and "✗ 第1页模糊，请重新扫描" in person.stdout
+
+
+def test_a_watched_folder_sends_each_batch_once_its_files_stop_growing(
+    service, pages, tmp_path: Path
+) -> None:
+    settings, url = service
+    folder = tmp_path / "station"
+    folder.mkdir()
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "cli", "scan", "--url", url, "--key", SCANNER_KEY, "--watch", str(folder)]
+        + ["--settle", "1", "--policy-no", POLICY],
+        env=settings_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        data = pages["blurred.jpg"].read_bytes()
+        with (folder / "page-0001.jpg").open("wb") as growing:  # the scanner writes it in two goes
+            growing.write(data[: len(data) // 2])
+            growing.flush()
+            time.sleep(0.4)
+            growing.write(data[len(data) // 2 :])
+        (folder / "notes.txt").write_text("not a scan", encoding="utf-8")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((folder / "done").glob("*/page-0001.jpg")):
+            time.sleep(0.2)
+        (sent,) = list((folder / "done").glob("*/page-0001.jpg"))
+        assert sent.read_bytes() == data, "sent whole, not half-written"
+        (refused,) = list((folder / "failed").glob("*/notes.txt"))
+        assert "不是扫描件" in (refused.parent / "why.txt").read_text(encoding="utf-8")
+        scan = load(open_store(settings), Scan, sent.parent.name)
+        assert scan.policy_no == POLICY and [f.size for f in scan.files] == [len(data)]
+        assert set(folder.iterdir()) == {folder / "done", folder / "failed"}, "nothing left behind"
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, err
+    assert "第1页模糊，请重新扫描" in out and "HTTP Request" not in err
