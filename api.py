@@ -22,6 +22,7 @@ from people.identity import identify
 from people.sessions import COOKIE as SESSION_COOKIE
 from routes import (
     admin,
+    counter,
     customers,
     documents,
     epolicies,
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         people,
         signin,
         admin,
+        counter,
         pages,
     ):
         app.include_router(resource.router)

@@ -193,8 +193,10 @@ def summary(outcome: Outcome) -> list[str]:
         lines += _document_lines(number, document)
     for rescan in view.get("rescans", []):
         lines.append(f"✗ {rescan['zh']}")
-    accepted = sum(f["status"] == "accepted" for d in view["documents"] for f in d["fields"].values())
-    pending = view["fields_pending"]
+    # A page to scan again is neither read nor keyed: its fields count nowhere.
+    fields = [f for d in view["documents"] if d["status"] != "exception" for f in d["fields"].values()]
+    accepted = sum(f["status"] in ("accepted", "keyed") for f in fields)
+    pending = sum(f["status"] == "key_entry" for f in fields)
     tail = f"共 {len(view['documents'])} 份文档；{accepted} 个字段已识别，{pending} 个字段送人工录入"
     if view.get("rescans"):
         tail += f"；{len({r['page'] for r in view['rescans']})} 页需重新扫描"
@@ -207,6 +209,8 @@ def _document_lines(number: int, document: dict) -> list[str]:
         "需重新扫描" if document["status"] == "exception" else ("已在档" if document.get("on_file") else "")
     )
     lines = [f"{number}. {document['label']}（第{pages}页）{state}"]
+    if document["status"] == "exception":
+        return [*lines, "   字段未识别：重新扫描后再识别"]
     for name, f in document["fields"].items():
         if f["status"] in ("accepted", "keyed"):
             value = mask(f["value"]) if "id_number" in name else f["value"]

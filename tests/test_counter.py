@@ -16,10 +16,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 from redis import Redis
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 from capture.render import render_form, render_idcard
 from capture.templates import latest
@@ -27,7 +32,20 @@ from models import Scan, load
 from settings import Settings
 from storage import open_store
 from tests.capture.scans import place_cards, scan_page
-from tests.conftest import API_KEYS, ROOT, SCANNER_KEY, running_api, running_workers, settings_env
+from tests.conftest import (
+    API_KEYS,
+    ROOT,
+    SCANNER_KEY,
+    STAFF_PASSWORD,
+    add_staff,
+    axe_violations,
+    browser_sign_in,
+    csp_violations,
+    needs_chromium,
+    running_api,
+    running_workers,
+    settings_env,
+)
 
 VALUES = json.loads((ROOT / "capture" / "sample_values.json").read_text())
 POLICY = "P2026300001"
@@ -166,3 +184,94 @@ def test_a_watched_folder_sends_each_batch_once_its_files_stop_growing(
         out, err = watcher.communicate(timeout=30)
     assert watcher.returncode == 0, err
     assert "第1页模糊，请重新扫描" in out and "HTTP Request" not in err
+
+
+def _tab_to(driver, wanted: str, limit: int = 40):
+    """Press Tab until the element focused is the one wanted (its id or aria-label); return it."""
+    for _ in range(limit):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        focused = driver.switch_to.active_element
+        if wanted in (focused.get_attribute("id"), focused.get_attribute("aria-label")):
+            return focused
+    raise AssertionError(f"{wanted} is not reached with Tab")
+
+
+def _answer(driver, words: str) -> str:
+    WebDriverWait(driver, 120, 0.2).until(lambda d: words in d.find_element(By.ID, "answer").text)
+    return driver.find_element(By.ID, "answer").text
+
+
+@pytest.fixture(scope="module")
+def clerk(service) -> str:
+    return add_staff(service[0], "counter.clerk", "scanner")
+
+
+@needs_chromium
+def test_the_counter_page_sends_a_form_and_its_cards_as_one_scan_by_keyboard(
+    service, pages, clerk: str, browser, tmp_path: Path
+) -> None:
+    settings, url = service
+    browser_sign_in(browser, url, clerk, next_="/counter")
+    _tab_to(browser, "policy_no").send_keys("P2026300002")
+    _tab_to(browser, "files").send_keys(f"{pages['cards.jpg']}\n{pages['form.jpg']}")
+    listed = lambda d: [li.text.split("\n")[0] for li in d.find_elements(By.CSS_SELECTOR, "#pages li")]  # noqa: E731
+    WebDriverWait(browser, 10).until(lambda d: len(listed(d)) == 2)
+    _tab_to(browser, "上移 form.jpg").send_keys(Keys.ENTER)  # the form first, the card page after it
+    assert listed(browser) == ["1. form.jpg", "2. cards.jpg"]
+    assert browser.switch_to.active_element.get_attribute("aria-label") == "下移 form.jpg", "focus stays"
+    _tab_to(browser, "send").send_keys(Keys.ENTER)
+    text = _answer(browser, "已识别")
+    assert "1. 投保单（第1页）" in text and "2. 身份证正面（第2页）" in text
+    assert "3. 身份证反面（第2页）" in text and "✓ 投保人姓名：" in text
+    assert f"✓ 投保单号：{VALUES['application_no']}" in text
+    assert "需重新扫描" not in text and browser.find_elements(By.CSS_SELECTOR, "#marked figure") == []
+    assert axe_violations(browser) == [] and csp_violations(browser) == []
+    browser.set_window_size(1280, 1400)
+    browser.save_screenshot(str(tmp_path / "counter.png"))  # docs/counter.png is one of these
+    (scan,) = [s for s in _scans(settings) if s.uploaded_by == clerk and s.policy_no == "P2026300002"]
+    assert [f.name for f in scan.files] == ["form.jpg", "cards.jpg"] and scan.mode == "immediate"
+
+
+def _scans(settings: Settings) -> list[Scan]:
+    store = open_store(settings)
+    ids = [info.key.removeprefix("scans/").removesuffix(".json") for info in store.list("scans/")]
+    return [load(store, Scan, scan_id) for scan_id in ids]
+
+
+@needs_chromium
+def test_the_counter_page_asks_to_rescan_a_blurred_page_and_marks_it(
+    service, pages, clerk: str, browser, tmp_path: Path
+) -> None:
+    settings, url = service
+    browser_sign_in(browser, url, clerk, next_="/counter")
+    _tab_to(browser, "files").send_keys(str(pages["blurred.jpg"]))
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#pages li"))
+    _tab_to(browser, "send").send_keys(Keys.ENTER)
+    _answer(browser, "需重新扫描")
+    assert browser.find_element(By.ID, "rescans").text == "第1页模糊，请重新扫描"
+    (figure,) = browser.find_elements(By.CSS_SELECTOR, "#marked figure")
+    assert (
+        figure.find_element(By.CSS_SELECTOR, ".frame.whole img")
+        .get_attribute("alt")
+        .endswith("第1页模糊，请重新扫描")
+    )
+    assert "第1页（blurred.jpg）：第1页模糊，请重新扫描" in figure.text
+    assert axe_violations(browser) == [] and csp_violations(browser) == []
+    browser.set_window_size(1280, 1000)
+    browser.save_screenshot(str(tmp_path / "counter-rescan.png"))  # docs/counter-rescan.png is one of these
+    _tab_to(browser, "next-customer").send_keys(Keys.ENTER)
+    assert browser.find_elements(By.CSS_SELECTOR, "#pages li, #marked figure, #rescans li") == []
+    assert browser.switch_to.active_element.get_attribute("id") == "policy_no"
+
+
+def test_the_counter_page_is_for_people_who_may_upload_scans(service) -> None:
+    settings, url = service
+    client = httpx.Client(base_url=url, follow_redirects=False)
+    assert client.get("/counter").headers["location"] == "/login?next=%2Fcounter"
+    keyer = add_staff(settings, "counter.keyer", "keyer")
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    signed = client.post("/login", data={"username": keyer, "password": STAFF_PASSWORD, "csrf_token": token})
+    assert signed.status_code == 303
+    page = client.get("/counter")
+    assert page.status_code == 403 and "没有扫描上传权限" in page.text and "counter.js" not in page.text
