@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -81,6 +82,19 @@ class DocumentView(BaseModel):
     supersedes: list[str] = Field(default_factory=list, description="earlier scans of the same form or card")
     duplicate_of: str | None = Field(None, description="the first scan of the same form content and numbers")
     fields: dict[str, ScanFieldView]
+
+
+class RecentScan(BaseModel):
+    scan_id: str
+    status: ScanStatus
+    mode: ScanMode
+    uploaded_at: str
+    files: list[str | None] = Field(description="the files' names, as sent")
+    status_url: str
+
+
+class RecentScans(BaseModel):
+    scans: list[RecentScan] = Field(description="the caller's latest scans (up to 20, a day), newest first")
 
 
 class ScanView(Scan):
@@ -174,6 +188,30 @@ async def upload_scan(
                 return JSONResponse(view.model_dump(mode="json"), status_code=200)
             await asyncio.sleep(0.1)
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+@router.get("/v1/scans", response_model=RecentScans)
+def my_recent_scans(store: Store, conn: RedisConn, who: Scanner) -> RecentScans:
+    """The caller's own latest scans, newest first: the counter page finds there the scans the station's
+    folder sent (`imaging scan --watch` run with the clerk's personal token)."""
+    try:
+        ids = queues.recent_scans(conn, who.person)
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis is unreachable, try again shortly: {exc}") from exc
+    scans = [scan for scan in (find(store, Scan, i) for i in ids) if scan is not None]
+    return RecentScans(
+        scans=[
+            RecentScan(
+                scan_id=s.scan_id,
+                status=s.status,
+                mode=s.mode,
+                uploaded_at=s.uploaded_at.isoformat(),
+                files=[f.name for f in s.files],
+                status_url=f"/v1/scans/{s.scan_id}",
+            )
+            for s in scans
+        ]
+    )
 
 
 @router.get("/v1/scans/{scan_id}", response_model=ScanView, responses={404: {"model": ErrorBody}})
@@ -289,6 +327,8 @@ def _accept_scan(
     earlier = _earlier_scan(store, upload)
     if earlier is not None:
         log.info("scan %s: the same upload again, answered with it", earlier.scan_id)
+        with contextlib.suppress(RedisError):
+            queues.note_recent_scan(conn, who.person, earlier.scan_id)
         return ScanAccepted(
             scan_id=earlier.scan_id,
             status=earlier.status,
@@ -322,6 +362,8 @@ def _accept_scan(
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
     store.put(upload, json.dumps({"scan_id": scan.scan_id}).encode(), "application/json")
+    with contextlib.suppress(RedisError):  # a convenience for the counter page: never a reason to refuse
+        queues.note_recent_scan(conn, who.person, scan.scan_id)
     metrics.count_upload(conn, scan.scan_id, mode.value)
     size = sum(f.size for f in stored)
     log.info(

@@ -259,9 +259,47 @@ def test_the_counter_page_asks_to_rescan_a_blurred_page_and_marks_it(
     assert axe_violations(browser) == [] and csp_violations(browser) == []
     browser.set_window_size(1280, 1000)
     browser.save_screenshot(str(tmp_path / "counter-rescan.png"))  # docs/counter-rescan.png is one of these
+    # A scan the station's folder sends (imaging scan with the clerk's own token) appears on the page.
+    token = _personal_token(settings, clerk)
+    sent = subprocess.run(
+        [sys.executable, "-m", "cli", "scan", "--url", url, "--key", token, str(pages["blurred.jpg"])]
+        + ["--policy-no", "P2026300003", "--wait", "0"],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    scan_id = re.search(r"^扫描 (s\w+)：", sent.stdout, re.M).group(1)
+    WebDriverWait(browser, 120, 0.2).until(
+        lambda d: f"扫描 {scan_id} 已识别" in d.find_element(By.ID, "status").text
+    )
+    assert browser.find_element(By.ID, "rescans").text == "第1页模糊，请重新扫描"
+    recent = [b.get_attribute("aria-label") for b in browser.find_elements(By.CSS_SELECTOR, "#recent button")]
+    assert scan_id in recent[0] and len(recent) >= 2, recent
     _tab_to(browser, "next-customer").send_keys(Keys.ENTER)
     assert browser.find_elements(By.CSS_SELECTOR, "#pages li, #marked figure, #rescans li") == []
     assert browser.switch_to.active_element.get_attribute("id") == "policy_no"
+
+
+def _personal_token(settings: Settings, username: str) -> str:
+    from people import changes
+    from people.tokens import TokenKind
+    from roles import Role
+
+    store, conn = open_store(settings), Redis.from_url(settings.redis_url)
+    secret, _ = changes.add_token(
+        store,
+        conn,
+        "test",
+        kind=TokenKind.personal,
+        owner=username,
+        roles=[Role.scanner],
+        branch="86",
+        days=1,
+    )
+    return secret
 
 
 def test_the_counter_page_is_for_people_who_may_upload_scans(service) -> None:
@@ -275,3 +313,22 @@ def test_the_counter_page_is_for_people_who_may_upload_scans(service) -> None:
     assert signed.status_code == 303
     page = client.get("/counter")
     assert page.status_code == 403 and "没有扫描上传权限" in page.text and "counter.js" not in page.text
+
+
+def test_a_scanner_s_recent_scans_are_its_own_newest_first_each_once(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from tests.conftest import SCANNER2_KEY
+
+    client = TestClient(create_app(settings))
+    mine, theirs = {"X-API-Key": SCANNER_KEY}, {"X-API-Key": SCANNER2_KEY}
+    first, second = (_encode(np.full((400, 600), shade, np.uint8), "PNG") for shade in (255, 200))
+    ids = [
+        client.post("/v1/scans", files=[("file", (f"{i}.png", data))], headers=mine).json()["scan_id"]
+        for i, data in enumerate([first, second, first])  # the first again: the same scan, moved up
+    ]
+    assert ids[2] == ids[0]
+    recent = client.get("/v1/scans", headers=mine).json()["scans"]
+    assert [s["scan_id"] for s in recent] == [ids[0], ids[1]] and recent[0]["files"] == ["0.png"]
+    assert client.get("/v1/scans", headers=theirs).json() == {"scans": []}

@@ -15,6 +15,10 @@ const STATES = {queued: "排队中", processing: "识别中"};
 let pages = [];  // {file, type, url}, in the order they will be sent
 let sent = [];   // the pages of the scan shown in the answer
 let following = 0;  // which sending the poll belongs to: a new customer stops the old one's
+let busy = false;  // the page is sending or following its own scan: the station's feed waits
+let known = null;  // scan ids already listed: a new one the page did not send came from the scanner's folder
+let shownId = null;  // the scan whose answer is shown
+const FEED_MS = 3000;
 
 async function call(path, options = {}) {
   const headers = Object.assign({"X-CSRF-Token": csrf}, options.headers || {});
@@ -123,16 +127,20 @@ async function send(event) {
   clearAnswer();
   status("正在上传…");
   $("send").disabled = true;
+  busy = true;
   const mine = ++following;
   try {
     const response = await call("/v1/scans", {method: "POST", body: form});
     if (!response.ok) { status(refusal(response.status, await detail(response))); return; }
+    const accepted = await response.json();
+    if (known) known.add(accepted.scan_id);
     sent = pages.slice();
-    await follow(await response.json(), mine);
+    await follow(accepted, mine);
   } catch (e) {
     status("无法连接服务，请检查网络后重试");
   } finally {
     $("send").disabled = false;
+    busy = false;
   }
 }
 
@@ -156,6 +164,7 @@ function masked(name, value) {
 }
 
 function show(view, existing) {
+  shownId = view.scan_id;
   if (view.status === "failed") { status(`扫描 ${view.scan_id} 无法识别：${view.error || ""}`); return; }
   // A page to scan again is neither read nor keyed: its fields count nowhere.
   const fields = view.documents.filter((d) => d.status !== "exception").flatMap((d) => Object.values(d.fields));
@@ -170,7 +179,7 @@ function show(view, existing) {
     item.textContent = rescan.zh;
     $("rescans").append(item);
   }
-  for (const page of pages) $("marked").append(markedPage(view, page));
+  if (sent.length) for (const page of pages) $("marked").append(markedPage(view, page));  // its own files only
   view.documents.forEach((document_, i) => $("documents").append(documentPanel(document_, i + 1)));
 }
 
@@ -262,6 +271,48 @@ function nextCustomer() {
   $("policy_no").focus();
 }
 
+// The station's feed: the person's latest scans, polled; one the page did not send (the scanner's folder,
+// through `imaging scan --watch` with the person's token) is followed and shown when the page is idle.
+async function feed() {
+  try {
+    const response = await call("/v1/scans");
+    if (response.ok) {
+      const scans = (await response.json()).scans;
+      const fresh = known === null ? [] : scans.filter((s) => !known.has(s.scan_id));
+      known = new Set([...(known || []), ...scans.map((s) => s.scan_id)]);
+      renderRecent(scans);
+      if (fresh.length && !busy) showScan(fresh[0], "扫描仪文件夹送来新扫描");
+    }
+  } catch (e) { /* the network is away a moment: the next look finds it */ }
+  setTimeout(feed, FEED_MS);
+}
+
+function renderRecent(scans) {
+  const list = $("recent");
+  list.replaceChildren();
+  for (const scan of scans) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    const time = new Date(scan.uploaded_at).toLocaleTimeString("zh-CN", {hour12: false});
+    const names = scan.files.filter(Boolean);
+    const what = names.length > 1 ? `${names[0]} 等${names.length}个文件` : (names[0] || "");
+    const state = {queued: "排队中", processing: "识别中", captured: "已识别", failed: "无法识别"}[scan.status];
+    button.textContent = `${time} ${what} · ${state || scan.status}`;
+    button.setAttribute("aria-label", `查看扫描 ${scan.scan_id}：${button.textContent}`);
+    button.addEventListener("click", () => showScan(scan, ""));
+    item.append(button);
+    list.append(item);
+  }
+}
+
+async function showScan(scan, why) {
+  if (scan.scan_id !== shownId) sent = [];  // not the page's own: no local files to mark
+  clearAnswer();
+  if (why) status(`${why}：${scan.scan_id}`);
+  await follow(scan, ++following);
+}
+
 $("files").addEventListener("change", () => addFiles([...$("files").files]));
 $("scan").addEventListener("submit", send);
 $("next-customer").addEventListener("click", nextCustomer);
@@ -274,3 +325,4 @@ $("scan").addEventListener("drop", (event) => {
   $("drop").classList.remove("over");
   addFiles([...event.dataTransfer.files]);
 });
+feed();
