@@ -627,7 +627,7 @@ def scan_upload(
     form = {k: v for k, v in {"mode": mode, "policy_no": policy_no, "customer_id": customer_id,
                               "claim_no": claim_no, "stage": stage}.items() if v}  # fmt: skip
     console = Console(stderr=True)
-    client = httpx_client(url, key, wait)
+    client = station.connect(url, key)
 
     def handle(files: list[Path]) -> station.Outcome:
         outcome = station.send(client, *station.gather(files), form, wait, console)
@@ -649,14 +649,12 @@ def scan_upload(
             return
         sendable, refused = station.gather(paths)
         batches = [[p] for p in sorted(sendable + [r.path for r in refused])] if each else [list(paths)]
-        codes = [handle(batch).code for batch in batches]
+        codes = []
+        for batch in batches:
+            codes.append(handle(batch).code)
+            if codes[-1] == ExitCode.dependency_down:
+                break  # the service is away: the other files would fare no better
     sys.exit(int(max(codes, key=station.RANK.index)))
-
-
-def httpx_client(url: str, key: str, wait: float):
-    import httpx
-
-    return httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=httpx.Timeout(60, read=60 + wait))
 
 
 def _people():

@@ -57,6 +57,11 @@ class Outcome:
         }
 
 
+def connect(url: str, key: str) -> httpx.Client:
+    """Return the client that speaks to the service with the station's (or the person's) token."""
+    return httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60)
+
+
 def quiet_http_logs() -> None:
     """Keep httpx's and httpcore's per-request lines out of the terminal the progress is drawn on."""
     for name in ("httpx", "httpcore"):
