@@ -629,8 +629,7 @@ def scan_upload(
     console = Console(stderr=True)
     client = station.connect(url, key)
 
-    def handle(files: list[Path]) -> station.Outcome:
-        outcome = station.send(client, *station.gather(files), form, wait, console)
+    def tell(outcome: station.Outcome) -> station.Outcome:
         text = (
             json.dumps(outcome.to_json(), ensure_ascii=False)
             if as_json
@@ -638,6 +637,9 @@ def scan_upload(
         )
         click.echo(text)
         return outcome
+
+    def handle(files: list[Path]) -> station.Outcome:
+        return tell(station.send(client, *station.gather(files), form, wait, console))
 
     with client:
         if folder:
@@ -647,13 +649,16 @@ def scan_upload(
             console.print(f"监视 {folder}：每批文件稳定 {settle} 秒后发送（Ctrl-C 停止）")
             station.watch(folder, handle, settle, stop, console.print)
             return
+        if not each:
+            sys.exit(int(handle(list(paths)).code))
+        # One scan per file: every file sent first, so the workers read them side by side, then followed.
         sendable, refused = station.gather(paths)
-        batches = [[p] for p in sorted(sendable + [r.path for r in refused])] if each else [list(paths)]
-        codes = []
-        for batch in batches:
-            codes.append(handle(batch).code)
-            if codes[-1] == ExitCode.dependency_down:
+        sent = [station.Outcome([], refused, code=ExitCode.bad_input)] if refused else []
+        for path in sendable:
+            sent.append(station.upload(client, [path], [], form, console))
+            if sent[-1].code == ExitCode.dependency_down:
                 break  # the service is away: the other files would fare no better
+        codes = [tell(station.follow(client, outcome, wait, console)).code for outcome in sent]
     sys.exit(int(max(codes, key=station.RANK.index)))
 
 

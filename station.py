@@ -104,11 +104,18 @@ def send(
 ) -> Outcome:
     """Send the files as one scan and follow its capture for up to ``wait`` seconds; ``refused`` are the
     files of the batch that are not sent, which the outcome names."""
+    return follow(client, upload(client, files, refused, form, console), wait, console)
+
+
+def upload(
+    client: httpx.Client, files: list[Path], refused: list[Refused], form: dict[str, str], console: Console
+) -> Outcome:
+    """Send the files as one scan; return the outcome with the service's acceptance (or its refusal)."""
     outcome = Outcome(files, refused)
     if not files:
         return _failed(outcome, None, ExitCode.bad_input)
     with _progress(console) as progress:
-        task = progress.add_task(f"上传 {len(files)} 个文件 uploading", total=None)
+        progress.add_task(f"上传 {len(files)} 个文件 uploading", total=None)
         try:
             response = client.post(
                 "/v1/scans", data=form, files=[("file", (p.name, p.read_bytes())) for p in files]
@@ -117,15 +124,22 @@ def send(
             return _failed(
                 outcome, f"无法连接服务 cannot reach {client.base_url}: {exc}", ExitCode.dependency_down
             )
-        if response.status_code >= 400:
-            code = ExitCode.dependency_down if response.status_code in (502, 503, 504) else ExitCode.bad_input
-            return _failed(outcome, f"服务拒绝 refused ({response.status_code}): {_detail(response)}", code)
-        accepted = response.json()
-        outcome.view = accepted
-        if wait <= 0:
-            outcome.code = exit_code(outcome, wait)
-            return outcome
-        deadline = time.monotonic() + wait
+    if response.status_code >= 400:
+        code = ExitCode.dependency_down if response.status_code in (502, 503, 504) else ExitCode.bad_input
+        return _failed(outcome, f"服务拒绝 refused ({response.status_code}): {_detail(response)}", code)
+    outcome.view = response.json()
+    return outcome
+
+
+def follow(client: httpx.Client, outcome: Outcome, wait: float, console: Console) -> Outcome:
+    """Poll the scan uploaded until it is read or ``wait`` seconds pass; return the outcome with its view
+    and exit code."""
+    if outcome.view is None:
+        return outcome
+    accepted = outcome.view
+    deadline = time.monotonic() + wait
+    with _progress(console) as progress:
+        task = progress.add_task(accepted["scan_id"], total=None)
         while time.monotonic() < deadline:
             try:
                 status = client.get(accepted["status_url"])
