@@ -65,6 +65,26 @@ REASONS = (
 OTHER = Reason("other", "", "第{page}页需要重新扫描")
 
 
+# The evidence checks of indexing/case.py the counter can act on while the customer is there; the others
+# (values waiting for key-entry) are for later and are not told.
+CHECKS = (
+    (r"on page (?P<page>\d+): the ID card .* is neither the applicant's nor the insured's",
+     "第{page}页的身份证既不是投保人的也不是被保险人的，请核对证件"),
+    (r"the upload names customer", "填写的客户证件号码与本次扫描的证件和投保单都不符，请核对号码"),
+)  # fmt: skip
+
+
+def counter_checks(checks: list[str]) -> list[str]:
+    """Return the scan's evidence checks the counter should act on, in Chinese."""
+    told = []
+    for check in checks:
+        for pattern, zh in CHECKS:
+            if found := re.search(pattern, check):
+                told.append(zh.format(**found.groupdict()))
+                break
+    return told
+
+
 class RescanRequest(BaseModel):
     """A page the counter must scan again while the customer is there."""
 

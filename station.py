@@ -212,6 +212,7 @@ def summary(outcome: Outcome) -> list[str]:
         lines += _document_lines(number, document)
     for rescan in view.get("rescans", []):
         lines.append(f"✗ {rescan['zh']}")
+    lines += [f"! {notice}" for notice in view.get("notices", [])]
     # A page to scan again is neither read nor keyed: its fields count nowhere.
     fields = [f for d in view["documents"] if d["status"] != "exception" for f in d["fields"].values()]
     accepted = sum(f["status"] in ("accepted", "keyed") for f in fields)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 import metrics
 import queues
-from counter import RescanRequest, document_name, field_labels, rescan_requests
+from counter import RescanRequest, counter_checks, document_name, field_labels, rescan_requests
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
 from models import DocumentRecord, Scan, ScanFile, find, load
@@ -102,6 +102,10 @@ class ScanView(Scan):
     fields_pending: int = Field(0, description="fields still waiting for key-entry")
     rescans: list[RescanRequest] = Field(
         default_factory=list, description="the pages to scan again, with what to do in Chinese and where"
+    )
+    notices: list[str] = Field(
+        default_factory=list,
+        description="evidence checks the counter should act on, in Chinese (a wrong card)",
     )
 
 
@@ -305,7 +309,11 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
         )
     pending = sum(1 for d in documents for f in d.fields.values() if f.status == FieldStatus.key_entry)
     return ScanView(
-        **scan.model_dump(exclude={"documents"}), documents=documents, fields_pending=pending, rescans=rescans
+        **scan.model_dump(exclude={"documents"}),
+        documents=documents,
+        fields_pending=pending,
+        rescans=rescans,
+        notices=counter_checks(scan.checks),
     )
 
 

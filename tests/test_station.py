@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import station
-from counter import field_label, rescan_requests
+from counter import counter_checks, field_label, rescan_requests
 from errors import ExitCode
 from models import DocumentRecord, FieldRecord
 from vocabulary import utcnow
@@ -157,3 +157,17 @@ def test_a_watched_folder_waits_for_a_batch_to_settle_and_files_it_away(tmp_path
     failed = tmp_path / "failed" / "s20261130"
     assert sorted(p.name for p in failed.iterdir()) == ["notes.txt", "why.txt"]
     assert "notes.txt: 不是扫描件" in (failed / "why.txt").read_text(encoding="utf-8")
+
+
+def test_the_evidence_checks_the_counter_can_act_on_are_told_in_chinese_the_others_not():
+    checks = [
+        "idcard_front on page 2: the ID card (110105********0013) is neither the applicant's nor the "
+        "insured's: filed under its own number only",
+        "idcard_back on page 2: waits for its front's ID number to be keyed",
+        "the upload names customer 110105********0013, but no document in the scan shows that number (yet): "
+        "nothing is filed under it",
+    ]
+    assert counter_checks(checks) == [
+        "第2页的身份证既不是投保人的也不是被保险人的，请核对证件",
+        "填写的客户证件号码与本次扫描的证件和投保单都不符，请核对号码",
+    ]

@@ -179,6 +179,12 @@ function show(view, existing) {
     item.textContent = rescan.zh;
     $("rescans").append(item);
   }
+  for (const notice of view.notices || []) {
+    const item = document.createElement("li");
+    item.className = "notice";
+    item.textContent = notice;
+    $("rescans").append(item);
+  }
   if (sent.length) for (const page of pages) $("marked").append(markedPage(view, page));  // its own files only
   view.documents.forEach((document_, i) => $("documents").append(documentPanel(document_, i + 1)));
 }
