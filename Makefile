@@ -13,8 +13,10 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils s
 run: system venv
 	$(BIN)/imaging up
 
+# Two test processes, each file whole in one of them (its module's servers start once); the slowest files
+# first (tests/conftest.py SLOW_FIRST). A single file runs alone as usual: .venv/bin/pytest tests/FILE.
 test: system venv node lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .

@@ -266,6 +266,30 @@ def rebuild_redis() -> None:
     )
 
 
+@imaging.group("figures")
+def figures_group() -> None:
+    """The managers' figures per branch and day (figures.py)."""
+
+
+@figures_group.command("rebuild")
+@click.option("--day", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Beijing day")
+@click.option(
+    "--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None, help="last day (default: --day)"
+)
+def figures_rebuild(first, last) -> None:
+    """Count these days' figures again from every record in the store (after Redis lost them)."""
+    import figures
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    days = figures.days_between(first.date(), (last or first).date())
+    if not days:
+        raise click.BadParameter("--to is before --day")
+    counted = figures.rebuild(queues.connect(settings.redis_target), open_store(settings), days)
+    click.echo(f"{counted} events counted for {days[0]}..{days[-1]}", err=True)
+
+
 @imaging.command("migrate")
 @click.option("--dry-run", is_flag=True, help="Report what would be upgraded; write nothing.")
 def migrate_records(dry_run: bool) -> None:
@@ -680,7 +704,7 @@ def _password(password_file: str | None, confirm: bool = True) -> str:
 
 
 ROLE_CHOICE = click.Choice(
-    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor"]
+    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor", "manager"]
 )
 
 

@@ -199,8 +199,8 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "",
         description="the bootstrap keys: `key:role,key:role`; roles `scanner keyer underwriter servicing "
-        "claims sales admin auditor`; keys of 16+ characters (otherwise people sign in and machines use API "
-        "tokens)",
+        "claims sales admin auditor manager`; keys of 16+ characters (otherwise people sign in and machines "
+        "use API tokens)",
         json_schema_extra={"secret": True},
     )
     api_keys_file: Path | None = Field(

@@ -36,12 +36,31 @@ SERVICING_KEY = "servicing-key-" + "v" * 20
 CLAIMS_KEY = "claims-key-" + "c" * 20
 SALES_KEY = "sales-key-" + "e" * 20
 AUDITOR_KEY = "auditor-key-" + "x" * 20
+MANAGER_KEY = "manager-key-" + "g" * 20
 TEST_NAME_KEY = b"test-index-secret"  # what open_store gives a store from IMAGING_INDEX_SECRET
 API_KEYS = (
     f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
     f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin,{UNDERWRITER_KEY}:underwriter,{SERVICING_KEY}:servicing,"
-    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor"
+    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor,{MANAGER_KEY}:manager"
 )
+
+# `make test` runs two test processes (pytest -n 2 --dist loadfile: each file whole in one process, so a
+# module's servers start once). The slowest files go first, so that neither process is left with a long file
+# at the end while the other idles.
+SLOW_FIRST = (
+    "tests/test_faults.py",
+    "tests/test_deploy.py",
+    "tests/test_hostile_uploads.py",
+    "tests/capture/test_hostile.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the other files keep their order
 
 
 @pytest.fixture(autouse=True)

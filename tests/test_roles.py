@@ -16,6 +16,7 @@ from tests.conftest import (
     AUDITOR_KEY,
     CLAIMS_KEY,
     KEYER_KEY,
+    MANAGER_KEY,
     SALES_KEY,
     SCANNER_KEY,
     SERVICING_KEY,
@@ -31,6 +32,7 @@ KEYS = {
     Role.sales: SALES_KEY,
     Role.admin: ADMIN_KEY,
     Role.auditor: AUDITOR_KEY,
+    Role.manager: MANAGER_KEY,
 }
 READERS = {Role.underwriter, Role.servicing, Role.claims, Role.admin}
 STAFF = {Role.sales, Role.underwriter, Role.servicing, Role.admin}
@@ -83,6 +85,8 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/tokens"): {Role.admin},
     ("delete", "/v1/tokens/{token_id}"): {Role.admin},
     ("get", "/v1/audit"): {Role.admin, Role.auditor},
+    ("get", "/v1/figures"): {Role.manager, Role.admin},
+    ("get", "/v1/figures.csv"): {Role.manager, Role.admin},
 }
 SAMPLE = {
     "scan_id": "s20261123101500abcdefabcdef",
