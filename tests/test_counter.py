@@ -59,7 +59,7 @@ def _encode(image: np.ndarray, kind: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A clean form, the customer's card front and back on one page, and a blurred form."""
+    """A clean form, the customer's card front and back on one page, a blurred form, a coarse card page."""
     folder = tmp_path_factory.mktemp("pages")
     form = render_form(latest("application_form"), VALUES, 300)
     clean, _ = scan_page(form, np.random.default_rng(3), dpi=300, angle=1.5)
@@ -69,7 +69,10 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         np.random.default_rng(4),
         dpi=300,
     )
-    files = {"form.jpg": clean, "cards.jpg": cards, "blurred.jpg": blurred}
+    # A card scanned at 120 dpi: too coarse to read, so a rescan marked by the card's region on its page.
+    front = render_idcard(latest("idcard_front"), VALUES)
+    coarse, _ = place_cards([front], np.random.default_rng(4), dpi=120)
+    files = {"form.jpg": clean, "cards.jpg": cards, "blurred.jpg": blurred, "coarse.jpg": coarse}
     for name, image in files.items():
         (folder / name).write_bytes(_encode(image, "JPEG"))
     return {name: folder / name for name in files}
@@ -254,20 +257,21 @@ def test_the_counter_page_asks_to_rescan_a_blurred_page_and_marks_it(
 ) -> None:
     settings, url = service
     browser_sign_in(browser, url, clerk, next_="/counter")
-    _tab_to(browser, "files").send_keys(str(pages["blurred.jpg"]))
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#pages li"))
+    _tab_to(browser, "files").send_keys(f"{pages['blurred.jpg']}\n{pages['coarse.jpg']}")
+    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#pages li")) == 2)
     _tab_to(browser, "send").send_keys(Keys.ENTER)
     _answer(browser, "需重新扫描")
-    assert browser.find_element(By.ID, "rescans").text == "第1页模糊，请重新扫描"
-    (figure,) = browser.find_elements(By.CSS_SELECTOR, "#marked figure")
-    assert (
-        figure.find_element(By.CSS_SELECTOR, ".frame.whole img")
-        .get_attribute("alt")
-        .endswith("第1页模糊，请重新扫描")
-    )
-    assert "第1页（blurred.jpg）：第1页模糊，请重新扫描" in figure.text
+    told = browser.find_element(By.ID, "rescans").text.splitlines()
+    assert told == ["第1页模糊，请重新扫描", "第2页分辨率太低，请用300 dpi重新扫描"]
+    form, card = browser.find_elements(By.CSS_SELECTOR, "#marked figure")
+    assert form.find_element(By.CSS_SELECTOR, ".frame.whole img").get_attribute("alt").endswith(told[0])
+    assert "第1页（blurred.jpg）：第1页模糊，请重新扫描" in form.text
+    (mark,) = card.find_elements(By.CSS_SELECTOR, ".frame .mark")  # the card's region, not the whole page
+    frame = card.find_element(By.CSS_SELECTOR, ".frame").rect
+    assert 0 < mark.rect["width"] < frame["width"] and 0 < mark.rect["height"] < frame["height"]
+    assert card.find_elements(By.CSS_SELECTOR, ".frame.whole") == []
     assert axe_violations(browser) == [] and csp_violations(browser) == []
-    browser.set_window_size(1280, 1000)
+    browser.set_window_size(1280, 1350)
     browser.save_screenshot(str(tmp_path / "counter-rescan.png"))  # docs/counter-rescan.png is one of these
     # A scan the station's folder sends (imaging scan with the clerk's own token) appears on the page.
     token = _personal_token(settings, clerk)
