@@ -130,7 +130,10 @@ def _reason(problem: str) -> tuple[Reason, dict[str, str]]:
 
 
 def _outline(record: DocumentRecord, page: int) -> list[int] | None:
-    """Return the box around every field and region of the document on that page (a card on the bed)."""
+    """Return the box around every field and region of the document on that page (a card on the bed);
+    None for a card found on file, whose fields are the earlier scan's, on another page."""
+    if record.on_file:
+        return None
     boxes = [f.box for f in [*record.fields.values(), *record.regions.values()] if f.page == page]
     if not boxes:
         return None

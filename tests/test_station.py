@@ -66,6 +66,8 @@ def test_a_card_to_rescan_is_marked_by_its_region_and_an_illegible_field_by_its_
         id_number=_field([120, 300, 400, 40]),
     )
     assert rescan_requests(card)[0].box == [100, 50, 420, 290]
+    card.on_file = "d0"  # its fields are the card on file's, on another scan's page: the page is outlined
+    assert rescan_requests(card)[0].box is None
     form = _record(
         "application_form",
         ["姓名 (insured_name): illegible to the keyer: scan the page again"],
