@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+import idnumber
 from capture.render import render_form, render_idcard
 from capture.templates import latest
 from models import Scan, load
@@ -70,7 +72,10 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         dpi=300,
     )
     # A card scanned at 120 dpi: too coarse to read, so a rescan marked by the card's region on its page.
-    front = render_idcard(latest("idcard_front"), VALUES)
+    # Another person's card, so it is not found on file (a card on file is outlined whole: its boxes are
+    # the earlier scan's).
+    other = {**VALUES, "name": "赵六", "id_number": idnumber.make("110105", date(1990, 1, 2), 123)}
+    front = render_idcard(latest("idcard_front"), other)
     coarse, _ = place_cards([front], np.random.default_rng(4), dpi=120)
     files = {"form.jpg": clean, "cards.jpg": cards, "blurred.jpg": blurred, "coarse.jpg": coarse}
     for name, image in files.items():
