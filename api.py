@@ -23,6 +23,7 @@ from people.sessions import COOKIE as SESSION_COOKIE
 from routes import (
     admin,
     claims,
+    counter,
     customers,
     documents,
     epolicies,
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         figures,
         signin,
         admin,
+        counter,
         pages,
     ):
         app.include_router(resource.router)

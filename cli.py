@@ -663,63 +663,99 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
 
 
 @imaging.command("scan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--watch",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A scanner station's folder: each batch it writes sent as one scan, then moved to done/ or failed/.",
+)
+@click.option("--each", is_flag=True, help="One scan per file (stacks in a folder), not all files as one.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per scan, for machines.")
 @click.option("--mode", type=click.Choice(["immediate", "batch"]), default="batch", show_default=True)
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The service's address.")
 @click.option(
-    "--key", envvar="IMAGING_API_KEY", required=True, help="A scanner API key (or IMAGING_API_KEY)."
+    "--key", envvar="IMAGING_API_KEY", required=True, help="A scanner API token or key (or IMAGING_API_KEY)."
 )
 @click.option("--policy-no")
 @click.option("--customer-id")
 @click.option("--claim-no")
 @click.option("--stage", type=click.Choice(["new_business", "underwriting", "servicing", "claims"]))
 @click.option(
-    "--wait", type=float, default=0, help="Immediate mode: wait up to this many seconds for the result."
+    "--wait",
+    type=click.FloatRange(0, 3600),
+    default=120,
+    show_default=True,
+    help="Seconds to follow each scan's capture; 0: upload only.",
 )
-def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, wait) -> None:
-    """Upload scanned files, or every scan in the given folders, one scan per file, with a progress bar."""
+@click.option(
+    "--settle",
+    type=click.FloatRange(0.1, 600),
+    default=2.0,
+    show_default=True,
+    help="--watch: seconds a batch's files must stay the same size before it is sent.",
+)
+def scan_upload(
+    paths, folder, each, as_json, mode, url, key, policy_no, customer_id, claim_no, stage, wait, settle
+):
+    """Send scanned files as one scan (a form and its card pages together), follow its capture and say,
+    in Chinese, each document found, each field read or sent to key-entry, and any page to scan again.
+
+    \b
+    Exit codes (the first that applies, over all scans sent):
+      3  the service cannot be reached or is unavailable (503)
+      2  a file was refused (named with why) or could not be read
+      4  a rescan is asked for (the page and what to do are printed)
+      5  not read within --wait (the scan goes on; its status URL is printed)
+      0  every file sent and read, nothing to scan again
+    """
     import json
+    import signal
+    import threading
 
-    import httpx
+    from rich.console import Console
 
-    from errors import DependencyDown
+    import station
 
-    suffixes = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".pdf"}
-    files = []
-    for path in map(Path, paths):
-        files += (
-            sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes) if path.is_dir() else [path]
-        )
-    if not files:
-        raise click.UsageError(f"no scans ({', '.join(sorted(suffixes))}) in {', '.join(paths)}")
+    if bool(paths) == bool(folder):
+        raise click.UsageError("name the files or folders to send, or --watch a folder (not both)")
+    station.quiet_http_logs()
     form = {k: v for k, v in {"mode": mode, "policy_no": policy_no, "customer_id": customer_id,
                               "claim_no": claim_no, "stage": stage}.items() if v}  # fmt: skip
-    failed = 0
-    params = {"wait": wait} if wait else {}
-    client = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60 + wait)
-    bar = click.progressbar(files, label=f"uploading {len(files)} files", file=sys.stderr)
-    with client, bar:
-        for path in bar:
-            try:
-                response = client.post(
-                    "/v1/scans", params=params, data=form, files={"file": (path.name, path.read_bytes())}
-                )
-            except httpx.HTTPError as exc:
-                raise DependencyDown(f"cannot reach {url}: {exc}") from exc
-            body = (
-                response.json()
-                if response.headers.get("content-type", "").startswith("application/json")
-                else {}
-            )
-            if response.status_code >= 400:
-                failed += 1
-                click.echo(f"\n{path}: {response.status_code} {body.get('detail', response.text)}", err=True)
-                if response.status_code in (401, 403, 503):
-                    break
-                continue
-            click.echo(json.dumps({"file": str(path), **body}, ensure_ascii=False))
-    if failed:
-        sys.exit(int(ExitCode.bad_input))
+    console = Console(stderr=True)
+    client = station.connect(url, key)
+
+    def tell(outcome: station.Outcome) -> station.Outcome:
+        text = (
+            json.dumps(outcome.to_json(), ensure_ascii=False)
+            if as_json
+            else "\n".join(station.summary(outcome))
+        )
+        click.echo(text)
+        return outcome
+
+    def handle(files: list[Path]) -> station.Outcome:
+        return tell(station.send(client, *station.gather(files), form, wait, console))
+
+    with client:
+        if folder:
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            console.print(f"监视 {folder}：每批文件稳定 {settle} 秒后发送（Ctrl-C 停止）")
+            station.watch(folder, handle, settle, stop, console.print)
+            return
+        if not each:
+            sys.exit(int(handle(list(paths)).code))
+        # One scan per file: every file sent first, so the workers read them side by side, then followed.
+        sendable, refused = station.gather(paths)
+        sent = [station.Outcome([], refused, code=ExitCode.bad_input)] if refused else []
+        for path in sendable:
+            sent.append(station.upload(client, [path], [], form, console))
+            if sent[-1].code == ExitCode.dependency_down:
+                break  # the service is away: the other files would fare no better
+        codes = [tell(station.follow(client, outcome, wait, console)).code for outcome in sent]
+    sys.exit(int(max(codes, key=station.RANK.index)))
 
 
 def _people():

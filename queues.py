@@ -107,6 +107,28 @@ def open_scan(conn: Redis, settings: Settings, scan: Scan) -> None:
         raise QueueUnavailable(f"the job queue (Redis) did not take scan {scan.scan_id}; try again") from None
 
 
+# Each uploader's latest scans, newest first, for the counter page to find what the station's folder sent
+# (`imaging scan --watch` with the clerk's token). Work in progress only: a Redis flush forgets the list,
+# the scans themselves are in the store.
+RECENT_SCANS, RECENT_KEEP, RECENT_SECONDS = "scans:recent:{}", 20, 86400
+
+
+def note_recent_scan(conn: Redis, uploader: str, scan_id: str) -> None:
+    """Put the scan first in its uploader's recent scans (the latest RECENT_KEEP, for a day)."""
+    key = RECENT_SCANS.format(uploader)
+    with conn.pipeline() as pipe:
+        pipe.lrem(key, 0, scan_id)  # the same upload again moves up, once
+        pipe.lpush(key, scan_id)
+        pipe.ltrim(key, 0, RECENT_KEEP - 1)
+        pipe.expire(key, RECENT_SECONDS)
+        pipe.execute()
+
+
+def recent_scans(conn: Redis, uploader: str) -> list[str]:
+    """Return the uploader's recent scan ids, newest first."""
+    return [raw.decode() for raw in conn.lrange(RECENT_SCANS.format(uploader), 0, -1)]
+
+
 def close_scan(conn: Redis, scan_id: str) -> None:
     """Take a scan whose capture ended (captured or failed) out of the open-scan ledger."""
     conn.zrem(OPEN_SCANS, scan_id)

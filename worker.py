@@ -84,10 +84,12 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 # ---- jobs ---------------------------------------------------------------------------------------
 
 
-def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str, list[str]]]:
+def _captured(
+    ctx: Context, scan: Scan, pages: list[int], per_file: list[int]
+) -> Iterator[tuple[str, list[str]]]:
     """Yield each document's id and rescan problems as it is read, filed and queued for key-entry.
-    ``pages`` gains the number of each page read. Each document is stored as soon as it is read, so a
-    long stack never sits in memory whole."""
+    ``pages`` gains the number of each page read, ``per_file`` each file's count of pages. Each document
+    is stored as soon as it is read, so a long stack never sits in memory whole."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
     from indexing.filing import cards_together, file_document
@@ -116,6 +118,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
                     metrics.count_fields(_redis(ctx), record)
                 where = f"{document.type} on page {document.pages[0]}"
                 yield record.doc_id, [f"{where}: {p}" for p in document.problems]
+        per_file.append(len(pages) - offset)
 
 
 def _failure(ctx: Context, exc: Exception, pages: int) -> str:
@@ -139,10 +142,11 @@ def capture_scan(scan_id: str) -> dict:
         scan_ended(_redis(ctx), ctx.settings, scan)
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
     pages: list[int] = []
+    per_file: list[int] = []
     doc_ids: list[str] = []
     problems: list[str] = []
     try:
-        for doc_id, found in _captured(ctx, scan, pages):
+        for doc_id, found in _captured(ctx, scan, pages, per_file):
             doc_ids.append(doc_id)
             problems += found
     except RETRYABLE:
@@ -153,7 +157,9 @@ def capture_scan(scan_id: str) -> dict:
         queues.close_scan(_redis(ctx), scan_id)
         scan_ended(_redis(ctx), ctx.settings, scan)  # a mailed scan's sender hears it could not be read
         raise
+    files = [f.model_copy(update={"pages": n}) for f, n in zip(scan.files, per_file, strict=True)]
     done = {"status": ScanStatus.captured, "pages": len(pages), "documents": doc_ids, "problems": problems}
+    done["files"] = files  # each file's pages, so the counter finds the file of "page 3"
     from keyentry import settle
 
     settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan

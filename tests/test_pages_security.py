@@ -69,6 +69,7 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         "key-entry": ("/keyentry", 200),
         "viewer": ("/viewer", 200),
         "operator (to sign-in first)": ("/operator", 200),
+        "counter (to sign-in first)": ("/counter", 200),
         "sign-in": ("/login", 200),
         "staff accounts (to sign-in first)": ("/admin/users", 200),
         "managers' figures (to sign-in first)": ("/figures", 200),

@@ -46,6 +46,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/metrics"): PUBLIC,
     ("get", "/v1/health"): {Role.admin},
     ("post", "/v1/scans"): {Role.scanner, Role.admin},
+    ("get", "/v1/scans"): {Role.scanner, Role.admin},
     ("get", "/v1/scans/{scan_id}"): {Role.scanner, Role.admin},
     # An admin keys nothing (separation of duties).
     ("get", "/v1/keyentry/next"): {Role.keyer},
