@@ -1,15 +1,15 @@
 """read_document: a captured document in, a decision per field out. Reads as the process:
 
-template fields -> how each is read (ocr_config) -> reads on an engine (ocr/reads.py; tesseract unless
-told) -> the decisions, cross-checks applied (ocr/decide.py). Fields from a born-digital PDF's text layer
-are validated, not read.
+template fields -> how each is read (ocr_config) -> reads on two engines (ocr/reads.py: tesseract and
+PP-OCR) -> the page's face learned, the decisions, cross-checks applied (ocr/decide.py). Fields from a
+born-digital PDF's text layer are validated, not read.
 """
 
 from __future__ import annotations
 
 from capture.model import Document
 from capture.templates import FieldSpec
-from ocr import tesseract
+from ocr import ppocr, tesseract
 from ocr.decide import Decision, decide_document
 from ocr.engine import Engine, OcrConfig
 from ocr.printed import look_alikes
@@ -48,7 +48,9 @@ def read_document(document: Document, engine: Engine = tesseract) -> dict[str, D
 
 
 def preload(engine: Engine = tesseract) -> None:
-    """Load the engine, and the print font's look-alike table that ocr/decide.py checks names against
-    (3755 characters drawn, about a second), once per worker process, before it forks a job."""
+    """Load the engines (tesseract's languages, PP-OCR's recognition model) and the look-alike table
+    ocr/decide.py checks names against (read from its file), once per worker process, before it forks
+    a job."""
     engine.preload()
+    ppocr.preload()
     look_alikes("宇")
