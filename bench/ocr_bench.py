@@ -33,9 +33,9 @@ from capture.pipeline import capture  # noqa: E402
 from capture.render import render_form, render_idcard  # noqa: E402
 from capture.specimens import card_values, form_values  # noqa: E402
 from capture.templates import latest  # noqa: E402
-from ocr.decide import THRESHOLDS, decide_document  # noqa: E402
+from ocr.decide import THRESHOLDS  # noqa: E402
 from ocr.engine import OcrConfig  # noqa: E402
-from ocr.pipeline import ocr_config  # noqa: E402
+from ocr.pipeline import ocr_config, read_and_decide  # noqa: E402
 from ocr.reads import read_fields  # noqa: E402
 from ocr.validate import validate  # noqa: E402
 from tests.capture.scans import handwrite, place_cards, scan_page, smudge  # noqa: E402
@@ -114,13 +114,10 @@ def run(n: int, seed: int, every_read: bool = False, face: str | None = None, mi
                 continue
             names = list(doc.fields)
             started = time.perf_counter()
-            reads = read_fields([(doc.fields[n].ocr_image, config(template, n)) for n in names])
-            kinds = {n: str(template.field(n).kind) for n in names}
-            decisions = decide_document(
-                {n: (kinds[n], r) for n, r in zip(names, reads, strict=True)},
-                {n: doc.fields[n].ocr_image for n in names},
-            )
+            decisions, read = read_and_decide(doc)
             ocr_seconds += time.perf_counter() - started
+            reads = [read[n] for n in names]
+            kinds = {n: str(template.field(n).kind) for n in names}
             fields_read += len(names)
             reads_taken += sum(len(r) for r in reads)
             for name, r in zip(names, reads, strict=True):
