@@ -93,7 +93,7 @@ PPOCR_MIN = 50.0
 # Kinds whose value carries its own proof (a check digit, a code the form's QR code repeats): the fields
 # the page's face is learned from (learn_face) when both engines read them alike.
 PROVEN_KINDS = ("id_number", "code", "phone", "date")
-FACE_SAMPLES = 6  # fields the face is learned from: enough to tell the faces apart, few enough to be quick
+FACE_SAMPLES = 3  # fields the face is learned from: enough to tell the faces apart, few enough to be quick
 
 
 @dataclass
