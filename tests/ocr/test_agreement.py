@@ -126,7 +126,7 @@ def test_a_form_filled_in_another_face_has_its_plain_fields_accepted_right(engin
 
 def test_nothing_wrong_is_accepted_on_degraded_forms_in_two_faces(engines) -> None:
     wrong, written_through, accepted = [], [], 0
-    for i, face in enumerate((FACE, None, FACE)):
+    for i, face in enumerate((FACE, None)):
         values = form_values(random.Random(7100 + i))
         written = ("applicant_phone", "payment_years") if i == 1 else ()
         decisions = read_and_decide(_document(values, face, 10 + i, hard=True, written=written))[0]
@@ -139,4 +139,4 @@ def test_nothing_wrong_is_accepted_on_degraded_forms_in_two_faces(engines) -> No
             elif d.value != _right(values, name):
                 wrong.append((name, d.value))
     assert wrong == [] and written_through == []
-    assert accepted >= 25  # and most of the rest still goes through
+    assert accepted >= 17  # of 26 fields (two of them handwritten): most still go through
