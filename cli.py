@@ -266,6 +266,30 @@ def rebuild_redis() -> None:
     )
 
 
+@imaging.group("figures")
+def figures_group() -> None:
+    """The managers' figures per branch and day (figures.py)."""
+
+
+@figures_group.command("rebuild")
+@click.option("--day", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Beijing day")
+@click.option(
+    "--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None, help="last day (default: --day)"
+)
+def figures_rebuild(first, last) -> None:
+    """Count these days' figures again from every record in the store (after Redis lost them)."""
+    import figures
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    days = figures.days_between(first.date(), (last or first).date())
+    if not days:
+        raise click.BadParameter("--to is before --day")
+    counted = figures.rebuild(queues.connect(settings.redis_target), open_store(settings), days)
+    click.echo(f"{counted} events counted for {days[0]}..{days[-1]}", err=True)
+
+
 @imaging.command("migrate")
 @click.option("--dry-run", is_flag=True, help="Report what would be upgraded; write nothing.")
 def migrate_records(dry_run: bool) -> None:
@@ -466,19 +490,7 @@ def _face(font: str | None) -> str | None:
 @click.option("--font", help=_FONT_HELP)
 def samples_form(values_path: str | None, out: str, dpi: int, font: str | None) -> None:
     """The application form filled with VALUES: a clean page image, or a born-digital PDF."""
-    from pathlib import Path
-
-    from capture.render import render_form, render_form_pdf
-    from capture.templates import latest
-    from errors import BadInput
-
-    template, values, face = latest("application_form"), _values(values_path), _face(font)
-    if out.lower().endswith(".pdf"):
-        if face is not None:
-            raise BadInput("--font is for page images (.png/.jpg/.tif): the PDF embeds the print font only")
-        Path(out).write_bytes(render_form_pdf(template, values))
-    else:
-        _write_image(render_form(template, values, dpi, face), dpi, out)
+    _write_form("application_form", _values(values_path), out, dpi, _face(font))
 
 
 @samples.command("idcard")
@@ -499,6 +511,72 @@ def samples_idcard(values_path: str | None, side: str, out: str, dpi: int, font:
     except ValueError as exc:
         raise BadInput(f"bad card value: {exc} (dates are YYYY-MM-DD)") from None
     _write_image(image, dpi, out)
+
+
+def _claim_sample(part: str, values_path: str | None) -> dict[str, str]:
+    """Return the values of one part of the bundled sample claim (or those of --values)."""
+    import random
+
+    from capture.specimens import claim_values
+
+    if values_path:
+        return _values(values_path)
+    claim = claim_values(random.Random(2026))
+    return claim["invoices"][0] if part == "invoices" else claim[part]
+
+
+@samples.command("claim-form")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_claim_form(values_path: str | None, out: str, dpi: int) -> None:
+    """The claim application form (理赔申请书) filled with VALUES (default: a sample claim's)."""
+    _write_form("claim_form", _claim_sample("claim_form", values_path), out, dpi)
+
+
+@samples.command("invoice")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_invoice(values_path: str | None, out: str, dpi: int) -> None:
+    """A medical invoice (医疗收费票据) filled with VALUES (default: a sample claim's first invoice)."""
+    _write_form("medical_invoice", _claim_sample("invoices", values_path), out, dpi)
+
+
+@samples.command("bank-card")
+@click.option(
+    "--values", "values_path", type=click.Path(dir_okay=False), help="JSON: bank_name, card_number."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_bank_card(values_path: str | None, out: str, dpi: int) -> None:
+    """A specimen bank card (样本) at its true size, 85.6 x 54 mm."""
+    from capture.render import render_bank_card
+    from capture.templates import latest
+
+    _write_image(
+        render_bank_card(latest("bank_card"), _claim_sample("bank_card", values_path), dpi), dpi, out
+    )
+
+
+def _write_form(
+    template_type: str, values: dict[str, str], out: str, dpi: int, face: str | None = None
+) -> None:
+    """Write a form of the template type filled with values: a page image (its values in face, ours when
+    None), or a born-digital PDF."""
+    from pathlib import Path
+
+    from capture.render import render_form, render_form_pdf
+    from capture.templates import latest
+    from errors import BadInput
+
+    template = latest(template_type)
+    if out.lower().endswith(".pdf"):
+        if face is not None:
+            raise BadInput("--font is for page images (.png/.jpg/.tif): the PDF embeds the print font only")
+        Path(out).write_bytes(render_form_pdf(template, values))
+    else:
+        _write_image(render_form(template, values, dpi, face), dpi, out)
 
 
 @samples.command("epolicy")
@@ -666,7 +744,7 @@ def _password(password_file: str | None, confirm: bool = True) -> str:
 
 
 ROLE_CHOICE = click.Choice(
-    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor"]
+    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor", "manager"]
 )
 
 

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+import figures
 from errors import BadInput, ImagingError, NotFound
 from indexing.case import settle_scan
-from indexing.index import CUSTOMER_FIELDS, HOLDER_FIELD, POLICY_FIELDS, reenter
+from indexing.index import CLAIM_FIELDS, CUSTOMER_FIELDS, HOLDER_FIELD, POLICY_FIELDS, reenter
 from indexing.review import KEYED_CONFLICT, Review, open_review
-from models import AcceptedConflict, DocumentRecord, KeyedValue, load
+from models import AcceptedConflict, DocumentRecord, KeyedValue, find, load
 from ocr.validate import document_checks, validate
 from storage import ObjectStore
 from vocabulary import TRUSTED, FieldStatus, utcnow
@@ -143,6 +144,7 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
             "keyers": ",",
             "entries": "[]",
             "state": "waiting",
+            "branch": record.branch or "",  # for the managers' backlog by branch (figures)
         }
         pairs = [str(x) for item in task.items() for x in item]
         if not conn.eval(_ADD, 2, PREFIX + task_id, POOL, base, task_id, *pairs):
@@ -154,6 +156,24 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
 def waiting(conn: Redis) -> int:
     """Return the number of tasks waiting or leased."""
     return conn.zcard(POOL) + conn.zcard(LEASES)
+
+
+def backlog(conn: Redis, store: ObjectStore) -> list[tuple[str, float]]:
+    """Return the branch and creation time (Unix seconds) of each task waiting or leased. A task queued
+    before tasks carried their branch is given its document's."""
+    ids = [i.decode() for i in [*conn.zrange(POOL, 0, -1), *conn.zrange(LEASES, 0, -1)]]
+    with conn.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            pipe.hmget(PREFIX + task_id, "branch", "priority", "doc_id")
+        found = pipe.execute()
+    tasks = []
+    for branch, priority, doc_id in (row for row in found if row[1] is not None):
+        if branch is None and doc_id is not None:
+            record = find(store, DocumentRecord, doc_id.decode())
+            branch = (record.branch or "").encode() if record else b""
+        created = float(priority) + (IMMEDIATE_BONUS if float(priority) < 0 else 0)
+        tasks.append(((branch or b"").decode(), created / 1000))
+    return tasks
 
 
 def lease(conn: Redis, keyer: str, seconds: int = LEASE_SECONDS) -> Task | None:
@@ -237,9 +257,11 @@ def submit(
     same = [(e.get("answer", "value"), e["value"]) for e in entries[:2]]
     if answer != "illegible" and task.round == "blind" and len(entries) == 1:
         _keep_entries(conn, store, task, entries)
+        figures.note_scan(conn, store, task.scan_id)
         return _requeue(conn, task_id, progress, "blind", "waiting for a second keyer")
     if answer != "illegible" and task.round == "blind" and same[0] != same[1]:
         _keep_entries(conn, store, task, entries)
+        figures.note_scan(conn, store, task.scan_id)
         return _requeue(
             conn, task_id, progress, "arbitration", "the two keyers differ: waiting for an arbiter"
         )
@@ -249,6 +271,7 @@ def submit(
     conn.expire(key, DONE_TTL)
     conn.zrem(LEASES, task_id)
     settle(conn, store, task.scan_id)
+    figures.note_scan(conn, store, task.scan_id)
     return {"task_id": task_id, "status": status, "value": value}
 
 
@@ -294,7 +317,11 @@ def _finish(
                 record.problems = [*record.problems, problem]
         conflicts = recheck(record)
         records = [record]
-        if task.field in (*POLICY_FIELDS, *CUSTOMER_FIELDS):  # a number to be found under: move the entries
+        if task.field in (
+            *POLICY_FIELDS,
+            *CUSTOMER_FIELDS,
+            *CLAIM_FIELDS,
+        ):  # a number to file under: move entries
             records = reenter(store, record)
         for changed in records:
             meta = {"scan_id": changed.scan_id, "type": changed.type}
@@ -353,6 +380,7 @@ def apply_review(conn: Redis, store: ObjectStore, review: Review) -> DocumentRec
         store.put(record.key, record.to_json(), "application/json", {"scan_id": record.scan_id})
     if review.decision != "accept":
         add_tasks(conn, record, immediate=False)
+    figures.note_scan(conn, store, record.scan_id)
     return record
 
 

@@ -22,6 +22,7 @@ class Role(StrEnum):
     sales = "sales"  # the sale system: issues e-policies
     admin = "admin"
     auditor = "auditor"  # reads the audit trail: who saw or changed what
+    manager = "manager"  # reads the figures of their branch and those below it (figures.py)
 
 
 class Operation(StrEnum):
@@ -38,6 +39,8 @@ class Operation(StrEnum):
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
+    see_figures = "see_figures"  # the managers' figures per branch and day (figures.py, /figures)
+    read_claims = "read_claims"  # a claim's material, checklist and invoices' total (indexing/claim.py)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,9 @@ TABLE: dict[Role, Row] = {
         "policy",
     ),
     Role.claims: Row(
-        _ops(Operation.read_documents, Operation.verify_pdfs, Operation.link_customers),
+        _ops(
+            Operation.read_documents, Operation.verify_pdfs, Operation.link_customers, Operation.read_claims
+        ),
         frozenset({Stage.claims}),
         "claim",
     ),
@@ -89,6 +94,7 @@ TABLE: dict[Role, Row] = {
     # accounts and tokens must not also type the values they would then be trusted for).
     Role.admin: Row(frozenset(Operation) - {Operation.key_fields}, frozenset(Stage), every_branch=True),
     Role.auditor: Row(_ops(Operation.read_audit), every_branch=True),
+    Role.manager: Row(_ops(Operation.see_figures)),
 }
 
 

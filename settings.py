@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from errors import ConfigError
 from people import branches
 from roles import Role
+from vocabulary import DocType
 
 ENV_PREFIX = "IMAGING_"
 # Secrets that may also be given as a file, IMAGING_<NAME>_FILE (the PKCS#12 passphrase and the API keys
@@ -199,8 +200,8 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "",
         description="the bootstrap keys: `key:role,key:role`; roles `scanner keyer underwriter servicing "
-        "claims sales admin auditor`; keys of 16+ characters (otherwise people sign in and machines use API "
-        "tokens)",
+        "claims sales admin auditor manager`; keys of 16+ characters (otherwise people sign in and machines "
+        "use API tokens)",
         json_schema_extra={"secret": True},
     )
     api_keys_file: Path | None = Field(
@@ -451,6 +452,14 @@ class Settings(BaseSettings):
         "10950`; `imaging retention run` deletes what is older, never what is under legal hold or filed "
         "under a policy in force; a type not named is kept for ever",
     )
+    claim_checklists: str = Field(
+        "medical=claim_form,medical_invoice,insured_idcard,bank_card",
+        pattern=r"^[a-z_]+=[a-z_]+(,[a-z_]+)*(;[a-z_]+=[a-z_]+(,[a-z_]+)*)*$",
+        description="what each claim type needs before its material is complete (`GET /v1/claims/"
+        "{claim_no}`): `type=item,item` separated by `;`, the first type the default; an item is a "
+        "document type (`claim_form`, `medical_invoice`, `bank_card`, ...) or `insured_idcard` / "
+        "`claimant_idcard` (an ID card front whose number is the claim form's insured's or claimant's)",
+    )
     metrics_host: str = Field(
         "127.0.0.1",
         description="the address a worker's `/metrics` listens on (`imaging worker --metrics-port`); "
@@ -547,6 +556,17 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("claim_checklists")
+    @classmethod
+    def _checklist_items_are_known(cls, value: str) -> str:
+        known = {t.value for t in DocType} | {"insured_idcard", "claimant_idcard"}
+        for entry in value.split(";"):
+            claim_type, _, items = entry.partition("=")
+            for item in items.split(","):
+                if item not in known:
+                    raise ValueError(f"'{item}' (for {claim_type}) is none of {', '.join(sorted(known))}")
+        return value
+
     @field_validator("api_keys_file")
     @classmethod
     def _api_keys_file_parse(cls, value: Path | None) -> Path | None:
@@ -630,6 +650,14 @@ class Settings(BaseSettings):
     def proxies(self) -> list[str]:
         """Return the trusted proxies' addresses and networks (empty: forwarded headers are ignored)."""
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def checklists(self) -> dict[str, tuple[str, ...]]:
+        """Return each claim type's checklist items, in the setting's order (the first type the default)."""
+        return {
+            t: tuple(items.split(","))
+            for t, _, items in (e.partition("=") for e in self.claim_checklists.split(";"))
+        }
 
     @property
     def retry_schedule(self) -> list[int]:

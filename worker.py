@@ -23,6 +23,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 import epolicies
+import figures
 import metrics
 import queues
 from errors import DependencyDown
@@ -149,6 +150,7 @@ def capture_scan(scan_id: str) -> dict:
     from keyentry import settle
 
     settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan
+    figures.note_scan(_redis(ctx), ctx.store, scan_id)  # the managers' figures (figures.py)
     queues.close_scan(_redis(ctx), scan_id)
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
 

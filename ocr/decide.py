@@ -33,7 +33,7 @@ import numpy as np
 from ocr.engine import OcrText
 from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
 from ocr.validate import document_checks, validate
-from printing import installed_faces
+from printing import group_card_number, installed_faces
 from vocabulary import FieldStatus
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
@@ -55,6 +55,7 @@ THRESHOLDS: dict[str, float] = {
     "amount": 10.0,
     "name": 10.0,
     "choice": 60.0,
+    "card_number": 0.0,  # the Luhn check digit catches any single misread digit
 }
 
 
@@ -90,9 +91,9 @@ MARGIN_VOTES = 2  # without the image: the value most reads give, by this many r
 # valid value settle a field in two reads; PP-OCR's least character confidence must also clear this
 # (0-100). Its score alone proves nothing (it does not see a dropped character): the agreement does.
 PPOCR_MIN = 50.0
-# Kinds whose value carries its own proof (a check digit, a code the form's QR code repeats): the fields
-# the page's face is learned from (learn_face) when both engines read them alike.
-PROVEN_KINDS = ("id_number", "code", "phone", "date")
+# Kinds whose value carries its own proof (a check digit, a code the form's QR code repeats) or is all
+# digits: the fields the page's face is learned from (learn_face) when both engines read them alike.
+PROVEN_KINDS = ("id_number", "card_number", "code", "phone", "date")
 FACE_SAMPLES = 3  # fields the face is learned from: enough to tell the faces apart, few enough to be quick
 
 
@@ -117,6 +118,8 @@ def _drawn_text(kind: str, text: str) -> str:
     """Return a read's text as it would be printed: no spaces inside values whose kind has none."""
     if kind == "text":
         return text
+    if kind == "card_number":  # cards and the claim form print it in groups of four; reads drop the gaps
+        return group_card_number(text)
     return "\n".join(line.replace(" ", "") for line in text.split("\n"))
 
 

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -35,6 +34,7 @@ from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file, load
 from routes.deps import RedisConn, SettingsDep, Store
 from routes.epolicies import PASSWORD_HEADER, PolicyNo, check_posted_pdf, pdf_response
 from routes.signin import page_caller, staff_page
+from routes.templates import page
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
 
@@ -416,31 +416,8 @@ def _page(
     facts: list[tuple[str, str]] | None = None,
     token: str = "",
 ) -> str:
-    template = (WEB / "epolicy.html").read_text(encoding="utf-8")
-    summary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts or [])
-    return (
-        template.replace("{{policy_no}}", escape(policy_no))
-        .replace("{{message}}", escape(message))
-        .replace("{{summary}}", f'<dl id="summary">{summary}</dl>' if summary else "")
-        .replace("{{rows}}", "".join(_version_html(row, token) for row in rows))
-    )
-
-
-def _version_html(row: VersionRow, token: str) -> str:
-    """Return one version's card: its state, when signed, its check, the PDF, and the receipt."""
-    if row.acknowledged_at:
-        receipt = f'<p class="received">已签收 Received: {escape(row.acknowledged_at)}</p>'
-    else:
-        receipt = (
-            f'<form method="post" action="/epolicy/{escape(token)}/receipt">'
-            f'<input type="hidden" name="version" value="{row.version}">'
-            f'<input type="hidden" name="check" value="{escape(row.receipt_check)}">'
-            '<button type="submit">我已收到 I have received it</button></form>'
-        )
-    return (
-        f'<article class="version" id="v{row.version}"><h2>第 {row.version} 版 Version {row.version}'
-        f' <span class="state">{escape(row.state)}</span></h2>'
-        f"<p>签署时间 Signed: {escape(row.signed_at)}</p>"
-        f'<p class="check">{escape(row.check)}</p>'
-        f'<p><a href="{escape(row.pdf)}">下载 PDF Download</a></p>{receipt}</article>'
+    """Return the customer's page (web/epolicy.html): the message, the policy's key facts, and a card per
+    version with its state, signing time, check, PDF and receipt (签收)."""
+    return page(
+        "epolicy.html", policy_no=policy_no, message=message, rows=rows, facts=facts or [], token=token
     )

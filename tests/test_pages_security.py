@@ -70,6 +70,7 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         "operator (to sign-in first)": ("/operator", 200),
         "sign-in": ("/login", 200),
         "staff accounts (to sign-in first)": ("/admin/users", 200),
+        "managers' figures (to sign-in first)": ("/figures", 200),
         "docs": ("/docs", 200),
         "customer's page": (f"/epolicy/{make_token(secret, LINK)}", 200),
         "customer's page, no such policy": (

@@ -16,6 +16,7 @@ from tests.conftest import (
     AUDITOR_KEY,
     CLAIMS_KEY,
     KEYER_KEY,
+    MANAGER_KEY,
     SALES_KEY,
     SCANNER_KEY,
     SERVICING_KEY,
@@ -31,6 +32,7 @@ KEYS = {
     Role.sales: SALES_KEY,
     Role.admin: ADMIN_KEY,
     Role.auditor: AUDITOR_KEY,
+    Role.manager: MANAGER_KEY,
 }
 READERS = {Role.underwriter, Role.servicing, Role.claims, Role.admin}
 STAFF = {Role.sales, Role.underwriter, Role.servicing, Role.admin}
@@ -54,6 +56,7 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/jobs/discard"): {Role.admin},
     ("get", "/v1/operations"): {Role.admin},
     ("get", "/v1/documents"): READERS,
+    ("get", "/v1/claims/{claim_no}"): {Role.claims, Role.admin},
     ("get", "/v1/documents/{doc_id}"): READERS,
     ("get", "/v1/documents/{doc_id}/pages/{n}"): READERS,
     ("get", "/v1/documents/{doc_id}/thumbnail"): READERS,
@@ -82,6 +85,8 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/tokens"): {Role.admin},
     ("delete", "/v1/tokens/{token_id}"): {Role.admin},
     ("get", "/v1/audit"): {Role.admin, Role.auditor},
+    ("get", "/v1/figures"): {Role.manager, Role.admin},
+    ("get", "/v1/figures.csv"): {Role.manager, Role.admin},
 }
 SAMPLE = {
     "scan_id": "s20261123101500abcdefabcdef",
@@ -91,6 +96,7 @@ SAMPLE = {
     "name": "applicant_name",
     "customer_id": "110105198703150013",
     "policy_no": "P2026110000123",
+    "claim_no": "LP202600000001",
     "review_id": "d20261123101500abcdefabcdef001.keyed_conflict",
     "username": "zhang.san",
     "token_id": "0123456789ab",

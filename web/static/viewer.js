@@ -4,6 +4,7 @@ const TYPES = {
   idcard_front: "身份证正面 ID card front", idcard_back: "身份证背面 ID card back",
   signature: "签名 signature", application_form: "投保单 application form",
   claim_evidence: "理赔资料 claim evidence", epolicy: "电子保单 e-policy", other: "其他 other",
+  claim_form: "理赔申请书 claim form", medical_invoice: "医疗收费票据 medical invoice", bank_card: "银行卡 bank card",
 };
 const ID_NUMBER = /^[0-9]{17}[0-9X]$/;
 let reason = "";  // the number the viewer was opened for: sent with every read, for the audit trail
