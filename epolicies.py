@@ -124,10 +124,13 @@ def mark_signed(conn: Redis, store: ObjectStore, policy_no: str, version: int, d
     return update(conn, store, policy_no, signed)
 
 
-def mail_version(conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int) -> Mail:
-    """Return the mail queued to the holder with a signed version attached, after recording it as a
-    delivery of that version and its link as one the customer may open (revoking the links it ends);
-    the letter says how to open the PDF and links to the customer's page."""
+def mail_version(
+    conn: Redis, store: ObjectStore, settings: Settings, policy_no: str, version: int, queue: bool = True
+) -> tuple[Mail, EmailMessage]:
+    """Return the mail to the holder with a signed version attached, and its message, after recording it
+    as a delivery of that version and its link as one the customer may open (revoking the links it
+    ends), and queueing it unless told not to (the job that signed it sends it itself); the letter says
+    how to open the PDF and links to the customer's page."""
     from esign.letter import epolicy_letter
 
     request = load_request(store, policy_no, version)
@@ -148,8 +151,9 @@ def mail_version(conn: Redis, store: ObjectStore, settings: Settings, policy_no:
 
     # The link is recorded before the mail can go: a customer never holds a link the record lacks.
     update(conn, store, policy_no, queued)
-    queue_delivery(conn, settings, mail.mail_id)
-    return mail
+    if queue:
+        queue_delivery(conn, settings, mail.mail_id)
+    return mail, letter
 
 
 def _recorded(token: LinkToken, version: int, to: str, now: datetime) -> CustomerLink:
@@ -209,15 +213,20 @@ def versions_for(store: ObjectStore, policy: EPolicy, link: CustomerLink) -> lis
     return [v for v in policy.versions if v.signed_at and holder_of(v.version)[0] == holder]
 
 
-def mail_once(conn: Redis, store: ObjectStore, settings: Settings, policy: EPolicy, version: int) -> None:
-    """Mail a freshly signed version unless a delivery of it is recorded; a delivery recorded but maybe
-    not queued (a crash between the two) is queued again, once."""
+def mail_once(
+    conn: Redis, store: ObjectStore, settings: Settings, policy: EPolicy, version: int
+) -> list[tuple[str, EmailMessage]]:
+    """Return the mail the caller is to send for a freshly signed version, recorded as its delivery and
+    not queued, unless a delivery of it is recorded: then a delivery not sent yet (a crash before its
+    sending, a mail server away) is queued again, once (the job id makes it once), and none returned."""
     deliveries = [d for d in policy.deliveries if d.version == version]
     if not deliveries:
-        mail_version(conn, store, settings, policy.policy_no, version)
+        mail, message = mail_version(conn, store, settings, policy.policy_no, version, queue=False)
+        return [(mail.mail_id, message)]
     for d in deliveries:
-        if d.status == "queued":
+        if d.status in ("queued", "retrying"):
             queue_delivery(conn, settings, d.mail_id)
+    return []
 
 
 def queue_delivery(conn: Redis, settings: Settings, mail_id: str) -> None:

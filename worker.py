@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from email.message import EmailMessage
 from typing import ParamSpec, TypeVar
 
 from redis import Redis
@@ -177,33 +178,55 @@ def _save_scan(store: ObjectStore, scan: Scan) -> None:
 @job
 def deliver_mail(mail_id: str) -> dict:
     """Return where the mail went, after delivering it once (a repeated run finds it sent and stops)."""
+    ctx = context()
+    return _deliver(ctx, _redis(ctx), load(ctx.store, Mail, mail_id))
+
+
+def _deliver(ctx: Context, conn: Redis, mail: Mail, message: EmailMessage | None = None) -> dict:
+    """Return where the mail went, after delivering it once (its stored message unless given) and writing
+    the outcome into its record and its e-policy's; raise what the delivery raised, after recording it."""
     from email import message_from_bytes, policy
 
     from esign.mail import deliver, transport_from_settings
 
-    ctx = context()
     store = ctx.store
-    mail = load(store, Mail, mail_id)
     if mail.status == MailStatus.sent:
-        return {"mail_id": mail_id, "status": mail.status, "delivered_to": mail.delivered_to}
-    message = message_from_bytes(store.get(mail_body_key(mail_id)), policy=policy.default)
+        return {"mail_id": mail.mail_id, "status": mail.status, "delivered_to": mail.delivered_to}
+    if message is None:
+        message = message_from_bytes(store.get(mail_body_key(mail.mail_id)), policy=policy.default)
     attempt = mail.model_copy(update={"attempts": mail.attempts + 1})
     try:
-        where = deliver(message, mail_id, transport_from_settings(ctx.settings))
+        where = deliver(message, mail.mail_id, transport_from_settings(ctx.settings))
     except Exception as exc:
         status = MailStatus.queued if isinstance(exc, DependencyDown) else MailStatus.failed
         failed = attempt.model_copy(update={"status": status, "last_error": str(exc)})
         store.put(failed.key, failed.to_json(), "application/json")
-        epolicies.delivery_done(_redis(ctx), store, failed)
+        epolicies.delivery_done(conn, store, failed)
         raise
     sent = attempt.model_copy(
         update={"status": MailStatus.sent, "sent_at": utcnow(), "delivered_to": where, "last_error": None}
     )
     store.put(sent.key, sent.to_json(), "application/json")
-    epolicies.delivery_done(_redis(ctx), store, sent)
+    epolicies.delivery_done(conn, store, sent)
     if mail.policy_no:
-        metrics.count(_redis(ctx), "epolicies", event="mailed")
-    return {"mail_id": mail_id, "status": sent.status, "delivered_to": where}
+        metrics.count(conn, "epolicies", event="mailed")
+    return {"mail_id": mail.mail_id, "status": sent.status, "delivered_to": where}
+
+
+def _send_now(ctx: Context, conn: Redis, mail_id: str, message: EmailMessage) -> None:
+    """Send an e-policy's mail in the job that signed it (no mail job to queue, pick up and parse its
+    message again): its delivery is recorded before, as the mail job's is. A mail server away leaves
+    the mail to the mail queue's retries; a refusal stays recorded on the delivery (staff resend it)."""
+    try:
+        _deliver(ctx, conn, load(ctx.store, Mail, mail_id), message)
+    except DependencyDown as exc:
+        log.info("mail %s not sent now (%s): queued for retries", mail_id, exc)
+        epolicies.queue_delivery(conn, ctx.settings, mail_id)
+    except RETRYABLE:
+        raise
+    except Exception as exc:
+        log.warning("mail %s failed: %s", mail_id, getattr(exc, "message", None) or exc)
+        metrics.count(conn, "epolicies", event="failed")
 
 
 @job
@@ -255,7 +278,7 @@ def reply_mail(mail_id: str) -> dict:
 @job
 def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
-    queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
+    mailing it to the holder. A rerun finds the stored PDFs and the recorded mail and adds nothing."""
     from esign import sign
     from esign.epolicy import customer_password
     from esign.render import document_metadata, render
@@ -291,5 +314,6 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
         lambda k: conn.lock(f"lock:{k}", timeout=30),
     )
     record = epolicies.mark_signed(conn, store, policy_no, version, doc.doc_id)
-    epolicies.mail_once(conn, store, settings, record, version)
+    for mail_id, message in epolicies.mail_once(conn, store, settings, record, version):
+        _send_now(ctx, conn, mail_id, message)
     return {"policy_no": policy_no, "version": version, "status": EPolicyStatus.signed}

@@ -94,8 +94,8 @@ def _seal_now(timestamper=None, long_term=None):
     def seal(policy, signer) -> sign.SignedCopies:
         now = datetime.now(UTC)
         pdf = render(policy, 1, _url(policy), now)
-        return sign.seal(
-            pdf, signer, "150013", "owner", timestamper, document=document_metadata(policy, 1, now),
+        return sign.seal(  # no owner password, as seal_as_configured
+            pdf, signer, "150013", None, timestamper, document=document_metadata(policy, 1, now),
             long_term=long_term,
         )  # fmt: skip
 
