@@ -149,6 +149,16 @@ class ScanFile(BaseModel):
     name: str | None = None  # the file name the client sent, for people; never part of a key
 
 
+class ScanPage(BaseModel):
+    """What became of one page of an upload: in documents, a separator, blank, or refused with why."""
+
+    page: int
+    outcome: str  # "document", "separator", "blank", "refused"
+    documents: list[str] = Field(default_factory=list)  # the doc ids holding the page
+    reason: str | None = None  # why a refused page could not be read
+    notes: list[str] = Field(default_factory=list)  # what capture did to it or passed over on it
+
+
 class Scan(Stored):
     """``scans/<scan_id>.json``: one upload (one or more files), who sent it, and how far it has gone."""
 
@@ -174,6 +184,7 @@ class Scan(Stored):
     status: ScanStatus = ScanStatus.queued
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
+    page_outcomes: list[ScanPage] = Field(default_factory=list)  # every page, with what became of it
     problems: list[str] = Field(default_factory=list)  # why a page must be rescanned (immediate mode: now)
     # What the evidence check of its documents found (indexing/case.py): a card that is no party of the
     # form, an upload's customer_id that no document shows, a card back waiting for its holder.

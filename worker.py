@@ -26,7 +26,17 @@ import epolicies
 import metrics
 import queues
 from errors import DependencyDown
-from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
+from models import (
+    EPolicy,
+    EPolicyStatus,
+    Mail,
+    MailStatus,
+    Scan,
+    ScanPage,
+    epolicy_file,
+    load,
+    mail_body_key,
+)
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -79,10 +89,12 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 # ---- jobs ---------------------------------------------------------------------------------------
 
 
-def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str, list[str]]]:
-    """Yield each document's id and rescan problems as it is read, filed and queued for key-entry.
-    ``pages`` gains the number of each page read. Each document is stored as soon as it is read, so a
-    long stack never sits in memory whole."""
+def _captured(
+    ctx: Context, scan: Scan, pages: list[int], reports: list
+) -> Iterator[tuple[str, list[int], list[str]]]:
+    """Yield each document's id, source pages and rescan problems as it is read, filed and queued for
+    key-entry. ``pages`` gains the number of each page read, ``reports`` what became of it. Each
+    document is stored as soon as it is read, so a long stack never sits in memory whole."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
     from indexing.filing import cards_together, file_document
@@ -101,7 +113,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
         original = ctx.store.get_original(file.sha256)
         decoded = iter_pages(original, s.max_page_pixels, s.max_pages - offset, s.page_seconds)
         stream = counted(replace(page, number=offset + page.number) for page in decoded)
-        for group in cards_together(capture_stream(stream)):
+        for group in cards_together(capture_stream(stream, reports)):
             fronts: list[str] = []
             for document in group:
                 index += 1
@@ -110,7 +122,7 @@ def _captured(ctx: Context, scan: Scan, pages: list[int]) -> Iterator[tuple[str,
                     add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
                     metrics.count_fields(_redis(ctx), record)
                 where = f"{document.type} on page {document.pages[0]}"
-                yield record.doc_id, [f"{where}: {p}" for p in document.problems]
+                yield record.doc_id, document.pages, [f"{where}: {p}" for p in document.problems]
 
 
 def _failure(ctx: Context, exc: Exception, pages: int) -> str:
@@ -134,10 +146,14 @@ def capture_scan(scan_id: str) -> dict:
     pages: list[int] = []
     doc_ids: list[str] = []
     problems: list[str] = []
+    reports: list = []
+    on_page: dict[int, list[str]] = {}
     try:
-        for doc_id, found in _captured(ctx, scan, pages):
+        for doc_id, source_pages, found in _captured(ctx, scan, pages, reports):
             doc_ids.append(doc_id)
             problems += found
+            for number in source_pages:
+                on_page.setdefault(number, []).append(doc_id)
     except RETRYABLE:
         raise
     except Exception as exc:
@@ -145,7 +161,15 @@ def capture_scan(scan_id: str) -> dict:
         _save_scan(ctx.store, scan.model_copy(update=failed))
         queues.close_scan(_redis(ctx), scan_id)
         raise
-    done = {"status": ScanStatus.captured, "pages": len(pages), "documents": doc_ids, "problems": problems}
+    outcomes = [ScanPage(**r.to_json(), documents=on_page.get(r.number, [])) for r in reports]
+    problems += [f"page {r.number} not read: {r.reason}" for r in reports if r.reason]
+    done = {
+        "status": ScanStatus.captured,
+        "pages": len(pages),
+        "documents": doc_ids,
+        "page_outcomes": outcomes,
+        "problems": problems,
+    }
     from keyentry import settle
 
     settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan

@@ -45,6 +45,24 @@ class FieldImage:
         return out
 
 
+@dataclass(frozen=True)
+class PageReport:
+    """What became of one source page of an upload: part of a document, a separator, blank, or refused."""
+
+    number: int
+    outcome: str  # "document", "separator", "blank", "refused"
+    reason: str | None = None  # why a page was refused
+    notes: tuple[str, ...] = ()  # what capture did to the page or passed over on it
+
+    def to_json(self) -> dict:
+        out: dict = {"page": self.number, "outcome": self.outcome}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
 @dataclass
 class Document:
     """One document found in an upload: a form (one or more pages), an ID card side, or other pages."""

@@ -23,7 +23,7 @@ from capture.align import (
 )
 from capture.decode import Page
 from capture.detect import find_cards, find_codes, grey, ink_fraction, work_scale
-from capture.model import DocType, Document
+from capture.model import DocType, Document, PageReport
 from capture.render import parse_payload
 from capture.templates import Template, templates
 
@@ -40,9 +40,16 @@ class PageOutcome:
     """What one source page turned out to be, before pages are grouped into documents."""
 
     number: int
-    kind: str  # "form", "separator", "cards", "blank", "other"
+    kind: str  # "form", "separator", "cards", "blank", "other", "refused"
     documents: list[Document] = field(default_factory=list)
     form_page: int = 0  # for forms: which page of the form this is
+    reason: str | None = None  # why a page was refused
+    notes: tuple[str, ...] = ()  # what capture did to the page or passed over on it
+
+    def report(self) -> PageReport:
+        """Return what became of the page, as the scan lists it."""
+        outcome = "document" if self.documents else self.kind
+        return PageReport(self.number, outcome, self.reason, self.notes)
 
 
 def _forms() -> list[Template]:
@@ -75,6 +82,8 @@ def _document(page: Page, alignment: Alignment, application_no: str | None = Non
 
 def capture_page(page: Page) -> PageOutcome:
     """Return what the page is and the documents (or the part of a form) on it."""
+    if page.refused is not None:
+        return PageOutcome(page.number, "refused", reason=page.refused)
     gray = grey(page.image)
     scale = work_scale(gray, page.dpi)
     forms = {t.key: t for t in _forms()}
@@ -104,13 +113,18 @@ def capture_page(page: Page) -> PageOutcome:
     return PageOutcome(page.number, "other", [Document(DocType.other, [page.number], images=[image])])
 
 
-def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
+def split_documents(
+    outcomes: Iterable[PageOutcome], reports: list[PageReport] | None = None
+) -> Iterator[Document]:
     """Yield the documents of a stack, each as soon as it is complete: a separator ends one, a form's
-    first page starts one, blank pages are dropped (the original keeps them), a run of other pages is
-    one document (up to MAX_DOCUMENT_BYTES of page images)."""
+    first page starts one, blank and refused pages are left out (the original keeps them), a run of
+    other pages is one document (up to MAX_DOCUMENT_BYTES of page images). ``reports`` gains what became
+    of each page, in order, as it is read."""
     open_doc: Document | None = None
     for outcome in outcomes:
-        if outcome.kind == "blank":
+        if reports is not None:
+            reports.append(outcome.report())
+        if outcome.kind in {"blank", "refused"}:
             continue
         if outcome.kind == "form":
             part = outcome.documents[0]
@@ -151,11 +165,12 @@ def _fits(document: Document, part: Document) -> bool:
     return sum(image.nbytes for image in document.images + part.images) <= MAX_DOCUMENT_BYTES
 
 
-def capture_stream(pages: Iterable[Page]) -> Iterator[Document]:
-    """Yield the documents of an upload as its pages come in: memory holds one document, not the stack."""
-    return split_documents(capture_page(page) for page in pages)
+def capture_stream(pages: Iterable[Page], reports: list[PageReport] | None = None) -> Iterator[Document]:
+    """Yield the documents of an upload as its pages come in: memory holds one document, not the stack.
+    ``reports`` gains what became of each page."""
+    return split_documents((capture_page(page) for page in pages), reports)
 
 
-def capture(pages: Iterable[Page]) -> list[Document]:
-    """Return the documents found on the pages of one upload."""
-    return list(capture_stream(pages))
+def capture(pages: Iterable[Page], reports: list[PageReport] | None = None) -> list[Document]:
+    """Return the documents found on the pages of one upload (``reports`` gains what became of each)."""
+    return list(capture_stream(pages, reports))

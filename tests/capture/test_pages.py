@@ -1,0 +1,78 @@
+"""Every page of an upload accounted for: in a document, a separator, blank, or refused alone with why,
+the rest of the file captured."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+
+from capture.decode import UnreadableScan, decode
+from capture.model import PageReport
+from capture.pipeline import capture
+from capture.render import render_form_pdf, render_separator_pdf
+from capture.templates import latest
+from tests.capture.test_stack import _shrink, _tiff
+from tests.hostile import _pdf_strokes, one_page_pdf
+
+
+def _joined(*pdfs: bytes) -> bytes:
+    """Return one PDF holding the pages of all the given PDFs, in order."""
+    out = pdfium.PdfDocument.new()
+    for data in pdfs:
+        source = pdfium.PdfDocument(data)
+        out.import_pages(source)
+        source.close()
+    buffer = io.BytesIO()
+    out.save(buffer)
+    out.close()
+    return buffer.getvalue()
+
+
+def _outcomes(reports: list[PageReport]) -> list[tuple[int, str]]:
+    return [(r.number, r.outcome) for r in reports]
+
+
+def test_a_too_large_pdf_page_is_refused_alone_and_the_rest_of_the_file_captured(form_samples) -> None:
+    values = form_samples[0][0]
+    form = render_form_pdf(latest("application_form"), values)
+    huge = one_page_pdf(media_box=b"[0 0 14400 14400]")  # 200 inches square
+    data = _joined(form, huge, render_separator_pdf(), form)
+    reports: list[PageReport] = []
+    documents = capture(decode(data), reports)
+    assert [d.pages for d in documents] == [[1], [4]]
+    assert _outcomes(reports) == [(1, "document"), (2, "refused"), (3, "separator"), (4, "document")]
+    assert "page 2 is 14400x14400 pt, too large to render" in reports[1].reason
+
+
+def test_a_tiff_stack_lists_every_page_with_what_became_of_it(form_samples, separator_page) -> None:
+    blank = np.full_like(separator_page, 250)
+    stack = [_shrink(form_samples[1][1]), blank, separator_page, np.full((900, 800), 255, np.uint8)]
+    stack[3][300:340, 100:700] = 0  # a page of something else
+    data = _tiff([np.asarray(Image.fromarray(p).convert("L")) for p in stack])
+    reports: list[PageReport] = []
+    capture(decode(data, max_pixels=3_000_000), reports)  # the 200 dpi A4 pages: 3.9 Mpx
+    assert _outcomes(reports) == [(1, "refused"), (2, "refused"), (3, "refused"), (4, "document")]
+    assert "more than 3,000,000" in reports[0].reason
+    reports = []
+    capture(decode(data), reports)
+    assert _outcomes(reports) == [(1, "document"), (2, "blank"), (3, "separator"), (4, "document")]
+
+
+def test_a_page_that_stalls_the_reader_is_refused_alone_and_the_next_pages_read(form_samples) -> None:
+    form = render_form_pdf(latest("application_form"), form_samples[2][0])
+    data = _joined(form, _pdf_strokes(100_000), form)
+    reports: list[PageReport] = []
+    documents = capture(decode(data, page_seconds=1), reports)
+    assert [d.pages for d in documents] == [[1], [3]]
+    assert _outcomes(reports) == [(1, "document"), (2, "refused"), (3, "document")]
+    assert "page 2 takes more than 1 s" in reports[1].reason
+
+
+def test_a_file_none_of_whose_pages_can_be_read_is_refused_whole() -> None:
+    huge = one_page_pdf(media_box=b"[0 0 14400 14400]")
+    with pytest.raises(UnreadableScan, match=r"page 1 is 14400x14400 pt.*\(and 1 more pages refused\)"):
+        decode(_joined(huge, huge))
