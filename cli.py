@@ -523,6 +523,7 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
     from capture.render import encode_image
     from errors import BadInput
     from ocr.pipeline import read_document
+    from ocr.tesseract import orientation
 
     failed = 0
     for name in files:
@@ -538,7 +539,7 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
             )
             continue
         reports: list = []
-        documents = capture(pages, reports)
+        documents = capture(pages, reports, orientation)
         decisions = [read_document(d) for d in documents]
         if as_json:
             out = []

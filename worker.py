@@ -100,6 +100,7 @@ def _captured(
     from indexing.filing import cards_together, file_document
     from keyentry import add_tasks
     from ocr.pipeline import read_document
+    from ocr.tesseract import orientation
 
     def counted(stream):
         for page in stream:
@@ -113,7 +114,7 @@ def _captured(
         original = ctx.store.get_original(file.sha256)
         decoded = iter_pages(original, s.max_page_pixels, s.max_pages - offset, s.page_seconds)
         stream = counted(replace(page, number=offset + page.number) for page in decoded)
-        for group in cards_together(capture_stream(stream, reports)):
+        for group in cards_together(capture_stream(stream, reports, orientation)):
             fronts: list[str] = []
             for document in group:
                 index += 1

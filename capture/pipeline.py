@@ -24,6 +24,7 @@ from capture.align import (
 from capture.decode import Page
 from capture.detect import find_cards, find_codes, grey, ink_fraction, work_scale
 from capture.model import DocType, Document, PageReport
+from capture.orient import Orientation, straighten
 from capture.render import parse_payload
 from capture.templates import Template, templates
 
@@ -80,8 +81,9 @@ def _document(page: Page, alignment: Alignment, application_no: str | None = Non
     )
 
 
-def capture_page(page: Page) -> PageOutcome:
-    """Return what the page is and the documents (or the part of a form) on it."""
+def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutcome:
+    """Return what the page is and the documents (or the part of a form) on it; a page of no template
+    deskewed and, when an orientation finder is given, turned upright."""
     if page.refused is not None:
         return PageOutcome(page.number, "refused", reason=page.refused)
     gray = grey(page.image)
@@ -109,8 +111,9 @@ def capture_page(page: Page) -> PageOutcome:
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:
         return PageOutcome(page.number, "form", [_document(page, alignment)], 1)
-    image = page.image
-    return PageOutcome(page.number, "other", [Document(DocType.other, [page.number], images=[image])])
+    image, notes = straighten(page.image, page.dpi, orientation)
+    document = Document(DocType.other, [page.number], images=[image])
+    return PageOutcome(page.number, "other", [document], notes=tuple(notes))
 
 
 def split_documents(
@@ -165,12 +168,17 @@ def _fits(document: Document, part: Document) -> bool:
     return sum(image.nbytes for image in document.images + part.images) <= MAX_DOCUMENT_BYTES
 
 
-def capture_stream(pages: Iterable[Page], reports: list[PageReport] | None = None) -> Iterator[Document]:
+def capture_stream(
+    pages: Iterable[Page], reports: list[PageReport] | None = None, orientation: Orientation | None = None
+) -> Iterator[Document]:
     """Yield the documents of an upload as its pages come in: memory holds one document, not the stack.
-    ``reports`` gains what became of each page."""
-    return split_documents((capture_page(page) for page in pages), reports)
+    ``reports`` gains what became of each page; ``orientation`` turns pages of no template upright
+    (ocr.tesseract.orientation; without it they are only deskewed)."""
+    return split_documents((capture_page(page, orientation) for page in pages), reports)
 
 
-def capture(pages: Iterable[Page], reports: list[PageReport] | None = None) -> list[Document]:
+def capture(
+    pages: Iterable[Page], reports: list[PageReport] | None = None, orientation: Orientation | None = None
+) -> list[Document]:
     """Return the documents found on the pages of one upload (``reports`` gains what became of each)."""
-    return list(capture_stream(pages, reports))
+    return list(capture_stream(pages, reports, orientation))

@@ -10,11 +10,15 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from capture.decode import UnreadableScan, decode
-from capture.model import PageReport
+from capture.decode import Page, UnreadableScan, decode
+from capture.model import DocType, PageReport
+from capture.orient import skew_angle
 from capture.pipeline import capture
 from capture.render import render_form_pdf, render_separator_pdf
 from capture.templates import latest
+from ocr.tesseract import orientation
+from tests.capture.other_pages import letter_page, residual_angle
+from tests.capture.scans import scan_page
 from tests.capture.test_stack import _shrink, _tiff
 from tests.hostile import _pdf_strokes, one_page_pdf
 
@@ -76,3 +80,22 @@ def test_a_file_none_of_whose_pages_can_be_read_is_refused_whole() -> None:
     huge = one_page_pdf(media_box=b"[0 0 14400 14400]")
     with pytest.raises(UnreadableScan, match=r"page 1 is 14400x14400 pt.*\(and 1 more pages refused\)"):
         decode(_joined(huge, huge))
+
+
+@pytest.mark.parametrize("angle", [-11.0, -3.5, 0.4, 6.0])
+def test_the_skew_of_a_page_of_text_is_measured(angle: float) -> None:
+    page = letter_page(np.random.default_rng(int(angle * 10) + 500), lines=10)
+    image, _ = scan_page(page, np.random.default_rng(1), dpi=200, angle=angle, noise=5, jpeg=80)
+    assert skew_angle(image, 200) == pytest.approx(angle, abs=0.15)
+
+
+def test_a_page_of_no_template_is_straightened_and_turned_upright() -> None:
+    turn = 270  # a quarter turn, not a half: the direction of the turn back matters
+    clean = letter_page(np.random.default_rng(turn), lines=16)
+    image, _ = scan_page(clean, np.random.default_rng(2), dpi=200, angle=turn + 5.0, noise=4)
+    reports: list[PageReport] = []
+    (document,) = capture([Page(1, image, 200.0)], reports, orientation)
+    assert document.type == DocType.other
+    assert abs(residual_angle(clean, image)) > 45  # as scanned: not upright
+    assert abs(residual_angle(clean, document.images[0])) < 0.3
+    assert reports[0].notes == ("straightened by -5.0°", f"turned {360 - turn}° to upright")
