@@ -22,14 +22,17 @@ from capture.align import (
     rectify,
 )
 from capture.decode import Page
-from capture.detect import find_cards, find_codes, grey, ink_fraction, work_scale
+from capture.detect import find_cards, find_codes, grey, marks_mm2, work_scale
 from capture.model import DocType, Document, PageReport
 from capture.orient import Orientation, straighten
 from capture.render import parse_payload
 from capture.templates import Template, templates
 
 CARD_MIN_SCORE = 0.4
-BLANK_INK = 0.0015  # share of dark pixels below which a page is blank (a clean A4 form has ~3 %)
+# Marks (mm², capture/detect.py marks_mm2) below which a page is blank: one printed 10 pt character is
+# 3-5 mm², a short printed line 30-100, a filled A4 form ~3000; blank sheets with dust, show-through,
+# an edge shadow or scanner noise measured 0-1 (bench/blank_bench.py).
+BLANK_MARKS_MM2 = 4.0
 # Page images one document may hold while its pages come in, ~10 A4 colour pages at 300 dpi: a run of
 # other pages longer than that goes on in a new document, so a 500-page stack of them (or a 3 KB PDF
 # repeating one page 500 times) cannot hold 13 GB. The worker holds two: one filling, one being filed.
@@ -106,7 +109,7 @@ def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutc
     if cards:
         documents = [_document(page, alignment) for alignment in cards]
         return PageOutcome(page.number, "cards", documents)
-    if ink_fraction(gray, scale) < BLANK_INK:
+    if marks_mm2(gray, page.dpi) < BLANK_MARKS_MM2:
         return PageOutcome(page.number, "blank")
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:

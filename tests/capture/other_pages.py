@@ -60,6 +60,22 @@ def underexposed(page: np.ndarray, paper: int = 50) -> np.ndarray:
     return (page.astype(np.float32) * (paper / 255.0)).astype(np.uint8)
 
 
+def content(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Return a clean page with content of a kind: "letter", "one line", "light on dark", "underexposed
+    letter", "underexposed line", "pencil" (one line in light grey)."""
+    if kind == "letter":
+        return letter_page(rng, lines=int(rng.integers(4, 24)))
+    if kind == "one line":
+        return one_line_page(rng)
+    if kind == "light on dark":
+        return light_on_dark_page(rng, lines=int(rng.integers(1, 6)))
+    if kind == "underexposed letter":
+        return underexposed(letter_page(rng, lines=int(rng.integers(4, 24))))
+    if kind == "underexposed line":
+        return underexposed(one_line_page(rng))
+    return (255 - (255 - one_line_page(rng)) * 0.4).astype(np.uint8)  # pencil: ink at grey 153
+
+
 def blank_page(rng: np.random.Generator, kind: str) -> np.ndarray:
     """Return a blank sheet as a scanner gives it: "clean", "noisy", "dusty" (specks), "show-through"
     (the back's text faint through the paper), "grey" (recycled paper), "dark" (underexposed), "edge"
@@ -75,7 +91,7 @@ def blank_page(rng: np.random.Generator, kind: str) -> np.ndarray:
             x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
             cv2.circle(page, (x, y), int(rng.integers(1, 4)), float(rng.integers(60, 180)), -1)
     if kind == "edge":
-        page[:, :60] *= np.linspace(0.3, 1.0, 60, dtype=np.float32)[None, :]
+        page[:, :36] *= np.linspace(0.3, 1.0, 36, dtype=np.float32)[None, :]  # 3 mm
     noise = 6.0 if kind in {"noisy", "dark", "black"} else 2.5
     return np.clip(page + rng.normal(0, noise, page.shape), 0, 255).astype(np.uint8)
 

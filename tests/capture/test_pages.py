@@ -11,13 +11,14 @@ import pytest
 from PIL import Image
 
 from capture.decode import Page, UnreadableScan, decode
+from capture.detect import marks_mm2
 from capture.model import DocType, PageReport
 from capture.orient import skew_angle
-from capture.pipeline import capture
+from capture.pipeline import BLANK_MARKS_MM2, capture
 from capture.render import render_form_pdf, render_separator_pdf
 from capture.templates import latest
 from ocr.tesseract import orientation
-from tests.capture.other_pages import letter_page, residual_angle
+from tests.capture.other_pages import blank_page, content, letter_page, residual_angle
 from tests.capture.scans import scan_page
 from tests.capture.test_stack import _shrink, _tiff
 from tests.hostile import _pdf_strokes, one_page_pdf
@@ -99,3 +100,28 @@ def test_a_page_of_no_template_is_straightened_and_turned_upright() -> None:
     assert abs(residual_angle(clean, image)) > 45  # as scanned: not upright
     assert abs(residual_angle(clean, document.images[0])) < 0.3
     assert reports[0].notes == ("straightened by -5.0°", f"turned {360 - turn}° to upright")
+
+
+def _scanned(page: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lid = int(np.median(page[::50, ::50]))
+    return scan_page(page, rng, dpi=150, angle=float(rng.uniform(-3, 3)), noise=3, jpeg=85, lid=lid)[0]
+
+
+@pytest.mark.parametrize(
+    "kind", ["one line", "light on dark", "underexposed letter", "underexposed line", "pencil"]
+)
+def test_a_page_with_little_faint_or_inverted_content_is_not_taken_for_blank(kind: str) -> None:
+    page = _scanned(content(kind, np.random.default_rng(len(kind))), len(kind))
+    assert marks_mm2(page, 150) >= BLANK_MARKS_MM2
+    reports: list[PageReport] = []
+    capture([Page(1, page, 150.0)], reports)
+    assert reports[0].outcome == "document"
+
+
+@pytest.mark.parametrize("kind", ["dusty", "show-through", "dark", "edge", "black"])
+def test_a_blank_sheet_as_scanners_give_it_is_blank(kind: str) -> None:
+    page = _scanned(blank_page(np.random.default_rng(len(kind)), kind), len(kind))
+    reports: list[PageReport] = []
+    assert capture([Page(1, page, 150.0)], reports) == []
+    assert reports[0].outcome == "blank"
