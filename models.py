@@ -276,6 +276,7 @@ class DocumentRecord(Stored):
     # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
     person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
+    text_layer: str | None = None  # object key of a born-digital PDF's words with their boxes (for search)
     # indexing/case.py: which party of the form in its scan an ID card front is (applicant | insured), the
     # numbers the scan's evidence ties it to beyond its own (a matched card: the form's policy number),
     # and what that evidence check found for a person to look at.

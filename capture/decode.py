@@ -325,25 +325,32 @@ def _decode_pdf(data: bytes, max_pixels: int, max_pages: int, start: int = 0) ->
         if "password" in str(exc).lower():
             raise UnreadableScan("the PDF is encrypted: ask the sender for an unencrypted copy") from exc
         raise UnreadableScan(f"damaged PDF: {exc}") from exc
+    plumbed: list = []  # pdfplumber's view of the file, opened at the first page with text
     try:
         if len(pdf) > max_pages:
             raise UnreadableScan(f"PDF has {len(pdf)} pages, more than {max_pages}; split the stack")
         yield len(pdf)
         for index in range(start, len(pdf)):
             try:
-                yield _pdf_page(pdf, data, index, max_pixels)
+                yield _pdf_page(pdf, data, index, max_pixels, plumbed)
             except pdfium.PdfiumError as exc:
                 yield refused_page(index + 1, f"damaged PDF, page {index + 1}: {exc}")
+            except Exception as exc:  # pdfminer's own errors on a malformed text layer
+                yield refused_page(
+                    index + 1, f"damaged PDF, page {index + 1}: its text cannot be read ({exc})"
+                )
     finally:
         pdf.close()
+        for opened in plumbed:
+            opened.close()
 
 
-def _pdf_page(pdf: pdfium.PdfDocument, data: bytes, index: int, max_pixels: int) -> Page:
+def _pdf_page(pdf: pdfium.PdfDocument, data: bytes, index: int, max_pixels: int, plumbed: list) -> Page:
     """Return one PDF page rendered (born-digital ones with their words), or refused when too large."""
     page = pdf[index]
     try:
         width, height = page.get_size()  # points
-        words = _text_layer(page, height)
+        words = _text_layer(plumbed, data, page, index)
         dpi = PDF_RENDER_DPI if words else _scan_dpi(page, width)
         scale = dpi / 72
         if width * scale * height * scale > max_pixels:
@@ -371,31 +378,30 @@ def _scan_dpi(page: pdfium.PdfPage, width_pt: float) -> float:
     return float(min(MAX_PDF_DPI, max(MIN_PDF_DPI, round(pixels_wide / (width_pt / 72)))))
 
 
-def _text_layer(page: pdfium.PdfPage, height_pt: float) -> list[Word]:
-    """Return the page's words with boxes in mm from the top-left (empty for a scanned page)."""
+def _text_layer(plumbed: list, data: bytes, page: pdfium.PdfPage, index: int) -> list[Word]:
+    """Return the page's words with boxes in mm from the top-left, read by pdfplumber (empty for a
+    scanned page: pdfium counts its characters first, so pdfminer never parses a page of no text).
+    ``plumbed`` holds the file opened by pdfplumber once its first page of text is met."""
     textpage = page.get_textpage()
     try:
-        words: list[Word] = []
-        count = textpage.count_chars()
-        if count == 0:
+        if textpage.count_chars() == 0:
             return []
-        to_mm = 25.4 / 72
-        for index in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(index)
-            text = textpage.get_text_bounded(left, bottom, right, top).strip()
-            if text:
-                words.append(
-                    (
-                        text,
-                        left * to_mm,
-                        (height_pt - top) * to_mm,
-                        right * to_mm,
-                        (height_pt - bottom) * to_mm,
-                    )
-                )
-        return words
     finally:
         textpage.close()
+    import pdfplumber
+
+    try:
+        if not plumbed:
+            plumbed.append(pdfplumber.open(io.BytesIO(data)))
+        words = plumbed[0].pages[index].extract_words(use_text_flow=True)
+    except Exception:  # pdfminer's own errors on a malformed text layer: the page is read as a scan
+        return []
+    to_mm = 25.4 / 72
+    return [
+        (w["text"], w["x0"] * to_mm, w["top"] * to_mm, w["x1"] * to_mm, w["bottom"] * to_mm)
+        for w in words
+        if w["text"].strip()
+    ]
 
 
 def _dpi(value: object) -> float:

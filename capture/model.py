@@ -75,6 +75,21 @@ class Document:
     images: list[np.ndarray] = field(default_factory=list)  # rectified page (or card) images, in order
     problems: list[str] = field(default_factory=list)  # the quality gate's reasons; empty when fine
     application_no: str | None = None  # from the form's QR code
+    # A born-digital PDF's text layer, by source page: words with their boxes in mm from the top-left.
+    words: dict[int, list[tuple[str, float, float, float, float]]] = field(default_factory=dict)
+
+    def text_layer(self) -> dict | None:
+        """Return the words of the document's born-digital pages as stored beside it, None without any."""
+        if not self.words:
+            return None
+        return {
+            "schema": 1,
+            "unit": "mm from the page's top-left",
+            "pages": [
+                {"page": n, "words": [{"text": t, "box": [round(v, 2) for v in box]} for t, *box in words]}
+                for n, words in sorted(self.words.items())
+            ],
+        }
 
     @property
     def template_key(self) -> str | None:

@@ -81,6 +81,7 @@ def _document(page: Page, alignment: Alignment, application_no: str | None = Non
         [rectified],
         problems,
         application_no or None,
+        {page.number: page.words} if page.words and alignment.via != "outline" else {},
     )
 
 
@@ -114,8 +115,11 @@ def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutc
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:
         return PageOutcome(page.number, "form", [_document(page, alignment)], 1)
-    image, notes = straighten(page.image, page.dpi, orientation)
+    # A born-digital page is upright and straight as made; its words are in its own millimetres.
+    image, notes = (page.image, []) if page.words else straighten(page.image, page.dpi, orientation)
     document = Document(DocType.other, [page.number], images=[image])
+    if page.words:
+        document.words[page.number] = page.words
     return PageOutcome(page.number, "other", [document], notes=tuple(notes))
 
 
@@ -145,6 +149,7 @@ def split_documents(
                 open_doc.fields.update(part.fields)
                 open_doc.regions.update(part.regions)
                 open_doc.problems += part.problems
+                open_doc.words.update(part.words)
                 continue
         elif (
             outcome.kind == "other"
@@ -154,6 +159,7 @@ def split_documents(
         ):
             open_doc.pages += outcome.documents[0].pages
             open_doc.images += outcome.documents[0].images
+            open_doc.words.update(outcome.documents[0].words)
             continue
         if open_doc is not None:
             yield open_doc

@@ -4,6 +4,7 @@ the rest of the file captured."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -125,3 +126,34 @@ def test_a_blank_sheet_as_scanners_give_it_is_blank(kind: str) -> None:
     reports: list[PageReport] = []
     assert capture([Page(1, page, 150.0)], reports) == []
     assert reports[0].outcome == "blank"
+
+
+def test_a_born_digital_pdf_keeps_its_words_with_their_places_and_files_them_beside_it(
+    tmp_path, form_samples
+) -> None:
+    from indexing.filing import file_document
+    from models import Scan, ScanFile
+    from storage.local import LocalStore
+    from vocabulary import ScanMode, new_scan_id, utcnow
+
+    values = form_samples[3][0]
+    (document,) = capture(decode(render_form_pdf(latest("application_form"), values)))
+    layer = document.text_layer()
+    words: dict[str, list[float]] = {}
+    for word in layer["pages"][0]["words"]:
+        words.setdefault(word["text"], word["box"])  # the first: the signature repeats the name below
+    box = latest("application_form").field("applicant_name").box
+    x0, y0, x1, y1 = words[values["applicant_name"]]  # pdfplumber's word, in mm from the top-left
+    assert box.x < x0 < x1 < box.x + box.w and box.y < y0 < y1 < box.y + box.h
+    assert "人身保险投保单" in words  # the printed form's own words too: all of it can be searched
+    store = LocalStore(tmp_path)
+    scan = Scan(
+        scan_id=new_scan_id(),
+        mode=ScanMode.batch,
+        files=[ScanFile(sha256="0" * 64, content_type="application/pdf", size=1)],
+        uploaded_by="test",
+        uploaded_at=utcnow(),
+    )
+    record = file_document(store, scan, 1, document, {}, [])
+    assert record.text_layer == f"documents/{record.doc_id}/text.json"
+    assert json.loads(store.get(record.text_layer)) == layer
