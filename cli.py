@@ -559,8 +559,8 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
                     why = f"  <- {'; '.join(decision.reasons)}" if decision.reasons else ""
                     click.echo(f"  {field:24} {decision.status:9} {decision.confidence:5.1f}  {shown}{why}")
             for r in reports:
-                if r.outcome != "document" or r.notes:
-                    said = "; ".join(filter(None, [r.reason, *r.notes]))
+                if r.outcome != "document" or r.notes or r.passed_over:
+                    said = "; ".join(filter(None, [r.reason, *r.notes, *r.passed_over]))
                     click.echo(f"{name}: page {r.number} {r.outcome}" + (f" ({said})" if said else ""))
         if debug_dir:
             Path(debug_dir).mkdir(parents=True, exist_ok=True)

@@ -156,7 +156,8 @@ class ScanPage(BaseModel):
     outcome: str  # "document", "separator", "blank", "refused"
     documents: list[str] = Field(default_factory=list)  # the doc ids holding the page
     reason: str | None = None  # why a refused page could not be read
-    notes: list[str] = Field(default_factory=list)  # what capture did to it or passed over on it
+    notes: list[str] = Field(default_factory=list)  # what capture did to it (straightened, turned upright)
+    passed_over: list[str] = Field(default_factory=list)  # card-shaped regions not taken for cards, and where
 
 
 class Scan(Stored):

@@ -164,6 +164,7 @@ def capture_scan(scan_id: str) -> dict:
         raise
     outcomes = [ScanPage(**r.to_json(), documents=on_page.get(r.number, [])) for r in reports]
     problems += [f"page {r.number} not read: {r.reason}" for r in reports if r.reason]
+    problems += [f"page {r.number}: {region}" for r in reports for region in r.passed_over]
     done = {
         "status": ScanStatus.captured,
         "pages": len(pages),

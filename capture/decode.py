@@ -6,6 +6,7 @@ make them allocate gigabytes or work for hours fails alone, with a clear error, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import multiprocessing
@@ -332,7 +333,7 @@ def _decode_pdf(data: bytes, max_pixels: int, max_pages: int, start: int = 0) ->
         yield len(pdf)
         for index in range(start, len(pdf)):
             try:
-                yield _pdf_page(pdf, data, index, max_pixels, plumbed)
+                yield from _pdf_page(pdf, data, index, max_pixels, plumbed)
             except pdfium.PdfiumError as exc:
                 yield refused_page(index + 1, f"damaged PDF, page {index + 1}: {exc}")
             except Exception as exc:  # pdfminer's own errors on a malformed text layer
@@ -342,11 +343,15 @@ def _decode_pdf(data: bytes, max_pixels: int, max_pages: int, start: int = 0) ->
     finally:
         pdf.close()
         for opened in plumbed:
-            opened.close()
+            with contextlib.suppress(Exception):  # pdfplumber's close reads every page again
+                opened.close()
 
 
-def _pdf_page(pdf: pdfium.PdfDocument, data: bytes, index: int, max_pixels: int, plumbed: list) -> Page:
-    """Return one PDF page rendered (born-digital ones with their words), or refused when too large."""
+def _pdf_page(
+    pdf: pdfium.PdfDocument, data: bytes, index: int, max_pixels: int, plumbed: list
+) -> Iterator[Page]:
+    """Yield one PDF page rendered (born-digital ones with their words), or refused when too large; the
+    bitmap is freed once the page has been sent."""
     page = pdf[index]
     try:
         width, height = page.get_size()  # points
@@ -354,12 +359,13 @@ def _pdf_page(pdf: pdfium.PdfDocument, data: bytes, index: int, max_pixels: int,
         dpi = PDF_RENDER_DPI if words else _scan_dpi(page, width)
         scale = dpi / 72
         if width * scale * height * scale > max_pixels:
-            return refused_page(
+            yield refused_page(
                 index + 1, f"PDF page {index + 1} is {width:.0f}x{height:.0f} pt, too large to render"
             )
+            return
         bitmap = page.render(scale=scale, rev_byteorder=True)  # RGB, not pdfium's BGR
         try:
-            return Page(index + 1, bitmap.to_numpy().copy(), float(dpi), words or None)
+            yield Page(index + 1, bitmap.to_numpy(), float(dpi), words or None)
         finally:
             bitmap.close()
     finally:

@@ -169,10 +169,13 @@ def _card_outlines(mask: np.ndarray) -> list[np.ndarray]:
     for contour in contours:
         area = cv2.contourArea(contour)
         hull = cv2.contourArea(cv2.convexHull(contour))
-        if area < (short * 0.1) ** 2 or area / max(hull, 1.0) < 0.92:
+        # A card partly off the glass is cut by the image's edge: its outline is no longer its own
+        # there, so it is judged by the sides it still has (its corners from the lines fitted to them).
+        cut = _touches_edge(contour, mask.shape)
+        if area < (short * 0.1) ** 2 or (area / max(hull, 1.0) < 0.92 and not cut):
             continue
         approx = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
-        if len(approx) == 4 and cv2.isContourConvex(approx):
+        if len(approx) == 4 and cv2.isContourConvex(approx) and not cut:
             corners = approx.reshape(4, 2).astype(np.float64)
         else:
             corners = cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.float64)
@@ -185,6 +188,13 @@ def _card_outlines(mask: np.ndarray) -> list[np.ndarray]:
         if 1.30 <= ratio <= 1.90 and max(width, height) >= short * 0.15:
             quads.append(corners)
     return sorted(quads, key=lambda q: (q[:, 1].min(), q[:, 0].min()))
+
+
+def _touches_edge(contour: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Return whether an outline runs along the image's edge (2 px or closer)."""
+    points = contour.reshape(-1, 2)
+    h, w = shape[:2]
+    return bool(((points <= 1) | (points[:, :1] >= w - 2) | (points[:, 1:] >= h - 2)).any())
 
 
 def _fit_edges(points: np.ndarray, corners: np.ndarray) -> np.ndarray:

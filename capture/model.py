@@ -52,7 +52,8 @@ class PageReport:
     number: int
     outcome: str  # "document", "separator", "blank", "refused"
     reason: str | None = None  # why a page was refused
-    notes: tuple[str, ...] = ()  # what capture did to the page or passed over on it
+    notes: tuple[str, ...] = ()  # what capture did to the page (straightened, turned upright)
+    passed_over: tuple[str, ...] = ()  # card-shaped regions not taken for cards, with their place
 
     def to_json(self) -> dict:
         out: dict = {"page": self.number, "outcome": self.outcome}
@@ -60,6 +61,8 @@ class PageReport:
             out["reason"] = self.reason
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.passed_over:
+            out["passed_over"] = list(self.passed_over)
         return out
 
 

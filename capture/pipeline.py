@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from capture.align import (
     OUTPUT_DPI,
     Alignment,
@@ -26,7 +28,7 @@ from capture.detect import find_cards, find_codes, grey, marks_mm2, work_scale
 from capture.model import DocType, Document, PageReport
 from capture.orient import Orientation, straighten
 from capture.render import parse_payload
-from capture.templates import Template, templates
+from capture.templates import MM_PER_INCH, Template, templates
 
 CARD_MIN_SCORE = 0.4
 # Marks (mm², capture/detect.py marks_mm2) below which a page is blank: one printed 10 pt character is
@@ -48,12 +50,13 @@ class PageOutcome:
     documents: list[Document] = field(default_factory=list)
     form_page: int = 0  # for forms: which page of the form this is
     reason: str | None = None  # why a page was refused
-    notes: tuple[str, ...] = ()  # what capture did to the page or passed over on it
+    notes: tuple[str, ...] = ()  # what capture did to the page
+    passed_over: tuple[str, ...] = ()  # card-shaped regions not taken for cards, with their place
 
     def report(self) -> PageReport:
         """Return what became of the page, as the scan lists it."""
         outcome = "document" if self.documents else self.kind
-        return PageReport(self.number, outcome, self.reason, self.notes)
+        return PageReport(self.number, outcome, self.reason, self.notes, self.passed_over)
 
 
 def _forms() -> list[Template]:
@@ -105,22 +108,33 @@ def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutc
             return PageOutcome(page.number, "form", [document], int(payload["page"]))
     # A card-shaped region is a card only if it looks like one side of the card: a white sheet
     # photographed on a desk has the shape too (60 specimen cards scored >= 0.84, such sheets ~0.04).
-    cards = [align_card(page.image, q, _card_sides()) for q in find_cards(page.image, scale)]
-    cards = [a for a in cards if a.score >= CARD_MIN_SCORE]
+    aligned = [(q, align_card(page.image, q, _card_sides())) for q in find_cards(page.image, scale)]
+    cards = [a for _, a in aligned if a.score >= CARD_MIN_SCORE]
+    passed = tuple(_passed_over(q, a.score, page.dpi) for q, a in aligned if a.score < CARD_MIN_SCORE)
     if cards:
         documents = [_document(page, alignment) for alignment in cards]
-        return PageOutcome(page.number, "cards", documents)
+        return PageOutcome(page.number, "cards", documents, passed_over=passed)
     if marks_mm2(gray, page.dpi) < BLANK_MARKS_MM2:
-        return PageOutcome(page.number, "blank")
+        return PageOutcome(page.number, "blank", passed_over=passed)
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:
-        return PageOutcome(page.number, "form", [_document(page, alignment)], 1)
+        return PageOutcome(page.number, "form", [_document(page, alignment)], 1, passed_over=passed)
     # A born-digital page is upright and straight as made; its words are in its own millimetres.
     image, notes = (page.image, []) if page.words else straighten(page.image, page.dpi, orientation)
     document = Document(DocType.other, [page.number], images=[image])
     if page.words:
         document.words[page.number] = page.words
-    return PageOutcome(page.number, "other", [document], notes=tuple(notes))
+    return PageOutcome(page.number, "other", [document], notes=tuple(notes), passed_over=passed)
+
+
+def _passed_over(quad: np.ndarray, score: float, dpi: float) -> str:
+    """Return what the scan says of a card-shaped region not taken for a card: where it is and why."""
+    x, y = quad.min(axis=0) * MM_PER_INCH / dpi
+    w, h = np.ptp(quad, axis=0) * MM_PER_INCH / dpi
+    return (
+        f"a card-shaped region at x {x:.0f} mm, y {y:.0f} mm ({w:.0f} x {h:.0f} mm) is not an ID card side "
+        f"(match {score:.2f} < {CARD_MIN_SCORE}): if it is a card, scan it again alone, flat on the glass"
+    )
 
 
 def split_documents(
