@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, a CJK font,
 # the browser for page tests, the tests' private OpenLDAP server (slapd, ldap-utils).
-APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf chromium chromium-driver slapd ldap-utils
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf chromium chromium-driver slapd ldap-utils
 
 .PHONY: run test lint format system venv lock clean
 

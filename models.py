@@ -239,6 +239,7 @@ class FieldRecord(BaseModel):
     status: str | None = None
     reasons: list[str] = Field(default_factory=list)
     suggestion: str | None = None  # what OCR read where it was not sure
+    choices: list[str] | None = None  # a choice field's options (tick boxes), offered to the keyer
     double_entry: bool = False
     entries: list[KeyedValue] = Field(default_factory=list)
 

@@ -24,6 +24,8 @@ class FieldImage:
     image: np.ndarray  # the crop from the rectified page, with a small margin
     text: str | None = None  # read from a born-digital PDF's text layer: no OCR needed
     inset: int = 0  # px to take off each side of `image` for OCR: the margin and the printed box line
+    # A choice field's tick boxes: each option's label and the share of its inside that is inked.
+    marks: tuple[tuple[str, float], ...] = ()
 
     @property
     def ocr_image(self) -> np.ndarray:
@@ -42,6 +44,8 @@ class FieldImage:
             out["kind"] = self.kind
         if self.text is not None:
             out["text"] = self.text
+        if self.marks:
+            out["marks"] = {label: round(fill, 3) for label, fill in self.marks}
         return out
 
 

@@ -73,6 +73,7 @@ def _field_record(
             "status": decision.status,
             "reasons": decision.reasons,
             "suggestion": decision.suggestion,
+            "choices": decision.choices,
             "double_entry": double_entry,
         }
     return FieldRecord(
