@@ -67,3 +67,16 @@ def test_two_ticks_or_none_go_to_key_entry_with_the_choices_offered() -> None:
 def test_a_box_between_empty_and_ticked_is_not_decided_by_machine(fills, status, value) -> None:
     decision = decide_choice("choice", "applicant_sex", (("男", fills[0]), ("女", fills[1])))
     assert (decision.status, decision.value) == (status, value)
+
+
+def test_a_keyer_answers_a_choice_field_with_one_of_its_boxes() -> None:
+    from errors import BadInput
+    from keyentry import Task, _answer
+
+    task = Task(
+        "t", "d", "other", "s", "payment_method", "choice", "缴费方式", "single", None, "i", 0.0, [], [],
+        choices=("年交", "月交", "趸交"),
+    )  # fmt: skip
+    assert _answer(task, "月交", "value") == "月交"
+    with pytest.raises(BadInput, match="answer one of the boxes: 年交, 月交, 趸交"):
+        _answer(task, "季交", "value")
