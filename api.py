@@ -22,9 +22,13 @@ from people.identity import identify
 from people.sessions import COOKIE as SESSION_COOKIE
 from routes import (
     admin,
+    claims,
+    counter,
     customers,
     documents,
     epolicies,
+    events,
+    figures,
     jobs,
     keyentry,
     links,
@@ -209,12 +213,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keyentry,
         documents,
         customers,
+        claims,
         links,
         reviews,
         epolicies,
+        events,
         people,
+        figures,
         signin,
         admin,
+        counter,
         pages,
     ):
         app.include_router(resource.router)

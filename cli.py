@@ -92,6 +92,20 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
     worker_process.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
 
 
+@imaging.command()
+def mailbox() -> None:
+    """Run the mail-in SMTP door (IMAGING_MAILBOX_PORT), IMAP poller (IMAGING_MAILBOX_IMAP_URL) or both."""
+    os.umask(0o077)
+    from intake.mailbox import serve
+
+    settings = load_settings()
+    if not settings.mailbox_port and not settings.mailbox_imap_url:
+        raise click.UsageError(
+            "set IMAGING_MAILBOX_PORT (the SMTP door) or IMAGING_MAILBOX_IMAP_URL, or both"
+        )
+    sys.exit(serve(settings))
+
+
 @imaging.group()
 def jobs() -> None:
     """Jobs that failed for good: list them, put them back."""
@@ -197,13 +211,17 @@ def retention_run() -> None:
     """Delete every document past its type's period (IMAGING_RETENTION_DAYS), except what is held or needed
     by a policy in force; logged under retention/log/."""
     import retention as retention_module
+    from intake.take import expire_quarantine
     from storage import open_store
 
     settings = load_settings()
+    store = open_store(settings)
+    gone = expire_quarantine(store, settings.quarantine_days)  # refused mail, after IMAGING_QUARANTINE_DAYS
+    click.echo(f"{len(gone)} objects of refused mail deleted from quarantine/", err=True)
     days = retention_module.periods(settings.retention_days)
     if not days:
-        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: nothing expires")
-    _print_retention(retention_module.expire(open_store(settings), days, by=_by()))
+        raise click.UsageError("IMAGING_RETENTION_DAYS names no document type: no document expires")
+    _print_retention(retention_module.expire(store, days, by=_by()))
 
 
 @retention.command("forget")
@@ -256,14 +274,41 @@ def rebuild_redis() -> None:
         ("task", report.tasks),
         ("epolicy", report.epolicies),
         ("mail", report.mails),
+        ("webhook", report.webhooks),
+        ("mail-in", report.mail_in),
     ):
         for item in items:
             click.echo(f"{label}\t{item}")
     click.echo(
         f"rebuilt {len(report.scans)} open scans, {len(report.tasks)} key-entry tasks, "
-        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails",
+        f"{len(report.epolicies)} e-policy versions, {len(report.mails)} mails, "
+        f"{len(report.webhooks)} webhook deliveries, {len(report.mail_in)} customers' mails",
         err=True,
     )
+
+
+@imaging.group("figures")
+def figures_group() -> None:
+    """The managers' figures per branch and day (figures.py)."""
+
+
+@figures_group.command("rebuild")
+@click.option("--day", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Beijing day")
+@click.option(
+    "--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None, help="last day (default: --day)"
+)
+def figures_rebuild(first, last) -> None:
+    """Count these days' figures again from every record in the store (after Redis lost them)."""
+    import figures
+    import queues
+    from storage import open_store
+
+    settings = load_settings()
+    days = figures.days_between(first.date(), (last or first).date())
+    if not days:
+        raise click.BadParameter("--to is before --day")
+    counted = figures.rebuild(queues.connect(settings.redis_target), open_store(settings), days)
+    click.echo(f"{counted} events counted for {days[0]}..{days[-1]}", err=True)
 
 
 @imaging.command("migrate")
@@ -449,16 +494,7 @@ def _write_image(image, dpi: float, out: str) -> None:
 @click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
 def samples_form(values_path: str | None, out: str, dpi: int) -> None:
     """The application form filled with VALUES: a clean page image, or a born-digital PDF."""
-    from pathlib import Path
-
-    from capture.render import render_form, render_form_pdf
-    from capture.templates import latest
-
-    template, values = latest("application_form"), _values(values_path)
-    if out.lower().endswith(".pdf"):
-        Path(out).write_bytes(render_form_pdf(template, values))
-    else:
-        _write_image(render_form(template, values, dpi), dpi, out)
+    _write_form("application_form", _values(values_path), out, dpi)
 
 
 @samples.command("idcard")
@@ -477,6 +513,66 @@ def samples_idcard(values_path: str | None, side: str, out: str, dpi: int) -> No
     except ValueError as exc:
         raise BadInput(f"bad card value: {exc} (dates are YYYY-MM-DD)") from None
     _write_image(image, dpi, out)
+
+
+def _claim_sample(part: str, values_path: str | None) -> dict[str, str]:
+    """Return the values of one part of the bundled sample claim (or those of --values)."""
+    import random
+
+    from capture.specimens import claim_values
+
+    if values_path:
+        return _values(values_path)
+    claim = claim_values(random.Random(2026))
+    return claim["invoices"][0] if part == "invoices" else claim[part]
+
+
+@samples.command("claim-form")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_claim_form(values_path: str | None, out: str, dpi: int) -> None:
+    """The claim application form (理赔申请书) filled with VALUES (default: a sample claim's)."""
+    _write_form("claim_form", _claim_sample("claim_form", values_path), out, dpi)
+
+
+@samples.command("invoice")
+@click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_invoice(values_path: str | None, out: str, dpi: int) -> None:
+    """A medical invoice (医疗收费票据) filled with VALUES (default: a sample claim's first invoice)."""
+    _write_form("medical_invoice", _claim_sample("invoices", values_path), out, dpi)
+
+
+@samples.command("bank-card")
+@click.option(
+    "--values", "values_path", type=click.Path(dir_okay=False), help="JSON: bank_name, card_number."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
+def samples_bank_card(values_path: str | None, out: str, dpi: int) -> None:
+    """A specimen bank card (样本) at its true size, 85.6 x 54 mm."""
+    from capture.render import render_bank_card
+    from capture.templates import latest
+
+    _write_image(
+        render_bank_card(latest("bank_card"), _claim_sample("bank_card", values_path), dpi), dpi, out
+    )
+
+
+def _write_form(template_type: str, values: dict[str, str], out: str, dpi: int) -> None:
+    """Write a form of the template type filled with values: a page image, or a born-digital PDF."""
+    from pathlib import Path
+
+    from capture.render import render_form, render_form_pdf
+    from capture.templates import latest
+
+    template = latest(template_type)
+    if out.lower().endswith(".pdf"):
+        Path(out).write_bytes(render_form_pdf(template, values))
+    else:
+        _write_image(render_form(template, values, dpi), dpi, out)
 
 
 @samples.command("epolicy")
@@ -576,63 +672,99 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
 
 
 @imaging.command("scan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--watch",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A scanner station's folder: each batch it writes sent as one scan, then moved to done/ or failed/.",
+)
+@click.option("--each", is_flag=True, help="One scan per file (stacks in a folder), not all files as one.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per scan, for machines.")
 @click.option("--mode", type=click.Choice(["immediate", "batch"]), default="batch", show_default=True)
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The service's address.")
 @click.option(
-    "--key", envvar="IMAGING_API_KEY", required=True, help="A scanner API key (or IMAGING_API_KEY)."
+    "--key", envvar="IMAGING_API_KEY", required=True, help="A scanner API token or key (or IMAGING_API_KEY)."
 )
 @click.option("--policy-no")
 @click.option("--customer-id")
 @click.option("--claim-no")
 @click.option("--stage", type=click.Choice(["new_business", "underwriting", "servicing", "claims"]))
 @click.option(
-    "--wait", type=float, default=0, help="Immediate mode: wait up to this many seconds for the result."
+    "--wait",
+    type=click.FloatRange(0, 3600),
+    default=120,
+    show_default=True,
+    help="Seconds to follow each scan's capture; 0: upload only.",
 )
-def scan_upload(paths, mode, url, key, policy_no, customer_id, claim_no, stage, wait) -> None:
-    """Upload scanned files, or every scan in the given folders, one scan per file, with a progress bar."""
+@click.option(
+    "--settle",
+    type=click.FloatRange(0.1, 600),
+    default=2.0,
+    show_default=True,
+    help="--watch: seconds a batch's files must stay the same size before it is sent.",
+)
+def scan_upload(
+    paths, folder, each, as_json, mode, url, key, policy_no, customer_id, claim_no, stage, wait, settle
+):
+    """Send scanned files as one scan (a form and its card pages together), follow its capture and say,
+    in Chinese, each document found, each field read or sent to key-entry, and any page to scan again.
+
+    \b
+    Exit codes (the first that applies, over all scans sent):
+      3  the service cannot be reached or is unavailable (503)
+      2  a file was refused (named with why) or could not be read
+      4  a rescan is asked for (the page and what to do are printed)
+      5  not read within --wait (the scan goes on; its status URL is printed)
+      0  every file sent and read, nothing to scan again
+    """
     import json
+    import signal
+    import threading
 
-    import httpx
+    from rich.console import Console
 
-    from errors import DependencyDown
+    import station
 
-    suffixes = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".pdf"}
-    files = []
-    for path in map(Path, paths):
-        files += (
-            sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes) if path.is_dir() else [path]
-        )
-    if not files:
-        raise click.UsageError(f"no scans ({', '.join(sorted(suffixes))}) in {', '.join(paths)}")
+    if bool(paths) == bool(folder):
+        raise click.UsageError("name the files or folders to send, or --watch a folder (not both)")
+    station.quiet_http_logs()
     form = {k: v for k, v in {"mode": mode, "policy_no": policy_no, "customer_id": customer_id,
                               "claim_no": claim_no, "stage": stage}.items() if v}  # fmt: skip
-    failed = 0
-    params = {"wait": wait} if wait else {}
-    client = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60 + wait)
-    bar = click.progressbar(files, label=f"uploading {len(files)} files", file=sys.stderr)
-    with client, bar:
-        for path in bar:
-            try:
-                response = client.post(
-                    "/v1/scans", params=params, data=form, files={"file": (path.name, path.read_bytes())}
-                )
-            except httpx.HTTPError as exc:
-                raise DependencyDown(f"cannot reach {url}: {exc}") from exc
-            body = (
-                response.json()
-                if response.headers.get("content-type", "").startswith("application/json")
-                else {}
-            )
-            if response.status_code >= 400:
-                failed += 1
-                click.echo(f"\n{path}: {response.status_code} {body.get('detail', response.text)}", err=True)
-                if response.status_code in (401, 403, 503):
-                    break
-                continue
-            click.echo(json.dumps({"file": str(path), **body}, ensure_ascii=False))
-    if failed:
-        sys.exit(int(ExitCode.bad_input))
+    console = Console(stderr=True)
+    client = station.connect(url, key)
+
+    def tell(outcome: station.Outcome) -> station.Outcome:
+        text = (
+            json.dumps(outcome.to_json(), ensure_ascii=False)
+            if as_json
+            else "\n".join(station.summary(outcome))
+        )
+        click.echo(text)
+        return outcome
+
+    def handle(files: list[Path]) -> station.Outcome:
+        return tell(station.send(client, *station.gather(files), form, wait, console))
+
+    with client:
+        if folder:
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            console.print(f"监视 {folder}：每批文件稳定 {settle} 秒后发送（Ctrl-C 停止）")
+            station.watch(folder, handle, settle, stop, console.print)
+            return
+        if not each:
+            sys.exit(int(handle(list(paths)).code))
+        # One scan per file: every file sent first, so the workers read them side by side, then followed.
+        sendable, refused = station.gather(paths)
+        sent = [station.Outcome([], refused, code=ExitCode.bad_input)] if refused else []
+        for path in sendable:
+            sent.append(station.upload(client, [path], [], form, console))
+            if sent[-1].code == ExitCode.dependency_down:
+                break  # the service is away: the other files would fare no better
+        codes = [tell(station.follow(client, outcome, wait, console)).code for outcome in sent]
+    sys.exit(int(max(codes, key=station.RANK.index)))
 
 
 def _people():
@@ -653,7 +785,7 @@ def _password(password_file: str | None, confirm: bool = True) -> str:
 
 
 ROLE_CHOICE = click.Choice(
-    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor"]
+    ["scanner", "keyer", "underwriter", "servicing", "claims", "sales", "admin", "auditor", "manager"]
 )
 
 

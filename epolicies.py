@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from redis import Redis
 from redis.exceptions import RedisError
 
+import figures
 import queues
 from errors import BadInput, NotFound, QueueUnavailable
 from esign.epolicy import EPolicyRequest, customer_password
@@ -73,7 +74,8 @@ def update(
                 policy = EPolicy(policy_no=policy_no)
             change(policy)
             store.put(EPolicy.key_of(policy_no), policy.to_json(), "application/json")
-            return policy
+        figures.note_epolicy(conn, policy)  # each step counted once, for the managers (figures.py)
+        return policy
     except RedisError as exc:
         raise QueueUnavailable(f"Redis: cannot lock e-policy {policy_no}: {exc}") from exc
 

@@ -16,6 +16,8 @@ class ExitCode(IntEnum):
     error = 1
     bad_input = 2
     dependency_down = 3
+    rescan = 4  # imaging scan: the service asks for a page to be scanned again
+    pending = 5  # imaging scan: not read within --wait; the scan goes on without us
     interrupted = 130
 
 

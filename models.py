@@ -147,6 +147,7 @@ class ScanFile(BaseModel):
     content_type: str
     size: int
     name: str | None = None  # the file name the client sent, for people; never part of a key
+    pages: int | None = None  # how many pages capture read from it (the scan's pages run on across files)
 
 
 class ScanPage(BaseModel):

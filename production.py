@@ -14,6 +14,7 @@ they take a request or a job.
 from __future__ import annotations
 
 import multiprocessing
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -22,7 +23,7 @@ from redis.exceptions import RedisError
 
 from errors import ConfigError, DependencyDown
 from esign.keys import TEST_MARK
-from settings import Settings, masked_url
+from settings import Settings, masked_url, parse_webhooks
 from storage import ObjectStore
 
 
@@ -54,6 +55,9 @@ def check(settings: Settings) -> None:
     default, do nothing."""
     if settings.env != "production":
         return
+    for _event, url in parse_webhooks(settings.webhooks):
+        if urlsplit(url).scheme != "https":  # the values carry names and ID numbers
+            raise ConfigError(f"IMAGING_WEBHOOKS: {url} is plain HTTP; production sends values by https")
     for variable, given, fallback in (
         ("IMAGING_REDIS_URL", settings.redis_url, "a private Redis on one machine"),
         ("IMAGING_SMTP_HOST", settings.smtp_host, "mail written to a local outbox and marked sent"),

@@ -35,6 +35,8 @@ QUEUES = ("immediate", "esign", "mail", "batch")
 CAPTURE_SCAN = "worker.capture_scan"
 ISSUE_EPOLICY = "worker.issue_epolicy"
 DELIVER_MAIL = "worker.deliver_mail"
+DELIVER_WEBHOOK = "worker.deliver_webhook"
+ANNOUNCE_SCAN = "worker.announce_scan"
 # Every acknowledged scan is in this sorted set (score: upload time) until its capture ends; the sweep
 # (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
 OPEN_SCANS = "scans:open"
@@ -60,12 +62,14 @@ def enqueue(
     func: str | Callable[..., object],
     *args: object,
     job_id: str,
+    intervals: list[int] | None = None,
 ) -> Job:
     """Return the job with this id, enqueued now or found already queued, running or done.
-    ``func`` is the job's path (``worker.capture_scan``) or the function itself."""
+    ``func`` is the job's path (``worker.capture_scan``) or the function itself; ``intervals`` the seconds
+    between its retries (default IMAGING_RETRY_INTERVALS)."""
     if queue_name not in QUEUES:
         raise ValueError(f"unknown queue {queue_name!r}")
-    intervals = settings.retry_schedule
+    intervals = intervals or settings.retry_schedule
     queue = Queue(queue_name, connection=conn)
     try:
         return queue.enqueue_call(
@@ -101,6 +105,28 @@ def open_scan(conn: Redis, settings: Settings, scan: Scan) -> None:
         with contextlib.suppress(RedisError):
             conn.zrem(OPEN_SCANS, scan.scan_id)
         raise QueueUnavailable(f"the job queue (Redis) did not take scan {scan.scan_id}; try again") from None
+
+
+# Each uploader's latest scans, newest first, for the counter page to find what the station's folder sent
+# (`imaging scan --watch` with the clerk's token). Work in progress only: a Redis flush forgets the list,
+# the scans themselves are in the store.
+RECENT_SCANS, RECENT_KEEP, RECENT_SECONDS = "scans:recent:{}", 20, 86400
+
+
+def note_recent_scan(conn: Redis, uploader: str, scan_id: str) -> None:
+    """Put the scan first in its uploader's recent scans (the latest RECENT_KEEP, for a day)."""
+    key = RECENT_SCANS.format(uploader)
+    with conn.pipeline() as pipe:
+        pipe.lrem(key, 0, scan_id)  # the same upload again moves up, once
+        pipe.lpush(key, scan_id)
+        pipe.ltrim(key, 0, RECENT_KEEP - 1)
+        pipe.expire(key, RECENT_SECONDS)
+        pipe.execute()
+
+
+def recent_scans(conn: Redis, uploader: str) -> list[str]:
+    """Return the uploader's recent scan ids, newest first."""
+    return [raw.decode() for raw in conn.lrange(RECENT_SCANS.format(uploader), 0, -1)]
 
 
 def close_scan(conn: Redis, scan_id: str) -> None:

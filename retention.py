@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import epolicies
+import events
 from indexing.index import lookup, segment
 from models import DocumentRecord, EPolicy, Scan, find
 from storage import ObjectStore
 from storage.base import ORIGINALS
-from vocabulary import utcnow
+from vocabulary import EventKind, utcnow
 
 log = logging.getLogger("imaging.retention")
 
@@ -93,6 +94,8 @@ def _delete(store: ObjectStore, record: DocumentRecord) -> None:
     """Delete a document: its index entries, then its images, then its record (last: a rerun finds it)."""
     for key in record.index:
         store.delete(key)
+    # Its event for core systems carries its values (events.py): it goes with it. Sent ones are the core's.
+    store.delete(events.Event.key_of(events.event_id_for(EventKind.document_completed, record.doc_id)))
     for info in list(store.list(f"documents/{record.doc_id}/")):
         if not info.key.endswith("/record.json"):
             store.delete(info.key)

@@ -22,12 +22,14 @@ class Role(StrEnum):
     sales = "sales"  # the sale system: issues e-policies
     admin = "admin"
     auditor = "auditor"  # reads the audit trail: who saw or changed what
+    manager = "manager"  # reads the figures of their branch and those below it (figures.py)
 
 
 class Operation(StrEnum):
     upload_scans = "upload_scans"  # store scans and queue their capture; a scan's own status
     key_fields = "key_fields"  # lease, key and view the fields OCR could not prove
     read_documents = "read_documents"  # documents, images, customers' ID cards and signatures
+    download_originals = "download_originals"  # a document's original upload, as the scanner sent it
     link_customers = "link_customers"  # put a customer on a policy or claim (indexing/links.py)
     read_access_log = "read_access_log"
     issue_epolicies = "issue_epolicies"
@@ -38,6 +40,9 @@ class Operation(StrEnum):
     read_health = "read_health"  # which part of the service is down, and why (internal addresses)
     manage_people = "manage_people"  # staff accounts, their roles, API tokens (people/)
     read_audit = "read_audit"  # the audit trail (people/audit.py)
+    read_values = "read_values"  # a document's trusted values, for core systems (/v1/documents/{id}/values)
+    see_figures = "see_figures"  # the managers' figures per branch and day (figures.py, /figures)
+    read_claims = "read_claims"  # a claim's material, checklist and invoices' total (indexing/claim.py)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,12 @@ TABLE: dict[Role, Row] = {
     Role.keyer: Row(_ops(Operation.key_fields)),
     Role.underwriter: Row(
         _ops(
-            Operation.read_documents, Operation.read_epolicies, Operation.verify_pdfs, Operation.review_cases
+            Operation.read_documents,
+            Operation.download_originals,
+            Operation.read_epolicies,
+            Operation.verify_pdfs,
+            Operation.review_cases,
+            Operation.read_values,
         ),
         frozenset({Stage.new_business, Stage.underwriting}),
     ),
@@ -71,12 +81,20 @@ TABLE: dict[Role, Row] = {
             Operation.read_epolicies,
             Operation.verify_pdfs,
             Operation.link_customers,
+            Operation.read_values,
         ),
         frozenset({Stage.servicing}),
         "policy",
     ),
     Role.claims: Row(
-        _ops(Operation.read_documents, Operation.verify_pdfs, Operation.link_customers),
+        _ops(
+            Operation.read_documents,
+            Operation.download_originals,
+            Operation.verify_pdfs,
+            Operation.link_customers,
+            Operation.read_claims,
+            Operation.read_values,
+        ),
         frozenset({Stage.claims}),
         "claim",
     ),
@@ -89,6 +107,7 @@ TABLE: dict[Role, Row] = {
     # accounts and tokens must not also type the values they would then be trusted for).
     Role.admin: Row(frozenset(Operation) - {Operation.key_fields}, frozenset(Stage), every_branch=True),
     Role.auditor: Row(_ops(Operation.read_audit), every_branch=True),
+    Role.manager: Row(_ops(Operation.see_figures)),
 }
 
 

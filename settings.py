@@ -21,11 +21,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from errors import ConfigError
 from people import branches
 from roles import Role
+from vocabulary import DocType, EventKind
 
 ENV_PREFIX = "IMAGING_"
 # Secrets that may also be given as a file, IMAGING_<NAME>_FILE (the PKCS#12 passphrase and the API keys
 # have files of their own: IMAGING_SIGNING_PASSPHRASE_FILE, IMAGING_API_KEYS_FILE).
-SECRET_FILES = ("redis_url", "s3_secret_key", "smtp_password", "pkcs11_pin", "token_secret", "index_secret")
+SECRET_FILES = (
+    "redis_url",
+    "s3_secret_key",
+    "smtp_password",
+    "pkcs11_pin",
+    "token_secret",
+    "index_secret",
+    "webhook_secret",
+    "mailbox_imap_password",
+)
 # One source of CSP frame-ancestors: 'self' or a scheme, host (its first label may be *) and port.
 FRAME_SOURCE = re.compile(r"'self'|https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
@@ -63,6 +73,21 @@ def parse_group_map(text: str) -> list[tuple[str, str]]:
                 f"'{pair}' is not a name:group DN pair, e.g. keyer:cn=keyers,ou=groups,dc=insurer,dc=cn"
             )
         pairs.append((name.strip(), dn.strip()))
+    return pairs
+
+
+def parse_webhooks(text: str) -> list[tuple[str, str]]:
+    """Return ``[(event, URL)]`` from ``event=URL;event=URL`` (event ``*``: every event); raises ValueError
+    naming the bad pair."""
+    pairs = []
+    for pair in filter(None, (p.strip() for p in text.split(";"))):
+        event, sep, url = (part.strip() for part in pair.partition("="))
+        if not sep or (event != "*" and event not in EventKind._value2member_map_):
+            raise ValueError(f"'{pair}' is not event=URL with an event of {', '.join(EventKind)} or *")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{url}' is not an http:// or https:// URL")
+        pairs.append((event, url))
     return pairs
 
 
@@ -137,8 +162,8 @@ class Settings(BaseSettings):
         "embedded",
         description="`production` refuses at start-up, naming the variable: no Redis URL, no SMTP host (the "
         "outbox), no public URL, no S3 store, S3 without TLS, no `IMAGING_INDEX_SECRET` or "
-        "`IMAGING_TOKEN_SECRET`, a signing key or trust root marked TEST; and it stops when Redis, the store "
-        "or the signing key does not answer or open (`production.py`)",
+        "`IMAGING_TOKEN_SECRET`, a signing key or trust root marked TEST, a webhook URL without https; and "
+        "it stops when Redis, the store or the signing key does not answer or open (`production.py`)",
     )
     data_dir: Path = Field(
         Path("./var"),
@@ -199,8 +224,8 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "",
         description="the bootstrap keys: `key:role,key:role`; roles `scanner keyer underwriter servicing "
-        "claims sales admin auditor`; keys of 16+ characters (otherwise people sign in and machines use API "
-        "tokens)",
+        "claims sales admin auditor manager`; keys of 16+ characters (otherwise people sign in and machines "
+        "use API tokens)",
         json_schema_extra={"secret": True},
     )
     api_keys_file: Path | None = Field(
@@ -220,9 +245,10 @@ class Settings(BaseSettings):
     )
     frame_ancestors: str = Field(
         "'none'",
-        description="which sites may show the pages in a frame (CSP `frame-ancestors`): `'none'`, or "
-        "`'self'` and origins separated by spaces, e.g. `https://core.insurer.example` for a core system "
-        "that embeds the viewer",
+        description="which sites may show the viewer (and the sign-in it leads to) in a frame (CSP "
+        "`frame-ancestors`): `'none'`, or `'self'` and origins separated by spaces, e.g. "
+        "`https://core.insurer.example` for a core system's 核保/保全/理赔 screen that embeds the viewer; "
+        "every other page is never framed",
     )
     max_upload_bytes: int = Field(
         64 * 1024 * 1024,
@@ -453,6 +479,81 @@ class Settings(BaseSettings):
         "10950`; `imaging retention run` deletes what is older, never what is under legal hold or filed "
         "under a policy in force; a type not named is kept for ever",
     )
+    claim_checklists: str = Field(
+        "medical=claim_form,medical_invoice,insured_idcard,bank_card",
+        pattern=r"^[a-z_]+=[a-z_]+(,[a-z_]+)*(;[a-z_]+=[a-z_]+(,[a-z_]+)*)*$",
+        description="what each claim type needs before its material is complete (`GET /v1/claims/"
+        "{claim_no}`): `type=item,item` separated by `;`, the first type the default; an item is a "
+        "document type (`claim_form`, `medical_invoice`, `bank_card`, ...) or `insured_idcard` / "
+        "`claimant_idcard` (an ID card front whose number is the claim form's insured's or claimant's)",
+    )
+    # Events to core systems (events.py): where each goes, the secret that signs it, how often it is retried.
+    webhooks: str = Field(
+        "",
+        description="where each event is sent: `event=URL` pairs separated by `;`, events "
+        "`document.completed`, `claim.material_complete`, `epolicy.acknowledged` or `*` for all; an event "
+        "may name several URLs, e.g. `document.completed=https://uw.insurer.example/hooks/imaging;"
+        "*=https://claims.insurer.example/in`; each delivery is signed with `IMAGING_WEBHOOK_SECRET`",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="the HMAC-SHA256 key that signs every webhook (`X-Imaging-Signature`); the receiver "
+        "holds the same; required when `IMAGING_WEBHOOKS` is set",
+    )
+    webhook_secret_file: Path | None = Field(None, description="a file holding `IMAGING_WEBHOOK_SECRET`")
+    webhook_retry_intervals: str = Field(
+        "10,30,60,300,900,1800,3600,7200,14400,28800",
+        pattern=r"^\d+(,\d+)*$",
+        description="seconds between the attempts of a webhook delivery that did not get a 2xx; after the "
+        "last the delivery is `failed` and the operator replays it (`POST /v1/events/{id}/replay`)",
+    )
+    webhook_timeout: float = Field(10.0, gt=0, le=120, description="seconds to wait for a webhook's answer")
+
+    # Mail-in intake (intake/): the SMTP receiver `imaging mailbox` (a process of `imaging up` when a port
+    # is set), whose mail from known customers becomes scans.
+    mailbox_host: str = Field("127.0.0.1", description="where the mail-in SMTP receiver listens")
+    mailbox_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="the port of the mail-in SMTP receiver (`imaging mailbox`; `imaging up` runs it when "
+        "set); 0: no receiver",
+        json_schema_extra={"readme_default": "`0`: off"},
+    )
+    mailbox_domain: str = Field(
+        "localhost",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",
+        description="the mailbox's domain: mail to any other domain is refused at RCPT (no relaying); "
+        "customers write to e.g. `claims@<domain>`, and the replies come from `IMAGING_MAIL_FROM`",
+    )
+    mailbox_imap_url: str | None = Field(
+        None,
+        pattern=r"^imaps?://[^/@\s]+@[^/@\s]+(/[^\s]*)?$",
+        description="or read the claims mailbox from an IMAP server: `imaps://user@host[:port]/FOLDER` "
+        "(`imap://` to this machine only), polled every `IMAGING_MAILBOX_IMAP_SECONDS` by `imaging "
+        "mailbox`; each message is taken in or refused as at the SMTP door (a refusal is a reply mail), "
+        "then deleted from the folder",
+    )
+    mailbox_imap_password: SecretStr | None = Field(None, description="the IMAP user's password")
+    mailbox_imap_password_file: Path | None = Field(
+        None, description="a file holding `IMAGING_MAILBOX_IMAP_PASSWORD`"
+    )
+    mailbox_imap_seconds: int = Field(
+        60, ge=1, le=3600, description="seconds between two looks at the IMAP folder"
+    )
+    mailbox_max_bytes: int = Field(
+        25 * 1024 * 1024,
+        gt=0,
+        description="a larger message is refused at DATA (552) before it is stored",
+        json_schema_extra={"readme_default": "25 MiB"},
+    )
+    quarantine_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="days a refused mail (unknown sender, attachments we do not read) stays under "
+        "`quarantine/` before `imaging retention run` deletes it",
+    )
     metrics_host: str = Field(
         "127.0.0.1",
         description="the address a worker's `/metrics` listens on (`imaging worker --metrics-port`); "
@@ -549,6 +650,17 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("claim_checklists")
+    @classmethod
+    def _checklist_items_are_known(cls, value: str) -> str:
+        known = {t.value for t in DocType} | {"insured_idcard", "claimant_idcard"}
+        for entry in value.split(";"):
+            claim_type, _, items = entry.partition("=")
+            for item in items.split(","):
+                if item not in known:
+                    raise ValueError(f"'{item}' (for {claim_type}) is none of {', '.join(sorted(known))}")
+        return value
+
     @field_validator("api_keys_file")
     @classmethod
     def _api_keys_file_parse(cls, value: Path | None) -> Path | None:
@@ -573,6 +685,28 @@ class Settings(BaseSettings):
         if value and ("://" in value or "/" in value):
             raise ValueError("give host:port without a scheme or path, e.g. minio.internal:9000")
         return value or None
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks_parse(cls, value: str) -> str:
+        parse_webhooks(value)
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Settings:
+        if self.webhooks and self.webhook_secret is None:
+            raise ValueError(
+                "IMAGING_WEBHOOK_SECRET: not set; every webhook is signed with it (or give "
+                "IMAGING_WEBHOOK_SECRET_FILE)"
+            )
+        return self
+
+    @field_validator("mailbox_imap_url")
+    @classmethod
+    def _imap_over_tls(cls, value: str | None) -> str | None:
+        if value and value.startswith("imap://") and not _is_loopback(urlsplit(value).hostname or ""):
+            raise ValueError(f"{value} would send the password in clear; use imaps://")
+        return value
 
     @field_validator("smtp_user")
     @classmethod
@@ -634,8 +768,25 @@ class Settings(BaseSettings):
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
+    def checklists(self) -> dict[str, tuple[str, ...]]:
+        """Return each claim type's checklist items, in the setting's order (the first type the default)."""
+        return {
+            t: tuple(items.split(","))
+            for t, _, items in (e.partition("=") for e in self.claim_checklists.split(";"))
+        }
+
+    @property
     def retry_schedule(self) -> list[int]:
         return [int(s) for s in self.retry_intervals.split(",")]
+
+    def webhook_urls(self, event: str) -> list[str]:
+        """Return the URLs the event goes to, in the order configured, each once."""
+        urls = [url for kind, url in parse_webhooks(self.webhooks) if kind in (event, "*")]
+        return list(dict.fromkeys(urls))
+
+    @property
+    def webhook_schedule(self) -> list[int]:
+        return [int(s) for s in self.webhook_retry_intervals.split(",")]
 
     @property
     def redis_socket(self) -> Path:

@@ -2,7 +2,8 @@
 
 A private redis-server under the data dir, on a unix socket only the service's user can reach
 (append-only file on, so queued jobs survive a restart),
-the local object store, the API and the workers, each its own process. Ctrl-C or SIGTERM stops them
+the local object store, the API and the workers (and the mail-in receiver when IMAGING_MAILBOX_PORT is
+set), each its own process. Ctrl-C or SIGTERM stops them
 all, workers first (they finish the job in hand), then the API, then Redis.
 """
 
@@ -144,7 +145,7 @@ def _wait_healthy(url: str, procs: list[subprocess.Popen], seconds: float = 60) 
     raise DependencyDown(f"the API did not answer {url}/healthz within {seconds:.0f} s")
 
 
-def _what(proc: subprocess.Popen) -> str:
+def _what(proc: subprocess.Popen) -> str:  # "api --host", "worker --name", "mailbox"
     args = [str(a) for a in proc.args]
     return "redis-server" if "redis" in Path(args[0]).name else " ".join(args[3:5])
 
@@ -217,6 +218,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     names = [f"{socket.gethostname()}-{os.getpid()}-{i}" for i in range(workers)]
     worker_procs = [_spawn(["worker", "--name", name], env) for name in names]
     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
+    mailbox_proc = _spawn(["mailbox"], env) if settings.mailbox_port or settings.mailbox_imap_url else None
     url = f"http://{host}:{port}"
     code = 0
     deaths: list[float] = []
@@ -227,9 +229,8 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
         while not stopping:
             # A process that dies is started again (a worker's job is retried by RQ, see worker.py);
             # one that keeps dying stops the service rather than spinning.
-            dead = [
-                p for p in [*worker_procs, api_proc, redis_proc] if p is not None and p.poll() is not None
-            ]
+            procs = [*worker_procs, api_proc, redis_proc, mailbox_proc]
+            dead = [p for p in procs if p is not None and p.poll() is not None]
             if dead:
                 now = time.monotonic()
                 deaths = [t for t in deaths if now - t < RESTART_WINDOW] + [now] * len(dead)
@@ -250,6 +251,8 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
                     redis_proc, _ = start_redis(settings.redis_socket)
                 elif proc is api_proc:
                     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
+                elif proc is mailbox_proc:
+                    mailbox_proc = _spawn(["mailbox"], env)
                 else:
                     i = worker_procs.index(proc)
                     names[i] = f"{names[i].split('.')[0]}.{restarts}"  # the dead one's name may linger
@@ -259,6 +262,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
         print(f"imaging: {exc.message}", file=sys.stderr)
         code = 3
     finally:
+        _stop([p for p in [mailbox_proc] if p is not None])  # no new mail while the rest stops
         _stop(worker_procs)
         _stop([api_proc])
         if redis_proc:

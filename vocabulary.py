@@ -22,7 +22,8 @@ BUSINESS_NO_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,30}[A-Z0-9]$"  # policy, applicatio
 
 
 class DocType(StrEnum):
-    """What a stored document is. Capture finds the first four; the others come from uploads' context
+    """What a stored document is. Capture finds the forms, cards and other pages (the application form, the
+    claims material: claim form, medical invoice, bank card); the others come from uploads' context
     (claims evidence), the e-policy job and signature pads."""
 
     application_form = "application_form"
@@ -32,6 +33,9 @@ class DocType(StrEnum):
     signature = "signature"
     claim_evidence = "claim_evidence"
     epolicy = "epolicy"
+    claim_form = "claim_form"  # 理赔申请书
+    medical_invoice = "medical_invoice"  # 医疗收费票据
+    bank_card = "bank_card"  # a bank card page: the account a claim is paid to
 
 
 CARD_TYPES = frozenset({DocType.idcard_front, DocType.idcard_back})
@@ -63,6 +67,15 @@ class ScanStatus(StrEnum):
     processing = "processing"
     captured = "captured"
     failed = "failed"
+
+
+class EventKind(StrEnum):
+    """What the service tells core systems (events.py): a document's values all trusted and its checks
+    held; a claim's material all received and complete; a customer's acknowledgement of an e-policy."""
+
+    document_completed = "document.completed"
+    claim_material_complete = "claim.material_complete"
+    epolicy_acknowledged = "epolicy.acknowledged"
 
 
 class Stage(StrEnum):

@@ -23,20 +23,15 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 import epolicies
+import events
+import figures
 import metrics
 import queues
 from errors import DependencyDown
-from models import (
-    EPolicy,
-    EPolicyStatus,
-    Mail,
-    MailStatus,
-    Scan,
-    ScanPage,
-    epolicy_file,
-    load,
-    mail_body_key,
-)
+from indexing.claim import claim_case
+from intake.contacts import note as note_contact
+from intake.take import scan_ended
+from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, ScanPage, epolicy_file, load, mail_body_key
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -90,11 +85,12 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _captured(
-    ctx: Context, scan: Scan, pages: list[int], reports: list
+    ctx: Context, scan: Scan, pages: list[int], per_file: list[int], reports: list
 ) -> Iterator[tuple[str, list[int], list[str]]]:
     """Yield each document's id, source pages and rescan problems as it is read, filed and queued for
-    key-entry. ``pages`` gains the number of each page read, ``reports`` what became of it. Each
-    document is stored as soon as it is read, so a long stack never sits in memory whole."""
+    key-entry. ``pages`` gains the number of each page read, ``per_file`` each file's count of pages,
+    ``reports`` what became of each page. Each document is stored as soon as it is read, so a long stack
+    never sits in memory whole."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
     from indexing.filing import cards_together, file_document
@@ -124,6 +120,7 @@ def _captured(
                     metrics.count_fields(_redis(ctx), record)
                 where = f"{document.type} on page {document.pages[0]}"
                 yield record.doc_id, document.pages, [f"{where}: {p}" for p in document.problems]
+        per_file.append(len(pages) - offset)
 
 
 def _failure(ctx: Context, exc: Exception, pages: int) -> str:
@@ -142,15 +139,18 @@ def capture_scan(scan_id: str) -> dict:
     ctx = context()
     scan = load(ctx.store, Scan, scan_id)
     if scan.status == ScanStatus.captured:  # done before; a failed scan that is requeued runs again
+        events.scan_settled(_redis(ctx), ctx.store, ctx.settings, scan_id)  # a retry after they failed
         queues.close_scan(_redis(ctx), scan_id)
+        scan_ended(_redis(ctx), ctx.settings, scan)
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
     pages: list[int] = []
+    per_file: list[int] = []
     doc_ids: list[str] = []
     problems: list[str] = []
     reports: list = []
     on_page: dict[int, list[str]] = {}
     try:
-        for doc_id, source_pages, found in _captured(ctx, scan, pages, reports):
+        for doc_id, source_pages, found in _captured(ctx, scan, pages, per_file, reports):
             doc_ids.append(doc_id)
             problems += found
             for number in source_pages:
@@ -161,21 +161,22 @@ def capture_scan(scan_id: str) -> dict:
         failed = {"status": ScanStatus.failed, "error": _failure(ctx, exc, len(pages))}
         _save_scan(ctx.store, scan.model_copy(update=failed))
         queues.close_scan(_redis(ctx), scan_id)
+        scan_ended(_redis(ctx), ctx.settings, scan)  # a mailed scan's sender hears it could not be read
         raise
     outcomes = [ScanPage(**r.to_json(), documents=on_page.get(r.number, [])) for r in reports]
     problems += [f"page {r.number} not read: {r.reason}" for r in reports if r.reason]
     problems += [f"page {r.number}: {region}" for r in reports for region in r.passed_over]
-    done = {
-        "status": ScanStatus.captured,
-        "pages": len(pages),
-        "documents": doc_ids,
-        "page_outcomes": outcomes,
-        "problems": problems,
-    }
+    files = [f.model_copy(update={"pages": n}) for f, n in zip(scan.files, per_file, strict=True)]
+    done = {"status": ScanStatus.captured, "pages": len(pages), "documents": doc_ids, "problems": problems}
+    done["files"] = files  # each file's pages, so the counter finds the file of "page 3"
+    done["page_outcomes"] = outcomes  # every page, with what became of it
     from keyentry import settle
 
     settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan
+    events.scan_settled(_redis(ctx), ctx.store, ctx.settings, scan_id)  # documents (and claims) complete
+    figures.note_scan(_redis(ctx), ctx.store, scan_id)  # the managers' figures (figures.py)
     queues.close_scan(_redis(ctx), scan_id)
+    scan_ended(_redis(ctx), ctx.settings, scan)  # a mailed scan: its reply
     return {"scan_id": scan_id, "status": ScanStatus.captured, "documents": doc_ids}
 
 
@@ -216,6 +217,52 @@ def deliver_mail(mail_id: str) -> dict:
 
 
 @job
+def deliver_webhook(event_id: str, n: int) -> dict:
+    """Return the delivery's state after one attempt to send the event to its n-th URL; a receiver that
+    does not answer 2xx raises WebhookUnavailable, and RQ tries again after
+    IMAGING_WEBHOOK_RETRY_INTERVALS."""
+    ctx = context()
+    current = get_current_job()
+    last = current is not None and not current.retries_left  # no retry follows this attempt
+    delivery = events.deliver(_redis(ctx), ctx.store, ctx.settings, event_id, n, last=last)
+    return {"event_id": event_id, "url": delivery.url, "state": delivery.state}
+
+
+@job
+def announce_scan(scan_id: str) -> dict:
+    """Return the events recorded for a scan a person changed (a keyed value, a decided review): a
+    document completed, a claim's material complete; none twice."""
+    ctx = context()
+    recorded = events.scan_settled(_redis(ctx), ctx.store, ctx.settings, scan_id)
+    return {"scan_id": scan_id, "events": [e.event_id for e in recorded]}
+
+
+@job
+def take_mail(mail_id: str) -> dict:
+    """Return the scan a customer's mail became (intake/take.py): its attachments stored and queued for
+    capture under the claim or policy number of its subject; a rerun finds the scan and adds nothing."""
+    from intake.take import take
+
+    ctx = context()
+    return {"mail_id": mail_id, "scan_id": take(_redis(ctx), ctx.store, ctx.settings, mail_id)}
+
+
+@job
+def reply_mail(mail_id: str) -> dict:
+    """Return the reply queued to a mail whose scan was captured: what arrived and was read, and for a
+    claim what is still missing (the claim case's checklist); once."""
+    from intake.take import MailIn, reply
+
+    ctx = context()
+    record = load(ctx.store, MailIn, mail_id)
+    missing = None
+    if record.kind == "claim":
+        missing = claim_case(ctx.store, _redis(ctx), record.number, ctx.settings).missing
+    mail = reply(_redis(ctx), ctx.store, ctx.settings, mail_id, missing)
+    return {"mail_id": mail_id, "reply": mail.mail_id}
+
+
+@job
 def issue_epolicy(policy_no: str, version: int) -> dict:
     """Return the version's status after rendering, signing and storing its PDFs, indexing it and
     queueing the mail to the holder. A rerun finds the stored PDFs and the queued mail and adds nothing."""
@@ -245,6 +292,13 @@ def issue_epolicy(policy_no: str, version: int) -> dict:
     parties = epolicy_parties(request.holder, request.insured, request.beneficiaries)
     file_parties(
         store, doc.doc_id, "policy", policy_no, parties, lambda key: conn.lock(f"lock:{key}", timeout=30)
+    )
+    note_contact(  # the holder's address: their mail is taken in (mail-in intake)
+        store,
+        request.holder.email,
+        request.holder.id_number,
+        policy_no,
+        lambda k: conn.lock(f"lock:{k}", timeout=30),
     )
     record = epolicies.mark_signed(conn, store, policy_no, version, doc.doc_id)
     epolicies.mail_once(conn, store, settings, record, version)

@@ -46,9 +46,31 @@ from storage import LocalStore  # noqa: E402
 SALES_KEY = "bench-sales-key-" + "s" * 16
 
 
+# GB 2312's 3,755 level-1 characters (the common ones), the pool the made-up names are drawn from.
+COMMON = bytes(b for row in range(0xB0, 0xD8) for col in range(0xA1, 0xFF) for b in (row, col)).decode(
+    "gb2312", errors="ignore"
+)
+
+
+def _name(i: int, length: int) -> str:
+    """Return the i-th made-up Chinese name: common characters spread over the pool, so that each policy
+    brings characters the earlier ones did not use, as real customers' names do."""
+    return "".join(COMMON[(i * 7919 + k * 1693) % len(COMMON)] for k in range(length))
+
+
 def _policies(n: int, prefix: str = "P2026"):
+    """Return n policies, each with its own number and its own holder's and insured's names."""
     base = sample_request()
-    return [base.model_copy(update={"policy_no": f"{prefix}{i:09d}"}) for i in range(n)]
+    return [
+        base.model_copy(
+            update={
+                "policy_no": f"{prefix}{i:09d}",
+                "holder": base.holder.model_copy(update={"name": _name(i, 3)}),
+                "insured": base.insured.model_copy(update={"name": _name(i + 100_000, 2)}),
+            }
+        )
+        for i in range(n)
+    ]
 
 
 def _url(policy) -> str:

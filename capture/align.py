@@ -12,7 +12,7 @@ import numpy as np
 
 from capture.detect import Code, find_mark_near, find_mark_quads, grey, order_clockwise, shrink
 from capture.model import FieldImage
-from capture.render import render_form, render_idcard
+from capture.render import render_card, render_form
 from capture.templates import MM_PER_INCH, Box, Template
 
 OUTPUT_DPI = 300.0  # rectified pages and field images
@@ -139,7 +139,7 @@ def align_by_layout(gray: np.ndarray, scale: float, forms: list[Template]) -> Al
 
 @cache
 def _card_thumbnail(template: Template) -> np.ndarray:
-    card = grey(render_idcard(template, None, OUTPUT_DPI))
+    card = grey(render_card(template, None, OUTPUT_DPI))
     size = (
         round(template.width_mm / MM_PER_INCH * MATCH_DPI * 2),
         round(template.height_mm / MM_PER_INCH * MATCH_DPI * 2),

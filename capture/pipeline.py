@@ -63,8 +63,11 @@ def _forms() -> list[Template]:
     return [t for t in templates().values() if t.qr is not None]
 
 
+CARD_SIDES = frozenset({DocType.idcard_front, DocType.idcard_back, DocType.bank_card})  # ID-1 cards on a bed
+
+
 def _card_sides() -> list[Template]:
-    return [t for t in templates().values() if t.type in {DocType.idcard_front, DocType.idcard_back}]
+    return [t for t in templates().values() if t.type in CARD_SIDES]
 
 
 def _document(page: Page, alignment: Alignment, application_no: str | None = None) -> Document:

@@ -17,7 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from capture.templates import MM_PER_INCH, Box, Template
-from printing import cjk_font, draw_qr, font_file
+from printing import cjk_font, draw_qr, font_file, group_card_number
 
 QR_PREFIX = "IMG1"
 SEPARATOR_PAYLOAD = f"{QR_PREFIX}|separator"
@@ -66,7 +66,7 @@ def render_form_pdf(template: Template, values: dict[str, str] | None = None) ->
             payload = form_payload(template, page, values.get("application_no", ""))
             draw_qr(c, payload, q.x * mm, (h - q.y - q.w) * mm, q.w * mm)
         c.setFont(font, 20)
-        c.drawCentredString(w / 2 * mm, (h - 34) * mm, template.title)
+        c.drawCentredString(w / 2 * mm, (h - template.title_y_mm) * mm, template.title)
         c.setFont(font, 11)
         for text, x, y in template.headings:
             c.drawString(x * mm, (h - y) * mm, text)
@@ -272,6 +272,72 @@ def _draw_emblem(draw: ImageDraw.ImageDraw, box: Box, dpi: float) -> None:
         angle = -math.pi / 2 + i * math.pi / 5
         points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
     draw.polygon(points, fill=(250, 210, 40))
+
+
+# ---- the specimen bank card ------------------------------------------------------------------------
+
+BANK_CARD_INK = (24, 24, 40)
+
+
+def _bank_card_background(width: int, height: int) -> Image.Image:
+    """Return a bank card's ground: a warm gold-to-orange wash with fine diagonal lines, tinted enough for
+    the card finder (capture/detect.py) and light enough that the printed number reads dark on it."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = xs / width * 0.6 + ys / height * 0.4
+    base = np.stack([246 - 6 * t, 214 - 30 * t, 150 - 40 * t], axis=-1)
+    lines = np.sin((xs + ys) / width * 90) > 0.92
+    base -= lines[..., None] * np.array([6, 8, 8], dtype=np.float32)
+    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+
+
+def render_bank_card(
+    template: Template, values: dict[str, str] | None = None, dpi: float = 300
+) -> np.ndarray:
+    """Return a specimen bank card face (template type bank_card) as RGB at its true size: bank name, chip,
+    the number in groups of four, the 银联 mark, and 样本 across it."""
+    values = values or {}
+    width, height = _px(template.width_mm, dpi), _px(template.height_mm, dpi)
+    card = _bank_card_background(width, height)
+    draw = ImageDraw.Draw(card)
+    chip = template.regions[0].box
+    draw.rounded_rectangle(
+        (_px(chip.x, dpi), _px(chip.y, dpi), _px(chip.x + chip.w, dpi), _px(chip.y + chip.h, dpi)),
+        radius=_px(1.2, dpi),
+        fill=(196, 170, 96),
+        outline=(140, 110, 50),
+        width=max(1, _px(0.2, dpi)),
+    )
+    mark = (_px(62, dpi), _px(41, dpi), _px(82, dpi), _px(51, dpi))
+    draw.rectangle(mark, fill=(200, 30, 40))
+    for text, x, y in template.labels:
+        draw.text(
+            (_px(x, dpi), _px(y, dpi)), text, font=_pil_font(_px(4.2, dpi)), fill=(255, 255, 255), anchor="ls"
+        )
+    for spec in template.fields:
+        text = values.get(spec.name)
+        if not text:
+            continue
+        if spec.name == "card_number":
+            text = group_card_number(text)
+        size = _px(4.2 if spec.name == "bank_name" else 3.9, dpi)
+        draw.text(
+            (_px(spec.box.x + 0.5, dpi), _px(spec.box.y + 1.0, dpi)),
+            text,
+            font=_pil_font(size),
+            fill=BANK_CARD_INK,
+        )
+    layer = Image.new("RGBA", card.size, (0, 0, 0, 0))
+    ImageDraw.Draw(layer).text(
+        (_px(34, dpi), _px(14, dpi)), "样本", font=_pil_font(_px(9, dpi)), fill=(200, 40, 40, 90)
+    )
+    card = Image.alpha_composite(card.convert("RGBA"), layer)
+    return np.asarray(card.convert("RGB"))
+
+
+def render_card(template: Template, values: dict[str, str] | None = None, dpi: float = 300) -> np.ndarray:
+    """Return a specimen card of the template's type (an ID card side or a bank card) as RGB."""
+    draw = render_bank_card if template.type == "bank_card" else render_idcard
+    return draw(template, values, dpi)
 
 
 def render_separator(dpi: float = 300) -> np.ndarray:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+from stdnum import luhn
+
 import idnumber
+from printing import group_card_number
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
@@ -119,4 +122,106 @@ def card_values(rng: random.Random) -> dict[str, str]:
         "issuing_authority": REGIONS[person["region"]][1],
         "valid_from": issued.isoformat(),
         "valid_to": valid_to,
+    }
+
+
+# ---- claims material ------------------------------------------------------------------------------
+
+BANKS = {  # issuer prefixes (BIN) of UnionPay debit cards, 19 digits with the Luhn check digit
+    "中国工商银行": "622202",
+    "中国农业银行": "622848",
+    "中国银行": "621661",
+    "中国建设银行": "621700",
+    "招商银行": "622588",
+    "交通银行": "622260",
+    "中国邮政储蓄银行": "621799",
+}
+HOSPITALS = [
+    "北京协和医院",
+    "复旦大学附属中山医院",
+    "四川大学华西医院",
+    "浙江大学医学院附属第一医院",
+    "武汉大学人民医院",
+    "中山大学附属第一医院",
+    "山东大学齐鲁医院",
+    "西安交通大学第一附属医院",
+]
+EVENT_TYPES = ["疾病住院", "意外住院", "疾病门诊", "意外门诊"]
+
+
+def _invoice_items() -> tuple[str, ...]:
+    """Return the invoice template's charge items (ocr/validate.py checks that they add up to the total)."""
+    from capture.templates import latest
+
+    return tuple(f.name for f in latest("medical_invoice").fields if f.name.startswith("item_"))
+
+
+def card_number(rng: random.Random, prefix: str, length: int = 19) -> str:
+    """Return a card number of the given length starting with prefix, ending in its Luhn check digit."""
+    body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    return body + luhn.calc_check_digit(body)
+
+
+def invoice_values(rng: random.Random, patient: str, admitted: date, inpatient: bool) -> dict[str, str]:
+    """Return a medical invoice's values: charge items (0.00 where not charged) adding up to the total."""
+    discharged = admitted + timedelta(days=rng.randint(1, 20) if inpatient else 0)
+    names = _invoice_items()
+    items = {name: 0 for name in names}
+    charged = rng.sample(names[:5] if not inpatient else names, rng.randint(2, 4))
+    for name in charged:
+        items[name] = rng.randint(500, 800_000 if inpatient else 120_000)  # in fen
+    values = {
+        "invoice_no": f"{rng.randint(0, 9_999_999_999):010d}",
+        "invoice_date": (discharged + timedelta(days=rng.randint(0, 3))).isoformat(),
+        "hospital": rng.choice(HOSPITALS),
+        "patient_name": patient,
+        "admission_date": admitted.isoformat(),
+        "discharge_date": discharged.isoformat(),
+    }
+    values.update({name: f"{fen // 100}.{fen % 100:02d}" for name, fen in items.items()})
+    total = sum(items.values())
+    values["total_amount"] = f"{total // 100}.{total % 100:02d}"
+    return values
+
+
+def claim_values(rng: random.Random, invoices: int = 2) -> dict:
+    """Return one claim's material, consistent throughout: the insured's ID card (front and back values),
+    the claim form, the medical invoices and the bank card of the claimant the claim is paid to."""
+    idcard = card_values(rng)
+    claimant = (
+        {"name": idcard["name"], "id_number": idcard["id_number"]} if rng.random() < 0.7 else _person(rng)
+    )
+    bank = rng.choice(list(BANKS))
+    number = card_number(rng, BANKS[bank])
+    event = date(2026, 1, 1) + timedelta(days=rng.randint(0, 300))
+    inpatient = rng.random() < 0.6
+    bills = [
+        invoice_values(rng, idcard["name"], event + timedelta(days=i * rng.randint(0, 10)), inpatient)
+        for i in range(invoices)
+    ]
+    total = sum(int(b["total_amount"].replace(".", "")) for b in bills)
+    last = max(date.fromisoformat(b["invoice_date"]) for b in bills)
+    form = {
+        "claim_no": f"LP{event.year}{rng.randint(0, 99_999_999):08d}",
+        "policy_no": f"P{rng.randint(2018, 2025)}{rng.randint(0, 999_999_999):09d}",
+        "claimant_name": claimant["name"],
+        "claimant_phone": "1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9)),
+        "claimant_id_number": claimant["id_number"],
+        "insured_name": idcard["name"],
+        "insured_id_number": idcard["id_number"],
+        "event_date": event.isoformat(),
+        "event_type": rng.choice(EVENT_TYPES[:2] if inpatient else EVENT_TYPES[2:]),
+        "hospital": bills[0]["hospital"],
+        "claim_amount": f"{total // 100}.{total % 100:02d}",
+        "claim_date": (last + timedelta(days=rng.randint(1, 30))).isoformat(),
+        "account_name": claimant["name"],
+        "bank_name": bank,
+        "account_number": group_card_number(number),  # as people write it
+        "claimant_signature": claimant["name"],
+    }
+    return {
+        "claim_form": form,
+        "invoices": bills,
+        "bank_card": {"bank_name": bank, "card_number": number},
+        "idcard": idcard,
     }

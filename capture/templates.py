@@ -24,6 +24,7 @@ class FieldKind(StrEnum):
     code = "code"
     address = "address"
     choice = "choice"
+    card_number = "card_number"  # a bank card or account number: 16-19 digits with its Luhn check digit
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Template:
     qr: Box | None = None
     headings: tuple[tuple[str, float, float], ...] = ()
     labels: tuple[tuple[str, float, float], ...] = field(default=())
+    title_y_mm: float = 34.0  # the title's baseline, from the top of the page
 
     @property
     def key(self) -> str:
@@ -144,6 +146,7 @@ def load_template(path: Path) -> Template:
             qr=Box(qr[0], qr[1], qr[2], qr[2]) if qr else None,
             headings=tuple((str(t), float(x), float(y)) for t, x, y in data.get("headings", [])),
             labels=tuple((str(t), float(x), float(y)) for t, x, y in data.get("labels", [])),
+            title_y_mm=float(data.get("title_y_mm", 34.0)),
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"template {path}: {exc!r}") from exc

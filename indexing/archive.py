@@ -126,7 +126,14 @@ def _roles(record: DocumentRecord, person: str) -> list[PartyRole]:
                 roles += [
                     PartyRole(kind="policy", number=n, role=role, doc_id=record.doc_id) for n in numbers
                 ]
-    if record.type not in (DocType.idcard_front, DocType.idcard_back):
+    if record.type == DocType.claim_form:  # the form names its claimant and its insured
+        for number_field, role in (("claimant_id_number", "claimant"), ("insured_id_number", "insured")):
+            if trusted_value(record.fields, number_field) == person:
+                roles += [
+                    PartyRole(kind="claim", number=n, role=role, doc_id=record.doc_id)
+                    for n in record.keys.get("claim", [])
+                ]
+    elif record.type not in (DocType.idcard_front, DocType.idcard_back):
         roles += [
             PartyRole(kind="claim", number=n, role="claimant", doc_id=record.doc_id)
             for n in record.keys.get("claim", [])

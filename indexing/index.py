@@ -32,8 +32,15 @@ _ENTRY = re.compile(rf"^index/(policy|customer|claim|image)/([^/]+)/({DOC_ID})=(
 # A card back with no front in its scan gets this field for a keyer: the ID number of its holder.
 HOLDER_FIELD = "holder_id_number"
 # Fields whose trusted value puts the document under a number.
-POLICY_FIELDS = ("application_no",)
-CUSTOMER_FIELDS = ("applicant_id_number", "insured_id_number", "id_number", HOLDER_FIELD)
+POLICY_FIELDS = ("application_no", "policy_no")  # policy_no: the claim form's
+CUSTOMER_FIELDS = (
+    "applicant_id_number",
+    "insured_id_number",
+    "id_number",
+    HOLDER_FIELD,
+    "claimant_id_number",
+)
+CLAIM_FIELDS = ("claim_no",)  # the claim form's own claim number, for a form scanned without one
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,7 @@ def document_keys(record: DocumentRecord, scan: Scan | None) -> dict[str, list[s
                 keys[kind].add(value)
     if record.application_no:
         keys["policy"].add(record.application_no.upper())
-    for kind, names in (("policy", POLICY_FIELDS), ("customer", CUSTOMER_FIELDS)):
+    for kind, names in (("policy", POLICY_FIELDS), ("customer", CUSTOMER_FIELDS), ("claim", CLAIM_FIELDS)):
         for name in names:
             f = record.fields.get(name)
             if f is not None and f.status in TRUSTED and f.value:

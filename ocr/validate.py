@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
+from stdnum import luhn
+
 import idnumber
 
 # Confusables OCR produces in digit-only fields. Letters are mapped only where the kind has no letters.
@@ -137,6 +139,15 @@ def check_code(text: str) -> Checked:
     return Checked(value)
 
 
+def check_card_number(text: str) -> Checked:
+    value = _digits(text)
+    if not re.fullmatch(r"[0-9]{16,19}", value):
+        return Checked(value, (f"a card or account number has 16-19 digits, this has {len(value)}",))
+    if not luhn.is_valid(value):
+        return Checked(value, ("the check digit does not match (Luhn)",))
+    return Checked(value)
+
+
 def check_text(text: str) -> Checked:
     value = re.sub(r"\s+", " ", _clean(text))
     return Checked(value) if value else Checked(value, ("empty",))
@@ -161,6 +172,7 @@ CHECKS = {
     "text": check_text,
     "address": check_address,
     "choice": check_text,
+    "card_number": check_card_number,
 }
 
 
@@ -201,7 +213,62 @@ def document_checks(values: dict[str, str]) -> dict[str, list[str]]:
     start, end = values.get("valid_from"), values.get("valid_to")
     if start and end and end != LONG_TERM and end <= start:
         problems.setdefault("valid_to", []).append(f"ends ({end}) before it begins (valid_from {start})")
+    for name, reasons in dates_in_order(values).items():
+        problems.setdefault(name, []).extend(reasons)
+    for name, reasons in items_add_up(values).items():
+        problems.setdefault(name, []).extend(reasons)
     return problems
+
+
+# Dates of one document that come in this order (the later may equal the earlier): a stay is admitted
+# before it is discharged and invoiced, an event happens before its claim is made.
+DATE_ORDER = (
+    ("admission_date", "discharge_date"),
+    ("discharge_date", "invoice_date"),
+    ("admission_date", "invoice_date"),
+    ("event_date", "claim_date"),
+)
+# A medical invoice's charge items (capture/templates/medical_invoice_v1.toml) and their total.
+INVOICE_ITEMS = (
+    "item_western_medicine",
+    "item_examination",
+    "item_treatment",
+    "item_chinese_medicine",
+    "item_laboratory",
+    "item_bed",
+)
+TOTAL = "total_amount"
+
+
+def _cents(amount: str) -> int:
+    whole, _, fraction = amount.partition(".")
+    return int(whole) * 100 + int(fraction.ljust(2, "0")[:2])
+
+
+def dates_in_order(values: dict[str, str]) -> dict[str, list[str]]:
+    """Return, per field, the dates of one document out of order (both dates of a pair are named: either
+    may be the misread one). Values are normalised ISO dates."""
+    problems: dict[str, list[str]] = {}
+    for first, then in DATE_ORDER:
+        a, b = values.get(first), values.get(then)
+        if a and b and b < a:
+            problems.setdefault(first, []).append(f"{first} {a} is after {then} {b}")
+            problems.setdefault(then, []).append(f"{then} {b} is before {first} {a}")
+    return problems
+
+
+def items_add_up(values: dict[str, str]) -> dict[str, list[str]]:
+    """Return, for an invoice's items and total, that the items do not add up to the total (every one is
+    named: any of them may be the misread one). Checked only when the total and the items are all known."""
+    items = {n: values[n] for n in INVOICE_ITEMS if values.get(n)}
+    total = values.get(TOTAL)
+    if len(items) < len(INVOICE_ITEMS) or not total:
+        return {}
+    cents = sum(_cents(v) for v in items.values())
+    if cents == _cents(total):
+        return {}
+    reason = f"the items add up to {cents // 100}.{cents % 100:02d}, not the total {total}"
+    return {name: [reason] for name in (*items, TOTAL)}
 
 
 # The form's parties and what the form says of each: the card must carry the party's number, and may

@@ -4,8 +4,6 @@ here, each carrying the session's CSRF token; the same changes as `imaging users
 from __future__ import annotations
 
 import hmac
-from html import escape
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,10 +16,10 @@ from people.identity import Caller
 from roles import Operation, Role, may
 from routes.deps import RedisConn, Store
 from routes.signin import page_caller, read_form
+from routes.templates import page
 from storage import ObjectStore
 
 router = APIRouter(include_in_schema=False)
-WEB = Path(__file__).resolve().parent.parent / "web"
 ACTIONS = ("lock", "unlock", "password")
 
 
@@ -34,21 +32,6 @@ def _admin(request: Request) -> Caller | Response:
     return who.acting_as(Role.admin)
 
 
-def _row(account: accounts.Account, csrf: str) -> str:
-    user = escape(account.username)
-    toggle = "unlock" if account.state == accounts.AccountState.locked else "lock"
-    hidden = f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">'
-    return (
-        f"<tr><td>{user}</td><td>{escape(account.name)}</td><td>{escape(', '.join(account.roles))}</td>"
-        f"<td>{escape(account.branch)}</td><td class=state>{escape(account.state)}</td>"
-        f'<td><form method="post" action="/admin/users/{user}/{toggle}">{hidden}'
-        f'<button type="submit">{toggle}</button></form> '
-        f'<form method="post" action="/admin/users/{user}/password">{hidden}'
-        f'<input type="password" name="password" placeholder="new password" autocomplete="new-password" '
-        f'minlength="{accounts.MIN_PASSWORD}"><button type="submit">reset</button></form></td></tr>'
-    )
-
-
 @router.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, store: Store) -> Response:
     who = _admin(request)
@@ -56,15 +39,16 @@ def users_page(request: Request, store: Store) -> Response:
 
 
 def _render(store: ObjectStore, who: Caller, message: str = "", status: int = 200) -> HTMLResponse:
-    rows = "".join(_row(a, who.csrf or "") for a in accounts.every(store))
-    page = (WEB / "admin.html").read_text(encoding="utf-8")
-    return HTMLResponse(
-        page.replace("{{rows}}", rows)
-        .replace("{{message}}", escape(message))
-        .replace("{{csrf}}", escape(who.csrf or ""))
-        .replace("{{person}}", escape(who.person)),
-        status,
+    html = page(
+        "admin.html",
+        accounts=accounts.every(store),
+        locked=accounts.AccountState.locked,
+        min_password=accounts.MIN_PASSWORD,
+        message=message,
+        csrf=who.csrf or "",
+        person=who.person,
     )
+    return HTMLResponse(html, status)
 
 
 @router.post("/admin/users/{username}/{action}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -19,11 +20,14 @@ from pydantic import BaseModel, Field
 from redis import Redis
 from starlette.exceptions import HTTPException
 
+import events
 import idnumber
 from errors import NotFound
+from events import DocumentValues
 from indexing.access import identity_owner, may_see, visible_entries
 from indexing.index import current_cards, lookup, still_valid
-from models import DocumentRecord, find, load
+from media import SUPPORTED
+from models import DocumentRecord, Scan, find, load
 from people import audit
 from people.reach import reaches, sees_every_branch
 from roles import Operation
@@ -36,6 +40,7 @@ from vocabulary import (
     DocType,
     FieldStatus,
     Stage,
+    is_scan_id,
     parse_epolicy_source,
     uploaded_at,
 )
@@ -43,6 +48,7 @@ from vocabulary import (
 IMAGE_CACHE = "private, max-age=300"
 router = APIRouter(tags=["documents"])
 Reader = Annotated[Caller, Depends(require(Operation.read_documents))]
+ValuesReader = Annotated[Caller, Depends(require(Operation.read_values))]
 DocId = Annotated[str, PathParam(pattern=DOC_ID_PATTERN)]
 
 
@@ -76,6 +82,18 @@ class DocumentSummary(BaseModel):
     scan_id: str
     pages: int
     complete: bool
+    state: str = Field(
+        description="complete; key_entry (fields wait for key-entry); review (keyed values conflict); "
+        "rescan (the page is to be scanned again); superseded (a later scan replaces it); incomplete"
+    )
+    values: dict[str, str] = Field(
+        description="its trusted names and numbers by field name (applicant_name, application_no, ...), "
+        "ID numbers masked"
+    )
+    holder: str | None = Field(
+        description="an ID card side: its person as a keyed hash, the same on every copy of their card "
+        "(the number itself is not sent)"
+    )
     on_file: str | None = Field(description="an ID card side already on file: the document it links to")
     rescan: bool = Field(description="its capture (or a keyer) asked for the page to be scanned again")
     superseded_by: str | None = Field(description="the later scan of the same form or card side")
@@ -96,6 +114,13 @@ class DocumentList(BaseModel):
     customers: list[str] = Field(description="ID numbers on these documents: look up their ID cards")
 
 
+class OriginalView(BaseModel):
+    name: str | None = Field(description="the file name the scanner sent")
+    content_type: str
+    size: int
+    url: str
+
+
 class DocumentMeta(DocumentSummary):
     template: str | None
     captured_at: datetime
@@ -106,6 +131,9 @@ class DocumentMeta(DocumentSummary):
     checks: list[str] = Field(description="what the evidence check of its scan found for a person")
     fields: dict[str, FieldView]
     regions: dict[str, str] = Field(description="image regions (signature, photo): name to image URL")
+    originals: list[OriginalView] = Field(
+        description="the files of the upload it came from, as the scanner sent them (download_originals)"
+    )
 
 
 class IdCardView(BaseModel):
@@ -131,8 +159,40 @@ class AccessRecord(BaseModel):
     part: str
 
 
-def _summary(record: DocumentRecord) -> DocumentSummary:
+def document_state(record: DocumentRecord) -> str:
+    """Return where the document stands, as the viewer shows it: superseded, rescan, complete, key_entry,
+    review or incomplete (in that order: a superseded page waits for nothing)."""
+    statuses = {f.status for f in record.fields.values()}
+    if record.superseded_by:
+        return "superseded"
+    if record.rescan:
+        return "rescan"
+    if record.complete:
+        return "complete"
+    if FieldStatus.key_entry in statuses:
+        return "key_entry"
+    if FieldStatus.conflict in statuses:
+        return "review"
+    return "incomplete"
+
+
+def key_values(record: DocumentRecord) -> dict[str, str]:
+    """Return the document's trusted names and numbers by field name, ID numbers masked (GB 11643: the
+    region and the last four characters shown)."""
+    found = {"application_no": record.application_no} if record.application_no else {}
+    for name, f in record.fields.items():
+        if f.status not in TRUSTED or not f.value:
+            continue
+        if f.kind == "id_number":
+            found[name] = idnumber.mask(f.value)
+        elif f.kind == "name" or name.endswith("_no"):
+            found[name] = f.value
+    return found
+
+
+def _summary(record: DocumentRecord, store: ObjectStore) -> DocumentSummary:
     base = f"/v1/documents/{record.doc_id}"
+    card = record.type in (DocType.idcard_front, DocType.idcard_back)
     return DocumentSummary(
         doc_id=record.doc_id,
         type=record.type,
@@ -141,6 +201,9 @@ def _summary(record: DocumentRecord) -> DocumentSummary:
         scan_id=record.scan_id,
         pages=len(record.pages),
         complete=record.complete,
+        state=document_state(record),
+        values=key_values(record),
+        holder=store.private_name(record.person)[:16] if card and record.person else None,
         on_file=record.on_file,
         rescan=record.rescan,
         superseded_by=record.superseded_by,
@@ -159,11 +222,19 @@ def _epolicy_pdf(record: DocumentRecord) -> str | None:
     return f"/v1/epolicies/{source[0]}/pdf?version={source[1]}" if source else None
 
 
-def _meta(record: DocumentRecord) -> DocumentMeta:
+def _meta(record: DocumentRecord, store: ObjectStore) -> DocumentMeta:
     base = f"/v1/documents/{record.doc_id}"
     fields = field_views(record)
+    scan = find(store, Scan, record.scan_id) if is_scan_id(record.scan_id) else None
+    files = scan.files if scan else []
     return DocumentMeta(
-        **_summary(record).model_dump(),
+        **_summary(record, store).model_dump(),
+        originals=[
+            OriginalView(
+                name=f.name, content_type=f.content_type, size=f.size, url=f"{base}/original?file={n}"
+            )
+            for n, f in enumerate(files, start=1)
+        ],
         template=record.template,
         captured_at=record.captured_at,
         status=record.status,
@@ -202,14 +273,17 @@ def log_read(
     audit_read(request, conn, who, f"{record.doc_id} {part}", customers_of(store, record))
 
 
-def audit_read(request: Request, conn: Redis, who: Caller, what: str, customers: list[str]) -> None:
-    """Put one read in the audit trail, with the caller and the reason the viewer gave (X-Reason)."""
+def audit_read(
+    request: Request, conn: Redis, who: Caller, what: str, customers: list[str], action: str = "read"
+) -> None:
+    """Put one read (or download) in the audit trail, with the caller and the reason the viewer gave
+    (X-Reason)."""
     audit.record(
         conn,
         person=who.person,
         branch=who.branch,
         role=who.role.value,
-        action="read",
+        action=action,
         object=what,
         reason=reason_of(request),
         customers=customers,
@@ -293,7 +367,7 @@ def find_documents(
         kind=kind,
         number=number,
         total=len(entries),
-        documents=[_summary(r) for r in records],
+        documents=[_summary(r, store) for r in records],
         next_cursor=page[-1].doc_id if more and page else None,
         customers=customers,
     )
@@ -302,7 +376,21 @@ def find_documents(
 @router.get("/v1/documents/{doc_id}", response_model=DocumentMeta, responses={404: {"model": ErrorBody}})
 def document(doc_id: DocId, store: Store, who: Reader) -> DocumentMeta:
     """A document's metadata: type, stage, numbers it is filed under, pages, fields with their values."""
-    return _meta(_readable(store, who, doc_id))
+    return _meta(_readable(store, who, doc_id), store)
+
+
+@router.get(
+    "/v1/documents/{doc_id}/values", response_model=DocumentValues, responses={404: {"model": ErrorBody}}
+)
+def document_values(
+    request: Request, doc_id: DocId, store: Store, conn: RedisConn, who: ValuesReader
+) -> DocumentValues:
+    """A document's trusted values, for a core system (the data of its `document.completed` event):
+    each field read and proven or keyed, the numbers it is filed under, the fields still open, and
+    `complete`. The same role, stage and branch rules as the document; each read is in the audit trail."""
+    record = _readable(store, who, doc_id)
+    audit_read(request, conn, who, f"{doc_id} values", customers_of(store, record))
+    return events.document_values(record)
 
 
 @router.get("/v1/documents/{doc_id}/pages/{n}", response_class=Response, responses=IMAGE_RESPONSES)
@@ -354,6 +442,58 @@ def field_image(
 
 
 @router.get(
+    "/v1/documents/{doc_id}/original",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: {} for media in [*SUPPORTED, "application/octet-stream"]},
+            "description": "the file as uploaded",
+        },
+        403: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+    },
+)
+def original(
+    request: Request,
+    doc_id: DocId,
+    store: Store,
+    conn: RedisConn,
+    who: Annotated[Caller, Depends(require(Operation.download_originals))],
+    file: Annotated[int, Query(ge=1, le=1000, description="which file of the upload, from 1")] = 1,
+) -> Response:
+    """A file of the upload the document came from, as the scanner sent it (a download, in the audit
+    trail). An upload holds other documents too: only a caller who may see every one of them gets it."""
+    record = _readable(store, who, doc_id)
+    if not is_scan_id(record.scan_id):
+        raise NotFound(f"document {doc_id} came from no upload (an e-policy: its PDF is the original)")
+    scan = load(store, Scan, record.scan_id)
+    records = [find(store, DocumentRecord, d) for d in scan.documents]
+    hidden = [
+        r for r in records if r is None or not reaches(who, r.branch) or not may_see(store, who.role, r)
+    ]
+    if hidden:
+        raise HTTPException(
+            403,
+            f"the upload of {doc_id} also holds {len(hidden)} document(s) you may not see: "
+            "its original is not yours to download; use the document's page images",
+        )
+    if file > len(scan.files):
+        raise NotFound(f"the upload of {doc_id} has {len(scan.files)} file(s), not {file}")
+    sent = scan.files[file - 1]
+    data = store.get_original(sent.sha256)
+    audit_read(request, conn, who, f"{doc_id} original {file}", customers_of(store, record), "download")
+    name = sent.name or f"{record.scan_id}-{file}"
+    return Response(
+        data,
+        media_type=sent.content_type if sent.content_type in SUPPORTED else "application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get(
     "/v1/customers/{customer_id}/idcard", response_model=IdCardView, responses={404: {"model": ErrorBody}}
 )
 def idcard(customer_id: str, store: Store, who: Reader) -> IdCardView:
@@ -372,8 +512,8 @@ def idcard(customer_id: str, store: Store, who: Reader) -> IdCardView:
         valid_to = f.value
     return IdCardView(
         customer_id=customer,
-        front=_summary(cards[DocType.idcard_front]) if DocType.idcard_front in cards else None,
-        back=_summary(back) if back else None,
+        front=_summary(cards[DocType.idcard_front], store) if DocType.idcard_front in cards else None,
+        back=_summary(back, store) if back else None,
         valid_to=valid_to,
         valid=still_valid(valid_to) if valid_to else None,
     )

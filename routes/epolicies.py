@@ -3,13 +3,16 @@ The records are kept by epolicies.py; the customer's pages are in routes/pages.p
 
 from __future__ import annotations
 
+import hmac
+import re
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -30,10 +33,13 @@ from models import (
     load,
 )
 from people.reach import reaches
-from roles import Operation
+from roles import Operation, Role, may
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 from routes.documents import log_read
-from vocabulary import BUSINESS_NO_PATTERN
+from routes.signin import page_caller, read_form
+from routes.templates import page
+from storage import ObjectStore
+from vocabulary import BUSINESS_NO_PATTERN, utcnow
 
 router = APIRouter(tags=["e-policies"])
 PolicyNo = Annotated[str, PathParam(pattern=BUSINESS_NO_PATTERN)]
@@ -237,3 +243,89 @@ async def check_posted_pdf(request: Request, settings, password: str | None) -> 
     if not data:
         raise HTTPException(422, "the body is empty: send the PDF as the request body")
     return await run_in_threadpool(verify_in_child, data, settings.trust_roots_path, password)
+
+
+# ---- the staff's page: /epolicies ----------------------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DONE = {"resent": "已重新发送当前版本 The current version was mailed again.",
+        "revoked": "已撤销全部客户链接 Every link to the customer's page was revoked."}  # fmt: skip
+
+
+def _page_staff(request: Request) -> Caller | Response:
+    """Return the person signed in, acting in a role that may see e-policies; the sign-in page if nobody
+    is; 403 for anyone else (the same operation as the API's, roles.Operation.read_epolicies)."""
+    who = page_caller(request)
+    if isinstance(who, Response):
+        return who
+    for role in Role:
+        if role in who.roles and may(role, Operation.read_epolicies):
+            return who.acting_as(role)
+    raise HTTPException(403, "this page is for staff who handle e-policies")
+
+
+def _beijing(moment: datetime | None) -> str:
+    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}" if moment else "—"
+
+
+def _staff_page(store: ObjectStore, who: Caller, number: str, message: str = "") -> HTMLResponse:
+    """Return the page, with the policy's record when number names one."""
+    policy, status = None, 200
+    if number and not re.fullmatch(BUSINESS_NO_PATTERN, number):
+        message, status = f"“{number}”不是保单号（如 P2026110000123）: not a policy number", 422
+    elif number:
+        policy = find(store, EPolicy, number)
+        if policy is None or not policy.versions:
+            policy, message, status = None, f"未找到保单 {number} 的电子保单 No e-policy for {number}", 404
+    html = page(
+        "epolicies.html",
+        csrf=who.csrf or "",
+        person=who.person,
+        number=number,
+        message=message,
+        policy=_view(policy) if policy else None,
+        now=utcnow(),
+        beijing=_beijing,
+    )
+    return HTMLResponse(html, status)
+
+
+@router.get("/epolicies", response_class=HTMLResponse, include_in_schema=False)
+def staff_epolicies_page(
+    request: Request,
+    store: Store,
+    policy_no: Annotated[str, Query(max_length=40)] = "",
+    done: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """The staff's e-policy page: search by policy number; each version's receipt in Beijing time."""
+    who = _page_staff(request)
+    if isinstance(who, Response):
+        return who
+    return _staff_page(store, who, policy_no.strip().upper(), DONE.get(done, ""))
+
+
+@router.post("/epolicies/{policy_no}/{action}", include_in_schema=False)
+async def staff_epolicy_action(
+    policy_no: str, action: str, request: Request, store: Store, conn: RedisConn, settings: SettingsDep
+) -> Response:
+    """Resend the current version or revoke the customer's links from the page (the API's own calls);
+    back to the page, which says what was done."""
+    who = _page_staff(request)
+    if isinstance(who, Response):
+        return who
+    form = await read_form(request)
+    if not hmac.compare_digest(form.get("csrf_token", "").encode(), (who.csrf or "").encode()):
+        raise HTTPException(403, "this form lacks the page's CSRF token: refused")
+    if action not in ("resend", "revoke") or not re.fullmatch(BUSINESS_NO_PATTERN, policy_no):
+        raise HTTPException(404, f"no action {action!r} for {policy_no!r}")
+    try:
+        if action == "resend":
+            await run_in_threadpool(epolicy_resend, policy_no, store, conn, settings, who)
+        else:
+            await run_in_threadpool(epolicy_revoke_links, policy_no, store, conn, who)
+    except HTTPException as exc:  # 409: not signed yet
+        return _staff_page(store, who, policy_no, f"未能重新发送 Not mailed: {exc.detail}")
+    except NotFound:
+        return _staff_page(store, who, policy_no)  # says the policy is not found
+    done = "resent" if action == "resend" else "revoked"
+    return RedirectResponse(f"/epolicies?policy_no={policy_no}&done={done}", status_code=303)

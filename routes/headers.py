@@ -21,6 +21,10 @@ CONTENT_SECURITY_POLICY = (
 )
 # Pages without personal data, which a browser may keep; every other page is not stored anywhere.
 CACHEABLE_PAGES = frozenset({"/docs"})
+# The pages a core system may show in a frame beside its own screen (IMAGING_FRAME_ANCESTORS): the viewer,
+# and the sign-in it leads to. No other page is framed by anyone: key-entry, admin and operator pages
+# have buttons that a framing site could trick a person into pressing (clickjacking).
+EMBEDDABLE_PAGES = frozenset({"/viewer", "/login"})
 
 
 def frame_options(frame_ancestors: str) -> str | None:
@@ -31,10 +35,9 @@ def frame_options(frame_ancestors: str) -> str | None:
 
 def page_headers(settings: Settings, path: str) -> dict[str, str]:
     """Return the headers an HTML page at ``path`` carries besides those every answer carries."""
-    headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(frame_ancestors=settings.frame_ancestors)
-    }
-    if (framing := frame_options(settings.frame_ancestors)) is not None:
+    ancestors = settings.frame_ancestors if path in EMBEDDABLE_PAGES else "'none'"
+    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY.format(frame_ancestors=ancestors)}
+    if (framing := frame_options(ancestors)) is not None:
         headers["X-Frame-Options"] = framing
     if path not in CACHEABLE_PAGES:
         headers["Cache-Control"] = "no-store"

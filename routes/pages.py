@@ -14,7 +14,6 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -27,16 +26,20 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 import epolicies
+import events
 from errors import NotFound
 from esign.epolicy import FREQUENCY_LABELS, EPolicyRequest
 from esign.tokens import BadToken, check_token, named_policy
 from esign.verify import load_roots, verify
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file, load
+from roles import Operation, may
 from routes.deps import RedisConn, SettingsDep, Store
 from routes.epolicies import PASSWORD_HEADER, PolicyNo, check_posted_pdf, pdf_response
 from routes.signin import page_caller, staff_page
+from routes.templates import page
 from settings import Settings
 from storage import ObjectNotFound, ObjectStore
+from vocabulary import EventKind
 
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -75,10 +78,36 @@ def keyentry_page(request: Request) -> Response:
     return who if isinstance(who, Response) else staff_page("keyentry.html", who)
 
 
+# The viewer's deep links, for a core system's 核保/保全/理赔 screen to open or embed (README: "Deep links"):
+# /viewer?policy_no=..., ?customer=<ID number>, ?claim_no=...; the page searches for it on opening.
+DEEP_LINKS = {"policy_no": "policy", "customer": "customer", "claim_no": "claim"}
+
+
 @router.get("/viewer", response_class=HTMLResponse)
 def viewer_page(request: Request) -> Response:
+    """The viewer, opened on the case a deep link names (the first of policy_no, customer, claim_no);
+    the search runs in the browser through the API, which checks the number and who may see what."""
     who = page_caller(request)
-    return who if isinstance(who, Response) else staff_page("viewer.html", who)
+    if isinstance(who, Response):
+        return who
+    kind, number = next(
+        (
+            (kind, value[:64])
+            for name, kind in DEEP_LINKS.items()
+            if (value := request.query_params.get(name))
+        ),
+        ("", ""),
+    )
+    return HTMLResponse(
+        page(
+            "viewer.html",
+            csrf=who.csrf or "",
+            person=who.person,
+            kind=kind,
+            number=number,
+            may_download=any(may(role, Operation.download_originals) for role in who.roles),
+        )
+    )
 
 
 @router.get("/docs", response_class=HTMLResponse)
@@ -293,7 +322,11 @@ def acknowledge_receipt(
             "此签收请求无效，请从保单页面点击“我已收到”。This acknowledgement did not come from your page."
         )
         return HTMLResponse(_page(policy.policy_no, refused, []), 403, PRIVATE)
-    epolicies.acknowledge(conn, store, policy.policy_no, version, link.link_id, _client(request))
+    done, _ = epolicies.acknowledge(conn, store, policy.policy_no, version, link.link_id, _client(request))
+    when = done.receipt.acknowledged_at
+    data = {"policy_no": policy.policy_no, "version": version, "acknowledged_at": when}
+    subject = f"{policy.policy_no}-v{version}"
+    events.emit(conn, store, settings, EventKind.epolicy_acknowledged, subject, data)  # once per version
     return RedirectResponse(f"/epolicy/{token}#v{version}", status_code=303, headers=PRIVATE)
 
 
@@ -416,31 +449,8 @@ def _page(
     facts: list[tuple[str, str]] | None = None,
     token: str = "",
 ) -> str:
-    template = (WEB / "epolicy.html").read_text(encoding="utf-8")
-    summary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts or [])
-    return (
-        template.replace("{{policy_no}}", escape(policy_no))
-        .replace("{{message}}", escape(message))
-        .replace("{{summary}}", f'<dl id="summary">{summary}</dl>' if summary else "")
-        .replace("{{rows}}", "".join(_version_html(row, token) for row in rows))
-    )
-
-
-def _version_html(row: VersionRow, token: str) -> str:
-    """Return one version's card: its state, when signed, its check, the PDF, and the receipt."""
-    if row.acknowledged_at:
-        receipt = f'<p class="received">已签收 Received: {escape(row.acknowledged_at)}</p>'
-    else:
-        receipt = (
-            f'<form method="post" action="/epolicy/{escape(token)}/receipt">'
-            f'<input type="hidden" name="version" value="{row.version}">'
-            f'<input type="hidden" name="check" value="{escape(row.receipt_check)}">'
-            '<button type="submit">我已收到 I have received it</button></form>'
-        )
-    return (
-        f'<article class="version" id="v{row.version}"><h2>第 {row.version} 版 Version {row.version}'
-        f' <span class="state">{escape(row.state)}</span></h2>'
-        f"<p>签署时间 Signed: {escape(row.signed_at)}</p>"
-        f'<p class="check">{escape(row.check)}</p>'
-        f'<p><a href="{escape(row.pdf)}">下载 PDF Download</a></p>{receipt}</article>'
+    """Return the customer's page (web/epolicy.html): the message, the policy's key facts, and a card per
+    version with its state, signing time, check, PDF and receipt (签收)."""
+    return page(
+        "epolicy.html", policy_no=policy_no, message=message, rows=rows, facts=facts or [], token=token
     )

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+import events
 import keyentry
 from indexing.review import KEYED_CONFLICT, REVIEW_ID, Review, decide, open_reviews
 from people import audit
 from roles import Operation
-from routes.deps import Caller, ErrorBody, RedisConn, Store, require
+from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
 
 router = APIRouter(tags=["reviews"])
 Reviewer = Annotated[Caller, Depends(require(Operation.review_cases))]
@@ -43,6 +44,7 @@ def decide_review(
     body: Decision,
     store: Store,
     conn: RedisConn,
+    settings: SettingsDep,
     who: Reviewer,
 ) -> Review:
     """Decide a review, with the reason: recorded with who decided and when, and in the audit trail. A
@@ -59,5 +61,6 @@ def decide_review(
         reason=body.reason,
     )
     if review.kind == KEYED_CONFLICT:
-        keyentry.apply_review(conn, store, review)
+        record = keyentry.apply_review(conn, store, review)
+        events.queue_announce(conn, settings, record.scan_id)  # accepted: the document completes
     return review

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 import metrics
 import queues
+from counter import RescanRequest, counter_checks, document_name, field_labels, rescan_requests
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
 from models import DocumentRecord, Scan, ScanFile, find, load
@@ -58,9 +60,14 @@ class ScanAccepted(BaseModel):
     )
 
 
+class ScanFieldView(FieldView):
+    label: str = Field(description="what the counter calls the field, in Chinese (投保人姓名)")
+
+
 class DocumentView(BaseModel):
     doc_id: str
     type: str
+    label: str = Field(description="what the counter calls the document, in Chinese (投保单, 身份证正面)")
     template: str | None
     pages: list[int]
     status: str = Field(description="ok, or exception when the quality gate asks for a rescan")
@@ -74,12 +81,32 @@ class DocumentView(BaseModel):
     superseded_by: str | None = Field(None, description="the later scan of the same form or card side")
     supersedes: list[str] = Field(default_factory=list, description="earlier scans of the same form or card")
     duplicate_of: str | None = Field(None, description="the first scan of the same form content and numbers")
-    fields: dict[str, FieldView]
+    fields: dict[str, ScanFieldView]
+
+
+class RecentScan(BaseModel):
+    scan_id: str
+    status: ScanStatus
+    mode: ScanMode
+    uploaded_at: str
+    files: list[str | None] = Field(description="the files' names, as sent")
+    status_url: str
+
+
+class RecentScans(BaseModel):
+    scans: list[RecentScan] = Field(description="the caller's latest scans (up to 20, a day), newest first")
 
 
 class ScanView(Scan):
     documents: list[DocumentView] = Field(default_factory=list)  # type: ignore[assignment]
     fields_pending: int = Field(0, description="fields still waiting for key-entry")
+    rescans: list[RescanRequest] = Field(
+        default_factory=list, description="the pages to scan again, with what to do in Chinese and where"
+    )
+    notices: list[str] = Field(
+        default_factory=list,
+        description="evidence checks the counter should act on, in Chinese (a wrong card)",
+    )
 
 
 MULTIPART_SCHEMA = {
@@ -167,6 +194,30 @@ async def upload_scan(
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
 
+@router.get("/v1/scans", response_model=RecentScans)
+def my_recent_scans(store: Store, conn: RedisConn, who: Scanner) -> RecentScans:
+    """The caller's own latest scans, newest first: the counter page finds there the scans the station's
+    folder sent (`imaging scan --watch` run with the clerk's personal token)."""
+    try:
+        ids = queues.recent_scans(conn, who.person)
+    except RedisError as exc:
+        raise QueueUnavailable(f"Redis is unreachable, try again shortly: {exc}") from exc
+    scans = [scan for scan in (find(store, Scan, i) for i in ids) if scan is not None]
+    return RecentScans(
+        scans=[
+            RecentScan(
+                scan_id=s.scan_id,
+                status=s.status,
+                mode=s.mode,
+                uploaded_at=s.uploaded_at.isoformat(),
+                files=[f.name for f in s.files],
+                status_url=f"/v1/scans/{s.scan_id}",
+            )
+            for s in scans
+        ]
+    )
+
+
 @router.get("/v1/scans/{scan_id}", response_model=ScanView, responses={404: {"model": ErrorBody}})
 def scan_status(
     scan_id: Annotated[str, PathParam(pattern=SCAN_ID_PATTERN)], store: Store, who: Scanner
@@ -227,13 +278,16 @@ def _index_keys(form: dict[str, str]) -> dict[str, str]:
 
 
 def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
-    documents = []
+    documents, rescans = [], []
     for doc_id in scan.documents:
         record = load(store, DocumentRecord, doc_id)
+        labels = field_labels(record)
+        rescans += rescan_requests(record)
         documents.append(
             DocumentView(
                 doc_id=doc_id,
                 type=record.type,
+                label=document_name(record.type),
                 template=record.template,
                 pages=record.source_pages,
                 status=record.status,
@@ -247,11 +301,20 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
                 superseded_by=record.superseded_by,
                 supersedes=record.supersedes,
                 duplicate_of=record.duplicate_of,
-                fields=field_views(record),
+                fields={
+                    name: ScanFieldView(**view.model_dump(), label=labels[name])
+                    for name, view in field_views(record).items()
+                },
             )
         )
     pending = sum(1 for d in documents for f in d.fields.values() if f.status == FieldStatus.key_entry)
-    return ScanView(**scan.model_dump(exclude={"documents"}), documents=documents, fields_pending=pending)
+    return ScanView(
+        **scan.model_dump(exclude={"documents"}),
+        documents=documents,
+        fields_pending=pending,
+        rescans=rescans,
+        notices=counter_checks(scan.checks),
+    )
 
 
 def _accept_scan(
@@ -272,6 +335,8 @@ def _accept_scan(
     earlier = _earlier_scan(store, upload)
     if earlier is not None:
         log.info("scan %s: the same upload again, answered with it", earlier.scan_id)
+        with contextlib.suppress(RedisError):
+            queues.note_recent_scan(conn, who.person, earlier.scan_id)
         return ScanAccepted(
             scan_id=earlier.scan_id,
             status=earlier.status,
@@ -305,6 +370,8 @@ def _accept_scan(
             log.error("scan %s: refused, but its record could not be removed", scan.scan_id)
         raise
     store.put(upload, json.dumps({"scan_id": scan.scan_id}).encode(), "application/json")
+    with contextlib.suppress(RedisError):  # a convenience for the counter page: never a reason to refuse
+        queues.note_recent_scan(conn, who.person, scan.scan_id)
     metrics.count_upload(conn, scan.scan_id, mode.value)
     size = sum(f.size for f in stored)
     log.info(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from html import escape
-from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -27,11 +25,11 @@ from people import audit, sessions
 from people.identity import Caller, identify
 from people.signin import SignInRefused, check_password
 from routes.deps import RedisConn, SettingsDep, Store
+from routes.templates import page
 from settings import Settings
 
 log = logging.getLogger("imaging.signin")
 router = APIRouter(include_in_schema=False)
-WEB = Path(__file__).resolve().parent.parent / "web"
 LOGIN_CSRF = "imaging_login_csrf"
 MAX_FORM = 4096  # bytes: a username and a password
 
@@ -52,15 +50,14 @@ def login_page(
 ) -> HTMLResponse:
     """Return the sign-in page, with a fresh login CSRF token in the form and in its own cookie."""
     token = secrets.token_urlsafe(24)
-    page = (
-        (WEB / "login.html")
-        .read_text(encoding="utf-8")
-        .replace("{{message}}", escape(message))
-        .replace("{{username}}", escape(username))
-        .replace("{{csrf}}", token)
-        .replace("{{next}}", escape(_next(request.query_params.get("next"))))
+    html = page(
+        "login.html",
+        message=message,
+        username=username,
+        csrf=token,
+        next=_next(request.query_params.get("next")),
     )
-    response = HTMLResponse(page, status)
+    response = HTMLResponse(html, status)
     response.set_cookie(
         LOGIN_CSRF, token, max_age=3600, httponly=True, samesite="strict", secure=_secure(request, settings)
     )
@@ -179,7 +176,4 @@ def page_caller(request: Request) -> Caller | RedirectResponse:
 
 def staff_page(name: str, who: Caller) -> HTMLResponse:
     """Return a staff page from web/, with the person's name and the session's CSRF token filled in."""
-    page = (WEB / name).read_text(encoding="utf-8")
-    return HTMLResponse(
-        page.replace("{{csrf}}", escape(who.csrf or "")).replace("{{person}}", escape(who.person))
-    )
+    return HTMLResponse(page(name, csrf=who.csrf or "", person=who.person))

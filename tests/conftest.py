@@ -36,12 +36,31 @@ SERVICING_KEY = "servicing-key-" + "v" * 20
 CLAIMS_KEY = "claims-key-" + "c" * 20
 SALES_KEY = "sales-key-" + "e" * 20
 AUDITOR_KEY = "auditor-key-" + "x" * 20
+MANAGER_KEY = "manager-key-" + "g" * 20
 TEST_NAME_KEY = b"test-index-secret"  # what open_store gives a store from IMAGING_INDEX_SECRET
 API_KEYS = (
     f"{SCANNER_KEY}:scanner,{SCANNER2_KEY}:scanner,{KEYER_KEY}:keyer,{KEYER2_KEY}:keyer,"
     f"{KEYER3_KEY}:keyer,{ADMIN_KEY}:admin,{UNDERWRITER_KEY}:underwriter,{SERVICING_KEY}:servicing,"
-    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor"
+    f"{CLAIMS_KEY}:claims,{SALES_KEY}:sales,{AUDITOR_KEY}:auditor,{MANAGER_KEY}:manager"
 )
+
+# `make test` runs two test processes (pytest -n 2 --dist loadfile: each file whole in one process, so a
+# module's servers start once). The slowest files go first, so that neither process is left with a long file
+# at the end while the other idles.
+SLOW_FIRST = (
+    "tests/test_faults.py",
+    "tests/test_deploy.py",
+    "tests/test_hostile_uploads.py",
+    "tests/capture/test_hostile.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the other files keep their order
 
 
 @pytest.fixture(autouse=True)
@@ -293,3 +312,26 @@ def csp_violations(driver) -> list[str]:
     """Return the browser console's messages about something the page's Content-Security-Policy refused,
     since the last call (chromium logs each refusal, naming the directive)."""
     return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(driver, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """Run axe-core (installed by `make node` from npm) over the page the browser shows and return its
+    violations of the given impacts, each as "rule: help (selectors)" so a failing assert says what to fix."""
+    if not AXE.exists():
+        raise RuntimeError(f"{AXE} is missing: run `make node` (npm ci) to install axe-core")
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(r.violations), e => done(String(e)));"
+    )
+    if isinstance(result, str):
+        raise RuntimeError(f"axe-core failed: {result}")
+    return [
+        f"{v['id']}: {v['help']} ({', '.join(str(n['target']) for n in v['nodes'][:3])})"
+        for v in result
+        if v["impact"] in impacts
+    ]

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import Field
 from redis import Redis
 
+import events
 import keyentry
 import migrations
 import models
@@ -36,7 +37,7 @@ from tests.conftest import (
 from tests.esign.test_epolicy_flow import mail_settings  # noqa: F401  (the fixture)
 from tests.ocr.conftest import DOC, document  # noqa: F401  (the fixture)
 from tests.samples import sample_stack
-from vocabulary import ScanMode, ScanStatus, utcnow
+from vocabulary import EventKind, ScanMode, ScanStatus, utcnow
 
 SHA = "0" * 64
 
@@ -244,11 +245,16 @@ def test_one_customers_documents_are_deleted_on_request_and_logged_without_their
     )
     customer = "110105198703150013"
     assert card in [e.doc_id for e in lookup(store, "customer", customer)]
+    conn = Redis.from_url(settings.redis_url)
+    told, _ = events.emit(
+        conn, store, settings, EventKind.document_completed, card, {"values": {"id": customer}}
+    )
 
     done = run_cli(settings, "retention", "forget", "--customer", customer, "--reason", "request 2026-0042")
     assert done.returncode == 0, done.stderr
     assert f"deleted\t{card}" in done.stdout
     assert lookup(store, "customer", customer) == [] and find(store, DocumentRecord, card) is None
+    assert find(store, events.Event, told.event_id) is None, "its event and the values in it go too"
     (entry,) = list(store.list(retention.LOG))
     text = store.get(entry.key).decode()
     assert customer not in text and customer not in done.stdout + done.stderr

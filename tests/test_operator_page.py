@@ -5,19 +5,25 @@ or discards them; without a session the page leads to /login and back; anyone el
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client import generate_latest
+from pydantic import SecretStr
 from redis import Redis
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+import events
 import metrics
 import queues
 from models import DocumentRecord
 from settings import Settings
+from storage import open_store
+from supervisor import free_port
 from tests.conftest import (
     SCANNER_KEY,
     add_staff,
+    axe_violations,
     browser_sign_in,
     csp_violations,
     needs_chromium,
@@ -25,6 +31,7 @@ from tests.conftest import (
 )
 from tests.ocr.conftest import document  # noqa: F401  (the fixture: one field accepted, two to key)
 from tests.samples import sample_png
+from vocabulary import EventKind
 
 pytestmark = needs_chromium
 
@@ -83,6 +90,21 @@ def test_an_operator_sees_the_service_and_puts_back_or_discards_a_failed_job(
     assert csp_violations(browser) == []
     counted = generate_latest(metrics.service_registry(conn)).decode()
     assert 'imaging_jobs_total{kind="capture_scan",outcome="failed"} 2.0' in counted, "both runs, for good"
+
+    # A webhook delivery that failed for good is on the page, and its replay queues it again.
+    hooked = settings.model_copy(
+        update={"webhooks": f"*=http://127.0.0.1:{free_port()}/x", "webhook_secret": SecretStr("s" * 20)}
+    )
+    event, _ = events.emit(conn, open_store(hooked), hooked, EventKind.document_completed, "d1", {"v": 1})
+    with pytest.raises(events.WebhookUnavailable):
+        events.deliver(conn, open_store(hooked), hooked, event.event_id, 0, last=True)
+    wait.until(lambda d: _cells(d, "events"))
+    row = _cells(browser, "events")[0]
+    assert row[0] == event.event_id and row[3] == "failed" and row[4] == "1: no answer", row
+    browser.find_element(By.CSS_SELECTOR, f"#events button[data-event='{event.event_id}']").click()
+    wait.until(lambda d: _cells(d, "events")[0][3] == "pending")
+    assert _cells(browser, "events")[0][4] == "1: no answer (replayed 1)"
+    assert csp_violations(browser) == [] and axe_violations(browser) == []
 
 
 def test_a_person_signed_in_who_is_not_an_admin_sees_the_refusal(

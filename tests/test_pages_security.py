@@ -18,6 +18,7 @@ from errors import ConfigError
 from esign.epolicy import sample_request
 from esign.tokens import make_token, new_link
 from models import CustomerLink, EPolicy, EPolicyVersion, epolicy_file
+from routes.headers import page_headers
 from settings import Settings, load_settings
 from storage import open_store
 from tests.conftest import ROOT, add_staff, browser_sign_in, csp_violations, needs_chromium
@@ -68,8 +69,10 @@ def _pages(settings: Settings) -> dict[str, tuple[str, int]]:
         "key-entry": ("/keyentry", 200),
         "viewer": ("/viewer", 200),
         "operator (to sign-in first)": ("/operator", 200),
+        "counter (to sign-in first)": ("/counter", 200),
         "sign-in": ("/login", 200),
         "staff accounts (to sign-in first)": ("/admin/users", 200),
+        "managers' figures (to sign-in first)": ("/figures", 200),
         "docs": ("/docs", 200),
         "customer's page": (f"/epolicy/{make_token(secret, LINK)}", 200),
         "customer's page, no such policy": (
@@ -180,6 +183,14 @@ def test_the_sites_that_may_frame_the_pages_are_a_setting(settings: Settings, se
     headers = client.get("/viewer").headers
     assert _policy(headers["content-security-policy"])["frame-ancestors"] == " ".join(setting.split())
     assert headers.get("x-frame-options") == framing  # it cannot name another site: frame-ancestors rules
+    # only the viewer (and the sign-in it leads to) may be framed: pages with buttons to press never are
+    login = client.get("/login").headers["content-security-policy"]
+    assert _policy(login)["frame-ancestors"] == " ".join(setting.split())
+    framed = Settings(**(settings.model_dump() | {"frame_ancestors": setting}))
+    for page in ("/keyentry", "/operator", "/admin"):
+        refused = page_headers(framed, page)
+        assert _policy(refused["Content-Security-Policy"])["frame-ancestors"] == "'none'", page
+        assert refused["X-Frame-Options"] == "DENY"
 
 
 @pytest.mark.parametrize(

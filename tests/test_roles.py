@@ -16,6 +16,7 @@ from tests.conftest import (
     AUDITOR_KEY,
     CLAIMS_KEY,
     KEYER_KEY,
+    MANAGER_KEY,
     SALES_KEY,
     SCANNER_KEY,
     SERVICING_KEY,
@@ -31,6 +32,7 @@ KEYS = {
     Role.sales: SALES_KEY,
     Role.admin: ADMIN_KEY,
     Role.auditor: AUDITOR_KEY,
+    Role.manager: MANAGER_KEY,
 }
 READERS = {Role.underwriter, Role.servicing, Role.claims, Role.admin}
 STAFF = {Role.sales, Role.underwriter, Role.servicing, Role.admin}
@@ -44,20 +46,25 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("get", "/metrics"): PUBLIC,
     ("get", "/v1/health"): {Role.admin},
     ("post", "/v1/scans"): {Role.scanner, Role.admin},
+    ("get", "/v1/scans"): {Role.scanner, Role.admin},
     ("get", "/v1/scans/{scan_id}"): {Role.scanner, Role.admin},
     # An admin keys nothing (separation of duties).
     ("get", "/v1/keyentry/next"): {Role.keyer},
     ("post", "/v1/keyentry/{task_id}"): {Role.keyer},
     ("get", "/v1/keyentry/{task_id}/image"): {Role.keyer},
+    ("get", "/v1/keyentry/{task_id}/strip"): {Role.keyer},
+    ("get", "/v1/keyentry/today"): {Role.keyer},
     ("get", "/v1/jobs/failed"): {Role.admin},
     ("post", "/v1/jobs/requeue"): {Role.admin},
     ("post", "/v1/jobs/discard"): {Role.admin},
     ("get", "/v1/operations"): {Role.admin},
     ("get", "/v1/documents"): READERS,
+    ("get", "/v1/claims/{claim_no}"): {Role.claims, Role.admin},
     ("get", "/v1/documents/{doc_id}"): READERS,
     ("get", "/v1/documents/{doc_id}/pages/{n}"): READERS,
     ("get", "/v1/documents/{doc_id}/thumbnail"): READERS,
     ("get", "/v1/documents/{doc_id}/fields/{name}"): READERS,
+    ("get", "/v1/documents/{doc_id}/original"): {Role.underwriter, Role.claims, Role.admin},
     ("get", "/v1/customers/{customer_id}/idcard"): READERS,
     ("get", "/v1/customers/{customer_id}/signature"): READERS,
     ("get", "/v1/customers/{customer_id}/links"): READERS,
@@ -82,6 +89,12 @@ TABLE: dict[tuple[str, str], set[Role] | None] = {
     ("post", "/v1/tokens"): {Role.admin},
     ("delete", "/v1/tokens/{token_id}"): {Role.admin},
     ("get", "/v1/audit"): {Role.admin, Role.auditor},
+    ("get", "/v1/documents/{doc_id}/values"): READERS,
+    ("get", "/v1/events"): {Role.admin},
+    ("get", "/v1/events/{event_id}"): {Role.admin},
+    ("post", "/v1/events/{event_id}/replay"): {Role.admin},
+    ("get", "/v1/figures"): {Role.manager, Role.admin},
+    ("get", "/v1/figures.csv"): {Role.manager, Role.admin},
 }
 SAMPLE = {
     "scan_id": "s20261123101500abcdefabcdef",
@@ -91,9 +104,11 @@ SAMPLE = {
     "name": "applicant_name",
     "customer_id": "110105198703150013",
     "policy_no": "P2026110000123",
+    "claim_no": "LP202600000001",
     "review_id": "d20261123101500abcdefabcdef001.keyed_conflict",
     "username": "zhang.san",
     "token_id": "0123456789ab",
+    "event_id": "document.completed-d20261123101500abcdefabcdef001",
 }
 
 

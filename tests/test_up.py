@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import urllib.request
@@ -76,6 +77,14 @@ def _start(data_dir: Path, port: int, stderr=subprocess.DEVNULL, **settings: str
     )
 
 
+def _smtp_answers(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as smtp:
+            return smtp.noop()[0] == 250
+    except OSError:
+        return False
+
+
 def _environment(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
@@ -89,11 +98,13 @@ def test_imaging_up_serves_captures_and_stops_everything_it_started(tmp_path: Pa
     scanner_key = "scanner-key-from-a-file-" + "f" * 16
     keys_file = tmp_path / "api.keys"
     keys_file.write_text(f"{scanner_key}:scanner\n")
-    proc = _start(data_dir, port, api_keys_file=str(keys_file))
+    mailbox = free_port()
+    proc = _start(data_dir, port, api_keys_file=str(keys_file), mailbox_port=str(mailbox))
     try:
         wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
+        wait_until(lambda: _smtp_answers(mailbox), 30, "the mail-in receiver to answer")
         children = _children(proc.pid)
-        assert len(children) >= 4  # redis-server, two workers, the API
+        assert len(children) >= 5  # redis-server, two workers, the API, the mailbox
         key_file = data_dir / "admin.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
         key = key_file.read_text().strip()

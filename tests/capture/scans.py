@@ -167,3 +167,27 @@ def cards_at(
         page[mask] = warped[mask]
         transforms.append(np.vstack([rotation, [0, 0, 1]]))
     return finish(page, np.random.default_rng(0), 0.0, 3.0, 85, False), transforms
+
+
+def photograph(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    fill: float,
+    angle: float,
+    keystone: float,
+    desk: tuple[int, int, int],
+    size: tuple[int, int] = (3000, 2250),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a phone photo of a clean RGB image lying on a desk: the image fills `fill` of the photo's
+    width, turned by angle degrees, with keystone perspective (a fraction of the width); not yet finished
+    (blur, noise, JPEG: see finish)."""
+    width, height = size
+    h, w = image.shape[:2]
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, width * fill / w)
+    rotation[:, 2] += np.array([width / 2, height / 2]) - np.array([w / 2, h / 2])
+    frame = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    moved = frame + rng.uniform(-keystone, keystone, (4, 2)).astype(np.float32) * width
+    transform = cv2.getPerspectiveTransform(frame, moved) @ np.vstack([rotation, [0, 0, 1]])
+    photo = cv2.warpPerspective(image, transform, (width, height), flags=cv2.INTER_AREA, borderValue=desk)
+    return photo, transform

@@ -151,3 +151,60 @@ def test_an_encrypted_pdf_certified_in_an_update_gets_the_seal_too(signer, tmp_p
     (tmp_path / "e.pdf").write_bytes(certify(encrypt(pdf, PASSWORD, "owner"), signer, PASSWORD))
     assert _red_in_seal_box(tmp_path / "e.pdf", "-upw", PASSWORD) > 200
     assert "Signature is Valid." in _run("pdfsig", "-upw", PASSWORD, str(tmp_path / "e.pdf"))
+
+
+def test_each_customers_name_prints_and_the_qr_code_reads_back_from_kept_font_subsets(tmp_path: Path) -> None:
+    import cv2
+
+    base = sample_request()
+    names = ("欧阳靓颖", "龘齉鑫")  # the second's characters are in no seeded subset: a subset of its own
+    for n, name in enumerate(names):
+        policy = base.model_copy(update={"holder": base.holder.model_copy(update={"name": name})})
+        url = f"https://x/verify/P2026110000123?v=1&d={n}"
+        (tmp_path / f"{n}.pdf").write_bytes(render(policy, 1, url, SEALED_AT))
+        text = _run("pdftotext", str(tmp_path / f"{n}.pdf"), "-")
+        assert name in text and "康宁终身重大疾病保险" in text and "法定" not in text
+        _run(
+            "pdftoppm", "-r", "100", "-png", "-singlefile", str(tmp_path / f"{n}.pdf"), str(tmp_path / f"{n}")
+        )
+        decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imread(str(tmp_path / f"{n}.png")))
+        assert decoded == url
+        fonts = _run("pdffonts", str(tmp_path / f"{n}.pdf")).splitlines()[2:]
+        assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts
+
+
+def test_the_kept_font_subset_is_the_one_reportlab_makes() -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFontFace
+
+    from printing import cjk_font
+
+    face = pdfmetrics.getFont(cjk_font()).face
+    subset = [0] + [ord(c) for c in "电子保险单张三丰"]
+    made = face.makeSubset(subset)
+    assert face.makeSubset(list(subset)) is made  # kept, not made again
+    assert made == TTFontFace.makeSubset(face, subset)  # reportlab's own, byte for byte
+
+
+def test_the_archive_copy_claims_pdfa_2b_with_an_srgb_output_intent_the_customers_copy_does_not(
+    copies, tmp_path: Path
+) -> None:
+    from PIL import ImageCms
+
+    for (path, password), data in zip(
+        _files(copies, tmp_path), (copies.archive, copies.customer), strict=True
+    ):
+        _run("qpdf", "--check", *(["--password=" + password[1]] if password else []), str(path))
+        reader = PdfFileReader(io.BytesIO(data))
+        if password:
+            reader.decrypt(password[1])
+        (intent,) = [i.get_object() for i in reader.root["/OutputIntents"]]
+        assert intent["/S"] == "/GTS_PDFA1" and intent["/OutputConditionIdentifier"] == "sRGB IEC61966-2.1"
+        profile = intent["/DestOutputProfile"]
+        assert profile["/N"] == 3
+        icc = ImageCms.ImageCmsProfile(io.BytesIO(profile.data))
+        assert "sRGB" in ImageCms.getProfileDescription(icc)
+        xmp = reader.root["/Metadata"]
+        assert "/Filter" not in xmp  # PDF/A: the metadata stream stays readable without decoding
+        claims = b'pdfaid:part="2"' in xmp.data and b'pdfaid:conformance="B"' in xmp.data
+        assert claims == (not password), "only the archive copy (not encrypted) claims PDF/A-2b"

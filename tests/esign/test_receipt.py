@@ -11,14 +11,17 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi.testclient import TestClient
+from redis import Redis
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 import epolicies
+import events
 from api import create_app
 from esign.epolicy import sample_request
 from esign.tokens import check_token
+from intake.contacts import find_contact
 from settings import Settings
 from storage import open_store
 from tests.conftest import SALES_KEY, SERVICING_KEY, needs_chromium, run_worker_burst, running_api
@@ -96,6 +99,20 @@ def test_the_customer_acknowledges_receipt_once_and_staff_see_each_step(
     )
     assert again.status_code == 303 and _receipts(client)[0]["acknowledged_at"] == first["acknowledged_at"]
     assert "已签收 Received" in client.get(f"/epolicy/{token}").text
+    # Core systems hear of it once (events.py): one event for the version, whatever the presses.
+    store = open_store(mail_settings)
+    told = [
+        e
+        for e in events.recent(Redis.from_url(mail_settings.redis_url), store)
+        if e.kind == "epolicy.acknowledged"
+    ]
+    assert [e.event_id for e in told] == [f"epolicy.acknowledged-{POLICY}-v1"]
+    when = told[0].data["acknowledged_at"]
+    assert told[0].data["policy_no"] == POLICY and told[0].data["version"] == 1
+    assert datetime.fromisoformat(when) == datetime.fromisoformat(first["acknowledged_at"])
+    # The holder's address is a known customer's: their mail is taken in (intake/contacts.py).
+    contact = find_contact(store, sample_request().holder.email)
+    assert contact.policies == [POLICY] and contact.customers == [sample_request().holder.id_number]
 
     _issue(client, mail_settings, premium="13000.00")  # an endorsement: version 2
     shown = client.get(f"/epolicy/{mailed_token(smtp_srv.messages[-1])}").text

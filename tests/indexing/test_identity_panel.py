@@ -29,21 +29,18 @@ def test_the_identity_panel_shows_the_current_card_and_signature_on_top_and_the_
 
     person = browser.find_element(By.CSS_SELECTOR, "#identity .person")
     assert person.get_attribute("data-customer") == APPLICANT
-    captions = [c.text for c in person.find_elements(By.TAG_NAME, "figcaption")]
-    assert captions == ["身份证正面 ID card front", "身份证背面 ID card back", "签名 signature"]
+    captions = [c.text for c in person.find_elements(By.CSS_SELECTOR, ".caption")]
+    assert captions == ["身份证正面", "身份证背面", "签名"]
     wait.until(lambda d: all(d.execute_script(LOADED, "#identity img")))
     sources = [i.get_attribute("src") for i in person.find_elements(By.TAG_NAME, "img")]
     assert all(s.startswith("blob:") for s in sources), "images fetched as blobs, never by their URL"
-    shown = browser.execute_script(
-        "return [...document.querySelectorAll('#identity .person img')].map(i => i.alt)"
-    )
-    assert shown == captions
+    # each is a button named by its caption (the image inside is decoration): Tab reaches it, Enter opens it
+    buttons = [b.text for b in person.find_elements(By.CSS_SELECTOR, "button.doc")]
+    assert buttons == captions
     lines = [li.text for li in person.find_elements(By.CSS_SELECTOR, ".disagreements li")]
-    assert any(
-        line.startswith("信息核对 姓名 name") and "张三峰" in line and "张三丰" in line for line in lines
-    )
-    assert any("联系地址 address" in line and "上海市徐汇区漕溪北路100号" in line for line in lines)
-    assert any("2 superseded card side(s)" in line for line in lines)
+    assert any(line.startswith("信息核对 姓名：") and "张三峰" in line and "张三丰" in line for line in lines)
+    assert any("联系地址" in line and "上海市徐汇区漕溪北路100号" in line for line in lines)
+    assert any("旧证件 2 份" in line for line in lines)
     # The current card is the renewed one: the panel fetched its page, not the old card's (the result
     # list below shows thumbnails).
     urls = browser.execute_script("return window.performance.getEntries().map(e => e.name)")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from api import create_app
+from models import DocumentRecord, Scan, ScanFile, load
+from people import audit
+from people.identity import key_id
 from settings import Settings
+from storage import open_store
 from tests.conftest import ADMIN_KEY, CLAIMS_KEY, KEYER_KEY, SCANNER_KEY, SERVICING_KEY, UNDERWRITER_KEY
 from tests.indexing.conftest import APPLICANT, CLAIM, INSURED, OTHER, POLICY, doc_id
 
@@ -192,3 +199,78 @@ def test_identity_follows_evidence_and_staff_links_not_upload_tags(client, setti
     assert _get(client, CLAIMS_KEY, f"/v1/customers/{OTHER}/idcard").status_code == 200
     links = _get(client, ADMIN_KEY, f"/v1/customers/{OTHER}/links").json()
     assert [(x["kind"], x["number"], x["role"]) for x in links] == [("claim", CLAIM, "claims")]
+
+
+def test_each_document_says_where_it_stands_and_its_names_and_numbers(client, settings, case) -> None:
+    store = open_store(settings)
+    front = load(store, DocumentRecord, case["front"])
+    front.fields["id_number"].kind = "id_number"
+    front.fields["name"] = front.fields["id_number"].model_copy(update={"kind": "name", "value": "张三丰"})
+    front = front.model_copy(update={"person": APPLICANT, "superseded_by": doc_id(9)})
+    store.put(front.key, front.to_json(), "application/json")
+    form = load(store, DocumentRecord, case["form"])
+    form.fields["applicant_name"] = form.fields["applicant_id_number"].model_copy(
+        update={"kind": "name", "value": None, "status": "key_entry"}
+    )
+    form = form.model_copy(update={"complete": False, "application_no": POLICY})
+    store.put(form.key, form.to_json(), "application/json")
+    found = {
+        d["doc_id"]: d
+        for d in _get(client, ADMIN_KEY, f"/v1/documents?policy_no={POLICY}").json()["documents"]
+    }
+    assert found[case["front"]]["state"] == "superseded"
+    assert found[case["front"]]["values"] == {"id_number": "110105********0013", "name": "张三丰"}
+    assert found[case["front"]]["holder"] == store.private_name(APPLICANT)[:16]
+    assert found[case["back"]]["holder"] == found[case["front"]]["holder"]  # one person's card, one holder
+    assert (found[case["form"]]["state"], found[case["form"]]["values"]) == (
+        "key_entry",
+        {"application_no": POLICY},
+    )
+    assert found[case["request"]]["state"] == "complete" and found[case["request"]]["holder"] is None
+
+
+def test_the_original_upload_is_downloaded_by_roles_allowed_who_may_see_all_of_it(
+    client, settings, case
+) -> None:
+    store = open_store(settings)
+    pdf = b"%PDF-1.7 the scanner's file"
+    sha = store.put_original(pdf, "application/pdf")
+    scan = Scan(
+        scan_id="s" + case["form"][1:27],
+        mode="batch",
+        files=[ScanFile(sha256=sha, content_type="application/pdf", size=len(pdf), name="投保单 1.pdf")],
+        uploaded_by="scanner-1",
+        uploaded_at=datetime(2026, 11, 23, 10, 15, tzinfo=UTC),
+        documents=[case["form"], case["front"], case["back"]],
+    )
+    store.put(scan.key, scan.to_json(), "application/json")
+    meta = _get(client, UNDERWRITER_KEY, f"/v1/documents/{case['form']}").json()
+    assert meta["originals"] == [
+        {
+            "name": "投保单 1.pdf",
+            "content_type": "application/pdf",
+            "size": len(pdf),
+            "url": meta["url"] + "/original?file=1",
+        }
+    ]
+    got = _get(client, UNDERWRITER_KEY, meta["originals"][0]["url"], **{"X-Reason": POLICY})
+    assert got.status_code == 200 and got.content == pdf
+    assert (
+        got.headers["content-disposition"]
+        == "attachment; filename*=UTF-8''%E6%8A%95%E4%BF%9D%E5%8D%95%201.pdf"
+    )
+    assert _get(client, UNDERWRITER_KEY, meta["url"] + "/original?file=2").status_code == 404
+    assert (
+        _get(client, SERVICING_KEY, meta["url"] + "/original").status_code == 403
+    )  # not servicing's to take
+    # An upload holding a document the caller may not see is not theirs to download whole.
+    store.put(
+        scan.key,
+        scan.model_copy(update={"documents": [*scan.documents, case["request"]]}).to_json(),
+        "application/json",
+    )
+    refused = _get(client, UNDERWRITER_KEY, meta["url"] + "/original")
+    assert refused.status_code == 403 and "1 document(s) you may not see" in refused.json()["detail"]
+    events = audit.query(redis.Redis.from_url(settings.redis_url), store, person=key_id(UNDERWRITER_KEY))
+    downloads = [(e.action, e.object, e.reason) for e in events if e.action == "download"]
+    assert downloads == [("download", f"{case['form']} original 1", POLICY)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,27 @@ from vocabulary import utcnow
 
 DOC = "d20261123101500abcdefabcdef001"
 SCAN = "s20261123101500abcdefabcdef"
+
+
+@cache
+def form_page_png() -> bytes:
+    """Return a rendered application form page (300 dpi PNG), made once per session (~1 s)."""
+    from capture.render import render_form
+    from capture.templates import by_key
+
+    values = {"applicant_name": "张三丰", "insured_name": "李四", "beneficiary_name": "王五"}
+    return encode_png(render_form(by_key("application_form/1"), values))
+
+
+@pytest.fixture
+def document_with_page(settings: Settings, document: DocumentRecord) -> DocumentRecord:
+    """The same document with its rectified page stored, as capture stores it: a strip can be cut from it."""
+    store = open_store(settings)
+    key = f"documents/{DOC}/pages/1.png"
+    store.put(key, form_page_png(), "image/png")
+    record = document.model_copy(update={"pages": [key]})
+    store.put(document_key(DOC), record.to_json(), "application/json")
+    return record
 
 
 @pytest.fixture

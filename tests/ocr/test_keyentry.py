@@ -42,7 +42,7 @@ def test_fields_are_keyed_single_and_blind_double_until_the_document_is_complete
     tasks[second["task"]["field"]] = second["task"]
     assert set(tasks) == {"applicant_name", "applicant_id_number"}
     name, number = tasks["applicant_name"], tasks["applicant_id_number"]
-    assert name["round"] == "single" and name["suggestion"] == "张三半" and name["label"] == "姓名"
+    assert name["round"] == "single" and name["suggestion"] == "张三半" and name["label"] == "投保人姓名"
     assert number["round"] == "blind" and number["suggestion"] is None  # blind: OCR's reading withheld
     holder = {first["task"]["field"]: KEYER_KEY, second["task"]["field"]: KEYER2_KEY}
     image = client.get(name["image_url"], headers={"X-API-Key": holder["applicant_name"]})
@@ -72,7 +72,7 @@ def test_fields_are_keyed_single_and_blind_double_until_the_document_is_complete
     assert len({e.keyer for e in field.entries}) == 2
     assert {e.ocr for e in field.entries} == {"110105198703150018"}  # what OCR had said, kept
     assert record.fields["applicant_phone"].status == "accepted"
-    assert _next(client, KEYER3_KEY) == {"task": None, "waiting": 0}
+    assert _next(client, KEYER3_KEY) == {"task": None, "waiting": 0, "yours": 0, "others": 0}
     # The task is done: keying it again is a conflict, not a second value.
     assert _key(client, other, number["task_id"], "110105198703150013").status_code == 409
 

@@ -125,7 +125,7 @@ def test_a_multipart_upload_without_files_or_with_an_unknown_file_is_refused(set
     assert text.status_code == 415 and "notes.png" in text.json()["detail"]
 
 
-def test_imaging_scan_uploads_a_folder_and_names_the_file_it_could_not_send(
+def test_imaging_scan_each_sends_a_folder_one_scan_per_file_and_names_the_files_it_could_not_send(
     settings: Settings, api_server: str, tmp_path: Path
 ) -> None:
     from tests.conftest import run_cli
@@ -136,16 +136,17 @@ def test_imaging_scan_uploads_a_folder_and_names_the_file_it_could_not_send(
     (folder / "day2" / "b.png").write_bytes(_png(np.full((400, 600), 200, np.uint8), 300))
     (folder / "day2" / "c.png").write_bytes(b"this is no picture")
     (folder / "notes.txt").write_text("not a scan")
-    result = run_cli(
-        settings, "scan", str(folder), "--url", api_server, "--key", SCANNER_KEY, "--policy-no", "P2026000777"
-    )
+    options = ["--policy-no", "P2026000777", "--each", "--json", "--wait", "0"]
+    result = run_cli(settings, "scan", str(folder), "--url", api_server, "--key", SCANNER_KEY, *options)
     assert result.returncode == 2, result.stderr
-    sent = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [Path(s["file"]).name for s in sent] == ["a.png", "b.png"]
-    assert "c.png: 415" in result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    sent = [a for a in answers if a["files"]]
+    assert [Path(a["files"][0]).name for a in sent] == ["a.png", "b.png"]
+    refused = {Path(r["file"]).name: r["reason"] for a in answers for r in a["refused"]}
+    assert set(refused) == {"c.png", "notes.txt"} and all("not a JPEG" in why for why in refused.values())
     from models import Scan, load
     from storage import open_store
 
     store = open_store(settings)
-    scans = [load(store, Scan, s["scan_id"]) for s in sent]
+    scans = [load(store, Scan, a["scan"]["scan_id"]) for a in sent]
     assert {s.policy_no for s in scans} == {"P2026000777"} and {s.mode for s in scans} == {"batch"}

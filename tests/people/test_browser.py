@@ -24,7 +24,7 @@ from people import accounts, audit
 from settings import Settings
 from storage import open_store
 from supervisor import free_port
-from tests.conftest import add_staff, browser_sign_in, csp_violations, needs_chromium
+from tests.conftest import add_staff, axe_violations, browser_sign_in, csp_violations, needs_chromium
 from tests.indexing.conftest import POLICY, case  # noqa: F401  (the fixture)
 
 pytestmark = needs_chromium
@@ -68,7 +68,7 @@ def test_sign_in_open_the_viewer_key_a_field_and_sign_out(
     browser_sign_in(browser, api_server, person)
     box = wait.until(ec.visibility_of_element_located((By.ID, "search")))
     box.send_keys(POLICY, Keys.ENTER)
-    wait.until(lambda d: "document" in d.find_element(By.ID, "status").text)
+    wait.until(lambda d: "份文件" in d.find_element(By.ID, "status").text)
     wait.until(
         lambda d: d.execute_script("return [...document.images].some(i => i.complete && i.naturalWidth)")
     )
@@ -137,6 +137,7 @@ def test_an_admin_locks_and_resets_an_account_from_the_admin_page(
     add_staff(settings, "clerk.a", "underwriter")
     browser.get(api_server + "/admin/users")
     assert _path(browser) == "/login"
+    assert axe_violations(browser) == []
     browser_sign_in(browser, api_server, add_staff(settings, "boss.c", "admin"), "/admin/users")
     # The table is drawn again after each change: an element found a moment ago may be gone (stale).
     wait = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,))
@@ -150,6 +151,7 @@ def test_an_admin_locks_and_resets_an_account_from_the_admin_page(
         return lambda d: (r := clerk_row(d)) is not None and word in r.text
 
     wait.until(row_says("active"))
+    assert axe_violations(browser) == []
     wait.until(lambda d: clerk_row(d).find_element(By.XPATH, ".//button[text()='lock']").click() or True)
     wait.until(row_says("locked"))
     store = open_store(settings)

@@ -1,6 +1,6 @@
 "use strict";
-// The operator page: one call to /v1/operations and one to /v1/jobs/failed every five seconds;
-// requeue and discard buttons on each failed job. The person signed in calls the API with the session
+// The operator page: one call each to /v1/operations, /v1/jobs/failed and /v1/events every five seconds;
+// requeue and discard buttons on each failed job, a replay button on each webhook delivery. The person signed in calls the API with the session
 // cookie, and every POST carries the page's CSRF token. Those routes are for admins: anyone else sees
 // the API's refusal, in words.
 const $ = (id) => document.getElementById(id);
@@ -65,12 +65,34 @@ function button(label, path, jobId) {
   return b;
 }
 
+function replayButton(eventId, n) {
+  const b = document.createElement("button");
+  b.textContent = "replay";
+  b.dataset.event = eventId;
+  b.dataset.delivery = n;
+  b.addEventListener("click", async () => {
+    const path = `/v1/events/${encodeURIComponent(eventId)}/replay?delivery=${n}`;
+    const response = await call(path, {method: "POST"});
+    if (response.status === 403) { await refuse(response); return; }
+    $("error").textContent = response.ok ? "" : `replay ${eventId}: ${response.status} ${await detail(response)}`;
+    await refresh();
+  });
+  return b;
+}
+
+function attempts(delivery) {
+  const tries = delivery.attempts.map((a) => a.status ?? "no answer");
+  return `${tries.length}${tries.length ? ": " + tries.join(", ") : ""}` +
+    (delivery.replays ? ` (replayed ${delivery.replays})` : "");
+}
+
 async function refresh() {
-  const [ops, failed] = await Promise.all([call("/v1/operations"), call("/v1/jobs/failed")]);
-  if (ops.status === 401 || failed.status === 401) return false;  // on the way to /login
-  const refusal = [ops, failed].find((r) => r.status === 403);
+  const answers = await Promise.all([call("/v1/operations"), call("/v1/jobs/failed"), call("/v1/events?limit=20")]);
+  const [ops, failed, events] = answers;
+  if (answers.some((r) => r.status === 401)) return false;  // on the way to /login
+  const refusal = answers.find((r) => r.status === 403);
   if (refusal) { await refuse(refusal); return false; }
-  const trouble = [ops, failed].find((r) => !r.ok);
+  const trouble = answers.find((r) => !r.ok);
   if (trouble) {  // Redis away (503), say: shown, and tried again at the next round
     $("error").textContent = `${new URL(trouble.url).pathname}: ${trouble.status} ${await detail(trouble)}`;
     $("board").hidden = false;
@@ -92,6 +114,9 @@ async function refresh() {
     actions.append(button("requeue", "/v1/jobs/requeue", j.job_id), button("discard", "/v1/jobs/discard", j.job_id));
     return [j.job_id, j.queue, j.ended_at, {error: true, text: j.error}, actions];
   }));
+  fill("events", (await events.json()).flatMap((e) => e.deliveries.map((d, n) => [
+    e.event_id, e.created_at, d.url, d.state === "failed" ? {error: true, text: d.state} : d.state,
+    attempts(d), replayButton(e.event_id, n)])));
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   $("refused").hidden = true; $("board").hidden = false;
   return true;
