@@ -3,10 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, a CJK font,
-# the browser for page tests, the tests' private OpenLDAP server (slapd, ldap-utils); npm (for axe-core, the
-# page tests' accessibility check) is asked for only where no npm is on the PATH (NodeSource's nodejs has its own).
-APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd redis-server poppler-utils softhsm2 fonts-arphic-uming qpdf chromium chromium-driver slapd ldap-utils
+# System packages the service and its tests call: OCR, the embedded Redis, PDF checks, the test HSM, CJK fonts
+# (ours, and a second face the OCR tests print values in), the browser for page tests, the tests' private
+# OpenLDAP server (slapd, ldap-utils); npm (for axe-core, the page tests' accessibility check) is asked for
+# only where no npm is on the PATH (NodeSource's nodejs has its own).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd redis-server poppler-utils softhsm2 fonts-arphic-uming fonts-wqy-zenhei qpdf chromium chromium-driver slapd ldap-utils
 
 .PHONY: run test lint format system venv node lock clean
 

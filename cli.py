@@ -488,13 +488,30 @@ def _write_image(image, dpi: float, out: str) -> None:
     Path(out).write_bytes(encode_image(image, dpi, fmt))
 
 
+_FONT_HELP = "Print the values in this CJK face (printing.FACES: uming, ukai, zenhei, noto-sans, ...)."
+
+
+def _face(font: str | None) -> str | None:
+    """Return the face named by --font, checked: known and installed."""
+    from errors import BadInput
+    from printing import FontMissing, font_file
+
+    if font is not None:
+        try:
+            font_file(font)
+        except FontMissing as exc:
+            raise BadInput(str(exc)) from None
+    return font
+
+
 @samples.command("form")
 @click.option("--values", "values_path", type=click.Path(dir_okay=False), help="JSON of field values.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png/.jpg/.tif page, or .pdf.")
 @click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
-def samples_form(values_path: str | None, out: str, dpi: int) -> None:
+@click.option("--font", help=_FONT_HELP)
+def samples_form(values_path: str | None, out: str, dpi: int, font: str | None) -> None:
     """The application form filled with VALUES: a clean page image, or a born-digital PDF."""
-    _write_form("application_form", _values(values_path), out, dpi)
+    _write_form("application_form", _values(values_path), out, dpi, _face(font))
 
 
 @samples.command("idcard")
@@ -502,14 +519,16 @@ def samples_form(values_path: str | None, out: str, dpi: int) -> None:
 @click.option("--side", type=click.Choice(["front", "back"]), required=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--dpi", type=click.IntRange(72, 1200), default=300, show_default=True)
-def samples_idcard(values_path: str | None, side: str, out: str, dpi: int) -> None:
+@click.option("--font", help=_FONT_HELP)
+def samples_idcard(values_path: str | None, side: str, out: str, dpi: int, font: str | None) -> None:
     """A specimen ID card side (样本) at its true size, 85.6 x 54 mm."""
     from capture.render import render_idcard
     from capture.templates import latest
     from errors import BadInput
 
+    face = _face(font)
     try:
-        image = render_idcard(latest(f"idcard_{side}"), _values(values_path), dpi)
+        image = render_idcard(latest(f"idcard_{side}"), _values(values_path), dpi, face)
     except ValueError as exc:
         raise BadInput(f"bad card value: {exc} (dates are YYYY-MM-DD)") from None
     _write_image(image, dpi, out)
@@ -561,18 +580,24 @@ def samples_bank_card(values_path: str | None, out: str, dpi: int) -> None:
     )
 
 
-def _write_form(template_type: str, values: dict[str, str], out: str, dpi: int) -> None:
-    """Write a form of the template type filled with values: a page image, or a born-digital PDF."""
+def _write_form(
+    template_type: str, values: dict[str, str], out: str, dpi: int, face: str | None = None
+) -> None:
+    """Write a form of the template type filled with values: a page image (its values in face, ours when
+    None), or a born-digital PDF."""
     from pathlib import Path
 
     from capture.render import render_form, render_form_pdf
     from capture.templates import latest
+    from errors import BadInput
 
     template = latest(template_type)
     if out.lower().endswith(".pdf"):
+        if face is not None:
+            raise BadInput("--font is for page images (.png/.jpg/.tif): the PDF embeds the print font only")
         Path(out).write_bytes(render_form_pdf(template, values))
     else:
-        _write_image(render_form(template, values, dpi), dpi, out)
+        _write_image(render_form(template, values, dpi, face), dpi, out)
 
 
 @samples.command("epolicy")

@@ -23,6 +23,18 @@ FONT_CANDIDATES = (
     (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"), 0),
 )
 FONT_NAME = "ImagingCJK"
+# Common CJK faces Debian ships, by the name `imaging samples --font` and the benchmarks take: forms
+# filled by other systems print their values in faces like these (ocr/printed.py learns which from the
+# page). "uming" is the face our own forms and cards are printed in (FONT_CANDIDATES). Packages:
+# fonts-arphic-uming, fonts-arphic-ukai, fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk.
+FACES: dict[str, tuple[Path, int]] = {
+    "uming": (Path("/usr/share/fonts/truetype/arphic/uming.ttc"), 0),  # AR PL UMing CN (Ming, serif)
+    "ukai": (Path("/usr/share/fonts/truetype/arphic/ukai.ttc"), 0),  # AR PL UKai CN (Kai, brush)
+    "zenhei": (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"), 0),  # WenQuanYi Zen Hei (sans)
+    "microhei": (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), 0),  # WenQuanYi Micro Hei
+    "noto-sans": (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"), 2),  # Noto Sans CJK SC
+    "noto-serif": (Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"), 2),  # Noto Serif CJK SC
+}
 
 
 class FontMissing(RuntimeError):
@@ -30,12 +42,24 @@ class FontMissing(RuntimeError):
 
 
 @cache
-def font_file() -> tuple[Path, int]:
-    """Return the CJK font file and its subfont index."""
+def font_file(face: str | None = None) -> tuple[Path, int]:
+    """Return the CJK font file and its subfont index: the print font, or one of FACES by name."""
+    if face is not None:
+        if face not in FACES:
+            raise FontMissing(f"unknown face {face!r}: one of {', '.join(FACES)}")
+        path, index = FACES[face]
+        if not path.exists():
+            raise FontMissing(f"face {face!r} is not installed ({path}): see printing.FACES for its package")
+        return path, index
     for path, index in FONT_CANDIDATES:
         if path.exists():
             return path, index
     raise FontMissing("no CJK font: install fonts-arphic-uming (make run and make test do)")
+
+
+def installed_faces() -> list[str]:
+    """Return the names of the FACES installed on this machine."""
+    return [name for name, (path, _) in FACES.items() if path.exists()]
 
 
 class _Kept(OrderedDict):

@@ -41,8 +41,11 @@ def parse_payload(text: str) -> dict[str, str] | None:
     return {"type": parts[1], "version": parts[2], "page": parts[3], "application_no": parts[4]}
 
 
-def render_form_pdf(template: Template, values: dict[str, str] | None = None) -> bytes:
-    """Return the application form as a PDF: blank, or filled with values (a born-digital application)."""
+def render_form_pdf(
+    template: Template, values: dict[str, str] | None = None, draw_fields: bool = True
+) -> bytes:
+    """Return the application form as a PDF: blank, or filled with values (a born-digital application).
+    draw_fields False: the QR code and the signature regions only (render_form prints the fields)."""
     font = cjk_font()
     values = values or {}
     out = io.BytesIO()
@@ -82,9 +85,9 @@ def render_form_pdf(template: Template, values: dict[str, str] | None = None) ->
         c.setFont(font, 13)
         for spec in template.fields:
             value = values.get(spec.name)
-            if spec.page == page and spec.options:
+            if spec.page == page and spec.options:  # tick marks, not type: drawn whatever the face
                 _draw_ticks(c, spec, value, h, font)
-            elif spec.page == page and value:
+            elif spec.page == page and value and draw_fields:
                 b = spec.box
                 c.drawString((b.x + 2.5) * mm, (h - b.y - b.h / 2 - 1.6) * mm, str(value))
         for spec in template.regions:
@@ -153,9 +156,26 @@ def rasterise(pdf: bytes, dpi: float = 300, page: int = 1) -> np.ndarray:
         doc.close()
 
 
-def render_form(template: Template, values: dict[str, str] | None = None, dpi: float = 300) -> np.ndarray:
-    """Return the (filled) form's first page as a clean grey image at dpi."""
-    return rasterise(render_form_pdf(template, values), dpi)
+FIELD_PT = 13  # the size form values are printed at (render_form_pdf)
+
+
+def render_form(
+    template: Template, values: dict[str, str] | None = None, dpi: float = 300, face: str | None = None
+) -> np.ndarray:
+    """Return the (filled) form's first page as a clean grey image at dpi. With a face (printing.FACES),
+    the values are printed in that face, as a system other than ours would fill our form; the form
+    itself stays in ours. Drawn with Pillow: reportlab cannot embed the CFF-outlined faces (Noto CJK)."""
+    if face is None:
+        return rasterise(render_form_pdf(template, values), dpi)
+    values = values or {}
+    image = Image.fromarray(rasterise(render_form_pdf(template, values, draw_fields=False), dpi))
+    draw, font = ImageDraw.Draw(image), _pil_font(round(FIELD_PT / 72 * dpi), face)
+    for spec in template.fields:
+        value = values.get(spec.name)
+        if spec.page == 1 and value and not spec.options:  # a choice's tick is drawn by render_form_pdf
+            b = spec.box  # the baseline where render_form_pdf draws it
+            draw.text((_px(b.x + 2.5, dpi), _px(b.y + b.h / 2 + 1.6, dpi)), str(value), 0, font, anchor="ls")
+    return np.asarray(image)
 
 
 # ---- the specimen ID card -------------------------------------------------------------------------
@@ -168,8 +188,8 @@ def _px(value_mm: float, dpi: float) -> int:
 
 
 @cache
-def _pil_font(size_px: int) -> ImageFont.FreeTypeFont:
-    path, index = font_file()
+def _pil_font(size_px: int, face: str | None = None) -> ImageFont.FreeTypeFont:
+    path, index = font_file(face)
     return ImageFont.truetype(str(path), size_px, index=index)
 
 
@@ -197,8 +217,11 @@ def _validity(value: str) -> str:
     return value if not value[:4].isdigit() else date.fromisoformat(value).strftime("%Y.%m.%d")
 
 
-def render_idcard(template: Template, values: dict[str, str] | None = None, dpi: float = 300) -> np.ndarray:
-    """Return a specimen card side (template type idcard_front or idcard_back) as RGB at its true size."""
+def render_idcard(
+    template: Template, values: dict[str, str] | None = None, dpi: float = 300, face: str | None = None
+) -> np.ndarray:
+    """Return a specimen card side (template type idcard_front or idcard_back) as RGB at its true size;
+    with a face (printing.FACES), its values printed in that face."""
     values = values or {}
     back = template.type == "idcard_back"
     width, height = _px(template.width_mm, dpi), _px(template.height_mm, dpi)
@@ -229,7 +252,7 @@ def render_idcard(template: Template, values: dict[str, str] | None = None, dpi:
         size = _px(3.4 if spec.name == "name" else 3.0, dpi)
         if spec.name == "id_number":
             size = _px(3.3, dpi)
-        font = _pil_font(size)
+        font = _pil_font(size, face)
         lines = _wrap(text, font, _px(spec.box.w - 1, dpi)) if spec.name == "address" else [text]
         for i, line in enumerate(lines[:3]):
             y = spec.box.y + 0.8 + i * 4.6

@@ -33,7 +33,7 @@ import numpy as np
 from ocr.engine import OcrText
 from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
 from ocr.validate import document_checks, validate
-from printing import group_card_number
+from printing import group_card_number, installed_faces
 from vocabulary import FieldStatus
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
@@ -87,6 +87,14 @@ GLYPH_LINE = 2.0
 VOTES_MIN: dict[str, int] = {}
 DEFAULT_VOTES_MIN = 2
 MARGIN_VOTES = 2  # without the image: the value most reads give, by this many reads
+# Two engines that fail differently (ocr/reads.py: tesseract and PP-OCR, ocr/ppocr.py) reading the same
+# valid value settle a field in two reads; PP-OCR's least character confidence must also clear this
+# (0-100). Its score alone proves nothing (it does not see a dropped character): the agreement does.
+PPOCR_MIN = 50.0
+# Kinds whose value carries its own proof (a check digit, a code the form's QR code repeats) or is all
+# digits: the fields the page's face is learned from (learn_face) when both engines read them alike.
+PROVEN_KINDS = ("id_number", "card_number", "code", "phone", "date")
+FACE_SAMPLES = 3  # fields the face is learned from: enough to tell the faces apart, few enough to be quick
 
 
 @dataclass
@@ -121,33 +129,33 @@ def _drawn_text(kind: str, text: str) -> str:
 _checked: OrderedDict[tuple, list[str]] = OrderedDict()  # the last answers of print_problems
 
 
-def print_problems(kind: str, text: str, image: np.ndarray) -> list[str]:
+def print_problems(kind: str, text: str, image: np.ndarray, face: str | None = None) -> list[str]:
     """Return why the field does not look printed with this text (none when it does): the line drawn in
     the print font must match the ink (ocr/printed.py print_score), and so must each character in its
     own place (char_scores) and better than its look-alikes would (look_alike_lead). The answer is kept
     for the same image and text: a field is checked once to decide whether to read it more, then again
     to decide it."""
-    key = (kind, text, image.shape, hash(image.tobytes()))
+    key = (kind, text, face, image.shape, hash(image.tobytes()))
     if key not in _checked:
-        _checked[key] = _print_problems(kind, text, image)
+        _checked[key] = _print_problems(kind, text, image, face)
         while len(_checked) > 256:
             _checked.popitem(last=False)
     return list(_checked[key])
 
 
-def _print_problems(kind: str, text: str, image: np.ndarray) -> list[str]:
+def _print_problems(kind: str, text: str, image: np.ndarray, face: str | None) -> list[str]:
     text = _drawn_text(kind, text)
     if "\n" not in text:
-        score = print_score(image, text)
+        score = print_score(image, text, face)
         if score < PRINT_MIN:
             return [f"does not look printed (match {score:.2f} < {PRINT_MIN}): handwritten or smudged?"]
-    scores = char_scores(image, text)
+    scores = char_scores(image, text, face)
     least = CHAR_MIN.get(kind, DEFAULT_CHAR_MIN)
     if not scores or min(scores) < least:
         worst = min(scores, default=0.0)
         return [f"a character does not look printed as read (match {worst:.2f} < {least})"]
     if kind in LOOK_ALIKE_KINDS:
-        lead, char, other = look_alike_lead(image, text)
+        lead, char, other = look_alike_lead(image, text, face)
         if lead < LOOK_ALIKE_LEAD:
             return [f"{char} could as well be {other} (the print matches it only {lead:.2f} better)"]
     return []
@@ -165,7 +173,9 @@ def _candidates(kind: str, name: str, reads: tuple[OcrText, ...]) -> dict[str, t
     return out
 
 
-def _decide_by_votes(kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> Decision:
+def _decide_by_votes(
+    kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None, face: str | None = None
+) -> Decision:
     """Return the decision from more than two reads: each value they give is drawn in the print font and
     compared with the ink character by character; the value that matches best is accepted when at least
     VOTES_MIN reads give it, it looks printed, and no other value read matches nearly as well. Without
@@ -186,7 +196,7 @@ def _decide_by_votes(kind: str, name: str, reads: tuple[OcrText, ...], image: np
         )
     scored = []
     for value, (votes, surest) in candidates.items():
-        scores = char_scores(image, _drawn_text(kind, surest.text))
+        scores = char_scores(image, _drawn_text(kind, surest.text), face)
         scored.append((min(scores, default=-1.0), votes, value, surest))
     scored.sort(key=lambda s: -s[0])
     match, votes, value, surest = scored[0]
@@ -196,21 +206,55 @@ def _decide_by_votes(kind: str, name: str, reads: tuple[OcrText, ...], image: np
     if len(scored) > 1 and match - scored[1][0] < CHAR_MARGIN:
         reasons.append(f"{value!r} and {scored[1][2]!r} match the ink almost equally")
     if not reasons:
-        reasons = print_problems(kind, surest.text, image)
+        reasons = print_problems(kind, surest.text, image, face)
     if reasons:
         return Decision(None, confidence, FieldStatus.key_entry, reasons, value)
     return Decision(value, surest.confidence, FieldStatus.accepted)
 
 
+def two_engines(reads: tuple[OcrText, ...]) -> bool:
+    """Return whether the reads are one tesseract read and one PP-OCR read (ocr/reads.py's first two)."""
+    return len(reads) == 2 and {r.engine for r in reads} == {"tesseract", "ppocr"}
+
+
+def _decide_by_agreement(
+    kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None, face: str | None
+) -> Decision:
+    """Return the decision from one read by each engine: accepted when both give the same value, every
+    validator of the kind passes, tesseract's confidence clears the kind's threshold and PP-OCR's least
+    character confidence PPOCR_MIN, and (with the image) the value looks printed in the page's face."""
+    checked = [validate(kind, r.text, name) for r in reads]
+    tess = next(r for r in reads if r.engine == "tesseract")
+    pp = next(r for r in reads if r.engine == "ppocr")
+    first = checked[0] if checked[0].value else checked[1]
+    reasons = list(dict.fromkeys(p for c in checked for p in c.problems))
+    if checked[0].value != checked[1].value:
+        reasons.append("the two engines disagree: " + " / ".join(repr(c.value) for c in checked))
+    threshold = THRESHOLDS.get(kind, 60.0)
+    if tess.confidence < threshold:
+        reasons.append(f"OCR confidence {tess.confidence:.0f} below {threshold:.0f}")
+    if pp.confidence < PPOCR_MIN:
+        reasons.append(f"PP-OCR confidence {pp.confidence:.0f} below {PPOCR_MIN:.0f}")
+    if not reasons and image is not None:
+        reasons = print_problems(kind, pp.text, image, face)
+    confidence = min(tess.confidence, pp.confidence)
+    if reasons:
+        return Decision(None, confidence, FieldStatus.key_entry, reasons, first.value or None)
+    return Decision(first.value, confidence, FieldStatus.accepted)
+
+
 def decide_field(
-    kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None = None
+    kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None = None, face: str | None = None
 ) -> Decision:
     """Return the decision for one field from its reads (no reads: the field is blank) and, when given,
-    the image they were read from (to check that it is printed, and to choose between values read)."""
+    the image they were read from (to check that it is printed, in the page's face, and to choose
+    between values read)."""
     if not reads:
         return Decision(None, 0.0, FieldStatus.key_entry, ["nothing written in the field"], None)
+    if two_engines(reads):
+        return _decide_by_agreement(kind, name, reads, image, face)
     if len(reads) > 2:
-        return _decide_by_votes(kind, name, reads, image)
+        return _decide_by_votes(kind, name, reads, image, face)
     checked = [validate(kind, r.text, name) for r in reads]
     confidence = min(r.confidence for r in reads)
     first = checked[0]
@@ -221,7 +265,7 @@ def decide_field(
     if confidence < threshold:
         reasons.append(f"OCR confidence {confidence:.0f} below {threshold:.0f}")
     if not reasons and image is not None:
-        reasons = print_problems(kind, reads[0].text, image)
+        reasons = print_problems(kind, reads[0].text, image, face)
     if reasons:
         return Decision(None, confidence, FieldStatus.key_entry, reasons, first.value or None)
     return Decision(first.value, confidence, FieldStatus.accepted)
@@ -229,8 +273,32 @@ def decide_field(
 
 def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> bool:
     """Return whether a field's first two reads are enough: they would be accepted as they are (used by
-    ocr/reads.py to read the field more times when not)."""
+    ocr/reads.py to read the field more times when not). Two engines' reads are judged without the
+    print check: the page's face is learned from all its fields after reading (learn_face)."""
+    if two_engines(reads):
+        image = None
     return decide_field(kind, "", reads, image).status == FieldStatus.accepted
+
+
+def learn_face(
+    fields: dict[str, tuple[str, tuple[OcrText, ...]]], images: dict[str, np.ndarray]
+) -> str | None:
+    """Return the installed face (printing.FACES) the document's values are printed in: the one whose
+    drawing of the values both engines read alike (fields with their own proof first, PROVEN_KINDS)
+    matches their ink best; None (the print font) when no field was read alike."""
+    samples = []
+    for name, (kind, reads) in fields.items():
+        if name not in images or not two_engines(reads) or not settled(kind, reads, None):
+            continue
+        text = _drawn_text(kind, next(r.text for r in reads if r.engine == "ppocr")).strip()
+        if text and "\n" not in text:
+            samples.append((kind not in PROVEN_KINDS, -len(text), images[name], text))
+    if not samples:
+        return None
+    samples = sorted(samples, key=lambda s: s[:2])[:FACE_SAMPLES]
+    faces = installed_faces()
+    score = {f: sum(print_score(image, text, f) for *_, image, text in samples) for f in faces}
+    return max(faces, key=lambda f: score[f])
 
 
 def _printed_text(kind: str, name: str, reads: tuple[OcrText, ...], value: str) -> str | None:
@@ -245,6 +313,7 @@ def lone_glyph_problems(
     fields: dict[str, tuple[str, tuple[OcrText, ...]]],
     decisions: dict[str, Decision],
     images: dict[str, np.ndarray],
+    face: str | None = None,
 ) -> dict[str, list[str]]:
     """Return, per accepted field of one character (a sex, a one-digit number), why it is not shown to be
     printed: one glyph drawn again matches a careful hand as well as print (handwritten 男 0.14-0.98,
@@ -259,7 +328,7 @@ def lone_glyph_problems(
         kind, reads = fields[name]
         text = _printed_text(kind, name, reads, d.value)
         if text and "\n" not in text:
-            found = print_geometry(image, text)
+            found = print_geometry(image, text, face)
             if found:
                 geometry[name] = (len(text.replace(" ", "")), image.shape[0], *found)
     problems = {}
@@ -285,12 +354,15 @@ def decide_document(
     fields: dict[str, tuple[str, tuple[OcrText, ...]]], images: dict[str, np.ndarray] | None = None
 ) -> dict[str, Decision]:
     """Return a decision per field of one document (name: (kind, reads)), cross-checks applied; with
-    the field images (name: image read), each accepted field is also checked to be printed."""
+    the field images (name: image read), each accepted field is also checked to be printed, in the face
+    the document's values are printed in (learn_face)."""
     images = images or {}
+    face = learn_face(fields, images) if images else None
     decisions = {
-        name: decide_field(kind, name, reads, images.get(name)) for name, (kind, reads) in fields.items()
+        name: decide_field(kind, name, reads, images.get(name), face)
+        for name, (kind, reads) in fields.items()
     }
-    for name, problems in lone_glyph_problems(fields, decisions, images).items():
+    for name, problems in lone_glyph_problems(fields, decisions, images, face).items():
         d = decisions[name]
         decisions[name] = Decision(None, d.confidence, FieldStatus.key_entry, problems, d.value)
     accepted = {n: d.value for n, d in decisions.items() if d.status == FieldStatus.accepted and d.value}

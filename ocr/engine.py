@@ -3,8 +3,8 @@
 An engine reads one prepared field image (ocr/reads.py prepares it: binarised or grey, scaled to a text
 height, with a white border) with a field's configuration and returns the text and its word
 confidences. Everything else (how often and at which heights to read, which value to take) is the
-engine's callers': ocr/reads.py and ocr/decide.py. tesseract (ocr/tesseract.py) is the one engine
-today; a module with the same two functions is another.
+engine's callers': ocr/reads.py and ocr/decide.py. tesseract (ocr/tesseract.py) and PP-OCR
+(ocr/ppocr.py) are the engines; a module with the same two functions is another.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class OcrConfig:
 class OcrText:
     text: str
     confidence: float  # the lowest word confidence, 0-100; 0 when nothing was read
-    words: tuple[tuple[str, float], ...] = ()
+    words: tuple[tuple[str, float], ...] = ()  # tesseract: words; PP-OCR: characters
+    engine: str = ""  # which engine read it: "tesseract", "ppocr"
 
 
 class Engine(Protocol):

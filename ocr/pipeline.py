@@ -1,18 +1,18 @@
 """read_document: a captured document in, a decision per field out. Reads as the process:
 
-template fields -> how each is read (ocr_config) -> reads on an engine (ocr/reads.py; tesseract unless
-told) -> the decisions, cross-checks applied (ocr/decide.py). Fields from a born-digital PDF's text layer
-are validated, not read.
+template fields -> how each is read (ocr_config) -> reads on two engines (ocr/reads.py: tesseract and
+PP-OCR) -> the page's face learned, the decisions, cross-checks applied (ocr/decide.py). Fields from a
+born-digital PDF's text layer are validated, not read.
 """
 
 from __future__ import annotations
 
 from capture.model import Document
 from capture.templates import FieldSpec
-from ocr import tesseract
+from ocr import ppocr, tesseract
 from ocr.choice import decide_choice
 from ocr.decide import Decision, decide_document
-from ocr.engine import Engine, OcrConfig
+from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.printed import look_alikes
 from ocr.reads import read_fields
 from ocr.validate import document_checks, validate
@@ -27,9 +27,16 @@ def ocr_config(spec: FieldSpec) -> OcrConfig:
 def read_document(document: Document, engine: Engine = tesseract) -> dict[str, Decision]:
     """Return the decision for each field of a captured document (none for a page of no template).
     Fields from a born-digital PDF's text layer are validated, not read."""
+    return read_and_decide(document, engine)[0]
+
+
+def read_and_decide(
+    document: Document, engine: Engine = tesseract
+) -> tuple[dict[str, Decision], dict[str, tuple[OcrText, ...]]]:
+    """Return read_document's decisions and the reads behind them, per field read."""
     template = document.template
     if template is None or not document.fields:
-        return {}
+        return {}, {}
     names = [n for n, f in document.fields.items() if f.text is None and not f.marks]
     configs = [ocr_config(template.field(n)) for n in names]
     images = {n: document.fields[n].ocr_image for n in names}
@@ -37,6 +44,10 @@ def read_document(document: Document, engine: Engine = tesseract) -> dict[str, D
     decisions = decide_document(
         {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}, images
     )
+    if document.application_no and "application_no" in names:
+        decisions["application_no"] = _qr_proof(
+            document.application_no, reads[names.index("application_no")], decisions["application_no"]
+        )
     for name, f in document.fields.items():
         if f.marks:  # tick boxes: read as marks, not text (ocr/choice.py), cross-checked below
             decisions[name] = decide_choice(str(template.field(name).kind), name, f.marks)
@@ -55,11 +66,32 @@ def read_document(document: Document, engine: Engine = tesseract) -> dict[str, D
             decisions[name] = Decision(
                 None, d.confidence, FieldStatus.key_entry, problems, d.value, d.choices
             )
-    return decisions
+    return decisions, dict(zip(names, reads, strict=True))
+
+
+def _qr_proof(number: str, reads: tuple[OcrText, ...], decision: Decision) -> Decision:
+    """Return the application number's decision with the form's QR code as its proof: accepted when a
+    read gives the number the code holds, to key-entry when the value read differs (the T of TB read as
+    1 by both reads, in a face the look-alike check did not know)."""
+    given = {validate("code", r.text).value for r in reads}
+    number = validate("code", number).value
+    if number in given:
+        return Decision(number, 100.0, FieldStatus.accepted)
+    if decision.status != FieldStatus.accepted:
+        return decision
+    return Decision(
+        None,
+        decision.confidence,
+        FieldStatus.key_entry,
+        [f"differs from the form's QR code ({number})"],
+        decision.value,
+    )
 
 
 def preload(engine: Engine = tesseract) -> None:
-    """Load the engine, and the print font's look-alike table that ocr/decide.py checks names against
-    (3755 characters drawn, about a second), once per worker process, before it forks a job."""
+    """Load the engines (tesseract's languages, PP-OCR's recognition model) and the look-alike table
+    ocr/decide.py checks names against (read from its file), once per worker process, before it forks
+    a job."""
     engine.preload()
+    ppocr.preload()
     look_alikes("宇")

@@ -17,7 +17,10 @@ is compared with its line of the text.
 
 from __future__ import annotations
 
+import json
 from functools import cache, lru_cache
+from itertools import accumulate
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,10 +31,11 @@ SHIFT = 2  # px: how far a character's drawn column may move to meet its ink
 
 
 @cache
-def _font() -> ImageFont.FreeTypeFont:
+def _font(face: str | None = None) -> ImageFont.FreeTypeFont:
+    """Return a face (printing.FACES; the print font when None) at DRAW_SIZE."""
     from printing import font_file
 
-    path, index = font_file()
+    path, index = font_file(face)
     return ImageFont.truetype(str(path), DRAW_SIZE, index=index)
 
 
@@ -59,11 +63,14 @@ def _blur(ink: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(255 - ink.astype(np.float32), (0, 0), 1.5)
 
 
-@lru_cache(maxsize=512)
-def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], tuple[int, int]] | None:
-    """Return the text drawn in the print font, cropped to its ink, each character's columns there, and
-    where the crop starts on the canvas, (x, y) (the text is drawn at LEFT, DRAW_SIZE // 2)."""
-    font = _font()
+@lru_cache(maxsize=2048)
+def _glyphs(
+    text: str, face: str | None = None
+) -> tuple[np.ndarray, tuple[tuple[float, float], ...], tuple[int, int]] | None:
+    """Return the text drawn in the face (the print font when None), cropped to its ink, each character's
+    columns there, and where the crop starts on the canvas, (x, y) (the text is drawn at LEFT,
+    DRAW_SIZE // 2)."""
+    font = _font(face)
     canvas = Image.new("L", (DRAW_SIZE * (len(text) + 2), DRAW_SIZE * 2), 255)
     left = DRAW_SIZE // 2
     ImageDraw.Draw(canvas).text((left, DRAW_SIZE // 2), text, fill=0, font=font)
@@ -72,17 +79,23 @@ def _glyphs(text: str) -> tuple[np.ndarray, tuple[tuple[float, float], ...], tup
     if len(ys) == 0:
         return None
     x0, x1 = xs.min(), xs.max() + 1
+    # Each character's advance summed, not the length of every prefix measured (quadratic: a third of the
+    # time of the print checks); the same columns for every face tried (Noto Serif's kerned digits aside,
+    # within a pixel at DRAW_SIZE).
+    ends = list(accumulate(font.getlength(char) for char in text))
     columns = tuple(
-        (left + font.getlength(text[:i]) - x0, left + font.getlength(text[: i + 1]) - x0)
+        (left + (ends[i - 1] if i else 0.0) - x0, left + ends[i] - x0)
         for i, char in enumerate(text)
         if not char.isspace()
     )
     return array[ys.min() : ys.max() + 1, x0:x1], columns, (int(x0), int(ys.min()))
 
 
-def _drawn(text: str, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
-    """Return the text drawn in the print font and stretched to shape, with each character's columns."""
-    glyphs = _glyphs(text)
+def _drawn(
+    text: str, shape: tuple[int, int], face: str | None = None
+) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """Return the text drawn in the face and stretched to shape, with each character's columns."""
+    glyphs = _glyphs(text, face)
     if glyphs is None:
         return None
     array, columns, _ = glyphs
@@ -110,18 +123,19 @@ def _lines(binary: np.ndarray, count: int) -> list[np.ndarray] | None:
     return None if any(p is None for p in parts) else parts
 
 
-def print_score(image: np.ndarray, text: str) -> float:
-    """Return how well one line of text, drawn in the print font, matches the field's ink (-1 to 1)."""
+def print_score(image: np.ndarray, text: str, face: str | None = None) -> float:
+    """Return how well one line of text, drawn in the face (the print font when None), matches the
+    field's ink (-1 to 1)."""
     ink = _ink(_binary(image))
     if ink is None or not text.strip():
         return 0.0
-    drawn = _drawn(text, ink.shape)
+    drawn = _drawn(text, ink.shape, face)
     if drawn is None:
         return 0.0
     return _corr(_blur(ink), _blur(drawn[0]))
 
 
-def char_scores(image: np.ndarray, text: str) -> list[float]:
+def char_scores(image: np.ndarray, text: str, face: str | None = None) -> list[float]:
     """Return, per character of the text (one line, or lines split by newlines), how well the character
     drawn in the print font matches the ink in its place; [] when the ink and the text cannot be matched
     (no ink, no text, or fewer lines of ink than of text)."""
@@ -133,7 +147,7 @@ def char_scores(image: np.ndarray, text: str) -> list[float]:
         return []
     scores = []
     for ink, line in zip(lines, texts, strict=True):
-        drawn = _drawn(line, ink.shape)
+        drawn = _drawn(line, ink.shape, face)
         if drawn is None:
             return []
         a, b = _blur(ink), _blur(drawn[0])
@@ -152,17 +166,17 @@ def char_scores(image: np.ndarray, text: str) -> list[float]:
     return scores
 
 
-def print_geometry(image: np.ndarray, text: str) -> tuple[float, float] | None:
+def print_geometry(image: np.ndarray, text: str, face: str | None = None) -> tuple[float, float] | None:
     """Return the size (px a character, the font's em) and the baseline row the ink implies if it is the
     text printed in the print font; None when there is no ink or no text. Every field of one printed
     document comes out of one print run: the same size, and the same line in boxes of one height."""
     ys, _ = np.where(_binary(image) < 128)
-    glyphs = _glyphs(text.strip())
+    glyphs = _glyphs(text.strip(), face)
     if len(ys) == 0 or glyphs is None:
         return None
     drawn, _, (_, top) = glyphs
     scale = (ys.max() - ys.min() + 1) / drawn.shape[0]
-    ascent, _ = _font().getmetrics()
+    ascent, _ = _font(face).getmetrics()
     return DRAW_SIZE * scale, ys.min() + (DRAW_SIZE // 2 + ascent - top) * scale
 
 
@@ -194,16 +208,34 @@ def _common_glyphs() -> tuple[str, np.ndarray]:
     return "".join(chars), vectors
 
 
-@lru_cache(maxsize=4096)
-def look_alikes(char: str, count: int = 3) -> tuple[str, ...]:
-    """Return up to `count` common characters whose print looks most like this one (宇: 字; 凤: 风)."""
+# The look-alike table, built once from the print font (`python -m ocr.printed`, about 2 s) and shipped
+# with the package: drawing its 3755 glyphs cost each worker and `imaging capture` 0.8 s at every start.
+LOOK_ALIKE_TABLE = Path(__file__).with_name("lookalikes.json")
+LOOK_ALIKE_COUNT = 3
+
+
+def build_look_alike_table() -> dict[str, str]:
+    """Return, per common character, its up to LOOK_ALIKE_COUNT closest look-alikes in the print font."""
     chars, vectors = _common_glyphs()
-    i = chars.find(char)
-    if i < 0:
-        return ()
-    similarity = vectors @ vectors[i]
-    best = np.argsort(-similarity)[1 : count + 1]
-    return tuple(chars[j] for j in best if similarity[j] >= LOOK_ALIKE_MIN)
+    table = {}
+    for i, char in enumerate(chars):
+        similarity = vectors @ vectors[i]
+        best = np.argsort(-similarity)[1 : LOOK_ALIKE_COUNT + 1]
+        table[char] = "".join(chars[j] for j in best if similarity[j] >= LOOK_ALIKE_MIN)
+    return table
+
+
+@cache
+def _look_alike_table() -> dict[str, str]:
+    try:
+        return json.loads(LOOK_ALIKE_TABLE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not built: draw it now (slow, but right)
+        return build_look_alike_table()
+
+
+def look_alikes(char: str) -> tuple[str, ...]:
+    """Return up to 3 common characters whose print looks most like this one (宇: 字; 凤: 风)."""
+    return tuple(_look_alike_table().get(char, ""))
 
 
 DIGITS = "0123456789"
@@ -218,21 +250,21 @@ def _rivals(char: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _glyph_alone(char: str) -> np.ndarray:
+def _glyph_alone(char: str, face: str | None = None) -> np.ndarray:
     """Return one character drawn on its own canvas, at the place and size _glyphs draws the first."""
     canvas = Image.new("L", (DRAW_SIZE * 3, DRAW_SIZE * 2), 255)
-    ImageDraw.Draw(canvas).text((DRAW_SIZE // 2, DRAW_SIZE // 2), char, fill=0, font=_font())
+    ImageDraw.Draw(canvas).text((DRAW_SIZE // 2, DRAW_SIZE // 2), char, fill=0, font=_font(face))
     return np.asarray(canvas)
 
 
-def look_alike_lead(image: np.ndarray, text: str) -> tuple[float, str, str]:
+def look_alike_lead(image: np.ndarray, text: str, face: str | None = None) -> tuple[float, str, str]:
     """Return by how much each character of one line matches its ink better than its rivals would in its
     place (digits: every other digit; Chinese: the closest look-alikes), the least lead with that
     character and rival. Each character is drawn alone in its column of the drawn line, stretched as
     the line is onto the ink, and correlated with the ink's column (shifted up to SHIFT px); so is each
     rival. 1.0 when no character has a rival; -1.0 when the text cannot be laid on the ink."""
     ink = _ink(_binary(image))
-    glyphs = _glyphs(text)
+    glyphs = _glyphs(text, face)
     if ink is None or glyphs is None or "\n" in text:
         return -1.0, "", ""
     drawn, columns, (x0, y0) = glyphs
@@ -240,13 +272,13 @@ def look_alike_lead(image: np.ndarray, text: str) -> tuple[float, str, str]:
         return -1.0, "", ""
     a = _blur(ink)
     kx, height = ink.shape[1] / drawn.shape[1], drawn.shape[0]
-    font = _font()
+    font = _font(face)
 
     def score(char: str, i: int, start: float, end: float) -> float | None:
         start, end = max(0.0, start), min(float(drawn.shape[1]), end)  # within the line's ink
         offset = -font.getlength(text[:i])  # from char i's place on the line's canvas to its own
         c0, c1 = int(start + x0 + offset), int(np.ceil(end + x0 + offset))
-        column = _glyph_alone(char)[y0 : y0 + height, max(0, c0) : c1]
+        column = _glyph_alone(char, face)[y0 : y0 + height, max(0, c0) : c1]
         i0, i1 = max(0, round(start * kx)), min(ink.shape[1], round(end * kx))
         if i1 - i0 < 2 or column.shape[1] < 1 or column.min() > 128:
             return None
@@ -267,3 +299,8 @@ def look_alike_lead(image: np.ndarray, text: str) -> tuple[float, str, str]:
             if other is not None and own - other < least[0]:
                 least = (own - other, char, rival)
     return least
+
+
+if __name__ == "__main__":
+    LOOK_ALIKE_TABLE.write_text(json.dumps(build_look_alike_table(), ensure_ascii=False, indent=0) + "\n")
+    print(f"wrote {LOOK_ALIKE_TABLE}")

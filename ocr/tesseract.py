@@ -28,6 +28,7 @@ from errors import ImagingError  # noqa: E402
 from ocr.engine import OcrConfig, OcrText  # noqa: E402
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+NAME = "tesseract"
 
 
 class TesseractMissing(ImagingError):
@@ -116,7 +117,7 @@ def read(image: np.ndarray, config: OcrConfig) -> OcrText:
     api.Clear()
     words = tuple(w for line in lines for w in line)
     text = "\n".join(_join([w for w, _ in line]) for line in lines)
-    return OcrText(text, min((c for _, c in words), default=0.0), words)
+    return OcrText(text, min((c for _, c in words), default=0.0), words, NAME)
 
 
 # Orientation detection (--psm 0) of pages of no template: capture/orient.py asks through this.

@@ -96,3 +96,19 @@ def test_a_bad_values_file_gets_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("imaging: bad card value") and "YYYY-MM-DD" in result.stderr
+
+
+def test_samples_print_the_values_in_the_face_asked_for_and_refuse_an_unknown_one(tmp_path: Path) -> None:
+    import numpy as np
+
+    for face in ("uming", "zenhei"):
+        result = _imaging(
+            "samples", "form", "--font", face, "--out", f"{face}.png", "--dpi", "100", cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+    ours, other = (np.asarray(Image.open(tmp_path / f"{f}.png").convert("L")) for f in ("uming", "zenhei"))
+    assert ours.shape == other.shape and (ours != other).any()  # the values differ, in another face
+    result = _imaging("samples", "form", "--font", "comic", "--out", "x.png", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("imaging: unknown face 'comic'")
+    result = _imaging("samples", "form", "--font", "zenhei", "--out", "x.pdf", cwd=tmp_path)
+    assert result.returncode == 2 and "--font is for page images" in result.stderr

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import SecretStr
 
 from api import create_app
 from capture.render import render_card, render_form
@@ -32,6 +33,8 @@ from tests.conftest import (
     running_workers,
 )
 from tests.indexing.conftest import put_document
+from tests.servers import wait_until
+from tests.test_events import Receiver
 
 CLAIM = "LP2026000088"
 INSURED = "110105198703150013"
@@ -154,7 +157,16 @@ def test_a_claim_scanned_at_the_counter_is_read_and_its_checklist_complete(
     settings: Settings, tmp_path: Path
 ) -> None:
     """A claim form, two invoices (one a phone photo) and a page with the insured's ID card and the bank
-    card, uploaded under the claim number: every value read right, the checklist complete."""
+    card, uploaded under the claim number: every value read right, the checklist complete, and the claims
+    system's webhook, failing its first two deliveries, takes `claim.material_complete` once."""
+    receiver = Receiver(failures=2)
+    settings = settings.model_copy(
+        update={
+            "webhooks": f"claim.material_complete={receiver.url}",
+            "webhook_secret": SecretStr("the claims system's secret"),
+            "webhook_retry_intervals": "1,1,1,1",
+        }
+    )
     claim = claim_values(random.Random(0))
     assert claim["claim_form"]["claimant_id_number"] == claim["idcard"]["id_number"]
     rng = np.random.default_rng(21)
@@ -212,6 +224,12 @@ def test_a_claim_scanned_at_the_counter_is_read_and_its_checklist_complete(
                     wrong.append((name, f["value"], right))
         assert wrong == [] and sum(read) >= 0.9 * len(read), f"OCR: {sum(read)} of {len(read)}, wrong {wrong}"
         _key_the_rest(client, {d["doc_id"]: v for d, v in zip(documents, truth, strict=True)})
+        wait_until(lambda: receiver.taken, 60, "the claims system to take the claim's event")
+        wait_until(lambda: len(receiver.requests) >= 3, 10, "the retries")
+    receiver.close()
+    assert list(receiver.taken) == [f"claim.material_complete-{claim_no}"] and len(receiver.requests) == 3
+    (event,) = receiver.taken.values()
+    assert event["data"]["complete"] is True and event["data"]["missing"] == []
     case = client.get(f"/v1/claims/{claim_no}", headers={"X-API-Key": ADMIN_KEY}).json()
     truths = {
         "claim_form": [claim["claim_form"]],

@@ -62,3 +62,19 @@ def test_look_alikes_are_the_characters_that_print_most_like_one() -> None:
     assert "字" in look_alikes("宇") and "宇" in look_alikes("字")
     assert "风" in look_alikes("凤")
     assert look_alikes("A") == ()  # not a common Chinese character: no look-alikes
+
+
+def test_the_look_alike_table_is_read_from_its_file_and_matches_the_print_font() -> None:
+    import json
+
+    import numpy as np
+
+    from ocr.printed import LOOK_ALIKE_MIN, LOOK_ALIKE_TABLE, _common_glyphs
+
+    table = json.loads(LOOK_ALIKE_TABLE.read_text(encoding="utf-8"))
+    chars, vectors = _common_glyphs()  # what `python -m ocr.printed` draws to build it
+    assert len(table) == len(chars) == 3755
+    for char in "宇凤潍侯张王李明":
+        similarity = vectors @ vectors[chars.index(char)]
+        best = np.argsort(-similarity)[1:4]
+        assert table[char] == "".join(chars[j] for j in best if similarity[j] >= LOOK_ALIKE_MIN), char

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from redis import Redis
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -139,8 +139,9 @@ def test_an_admin_locks_and_resets_an_account_from_the_admin_page(
     assert _path(browser) == "/login"
     assert axe_violations(browser) == []
     browser_sign_in(browser, api_server, add_staff(settings, "boss.c", "admin"), "/admin/users")
-    # The table is drawn again after each change: an element found a moment ago may be gone (stale).
-    wait = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,))
+    # The page is loaded again after each change: an element found a moment ago may be gone (stale), or the
+    # browser may be between documents when it is asked (chromedriver's "unhandled inspector error").
+    wait = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException, WebDriverException))
 
     def clerk_row(d) -> WebElement | None:
         return next(
