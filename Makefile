@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # (ours, and a second face the OCR tests print values in), the browser for page tests, the tests' private
 # OpenLDAP server (slapd, ldap-utils); npm (for axe-core, the page tests' accessibility check) is asked for
 # only where no npm is on the PATH (NodeSource's nodejs has its own).
-APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim redis-server poppler-utils softhsm2 fonts-arphic-uming fonts-wqy-zenhei qpdf chromium chromium-driver slapd ldap-utils
+APT_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd redis-server poppler-utils softhsm2 fonts-arphic-uming fonts-wqy-zenhei qpdf chromium chromium-driver slapd ldap-utils
 
 .PHONY: run test lint format system venv node lock clean
 

@@ -644,6 +644,7 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
     from capture.render import encode_image
     from errors import BadInput
     from ocr.pipeline import read_document
+    from ocr.tesseract import orientation
 
     failed = 0
     for name in files:
@@ -658,7 +659,8 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
                 else f"{name}: {message}"
             )
             continue
-        documents = capture(pages)
+        reports: list = []
+        documents = capture(pages, reports, orientation)
         decisions = [read_document(d) for d in documents]
         if as_json:
             out = []
@@ -667,7 +669,8 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
                 for field, decision in decided.items():
                     record["fields"][field].update(decision.to_json())
                 out.append(record)
-            click.echo(json.dumps({"file": name, "documents": out}, ensure_ascii=False))
+            listed = [r.to_json() for r in reports]
+            click.echo(json.dumps({"file": name, "documents": out, "pages": listed}, ensure_ascii=False))
         else:
             for d, decided in zip(documents, decisions, strict=True):
                 status = d.status if not d.problems else f"{d.status}: {'; '.join(d.problems)}"
@@ -676,9 +679,15 @@ def capture_files(files: tuple[str, ...], as_json: bool, debug_dir: str | None) 
                     shown = decision.value if decision.value is not None else f"[{decision.suggestion or ''}]"
                     why = f"  <- {'; '.join(decision.reasons)}" if decision.reasons else ""
                     click.echo(f"  {field:24} {decision.status:9} {decision.confidence:5.1f}  {shown}{why}")
+            for r in reports:
+                if r.outcome != "document" or r.notes or r.passed_over:
+                    said = "; ".join(filter(None, [r.reason, *r.notes, *r.passed_over]))
+                    click.echo(f"{name}: page {r.number} {r.outcome}" + (f" ({said})" if said else ""))
         if debug_dir:
             Path(debug_dir).mkdir(parents=True, exist_ok=True)
             for page in pages:
+                if page.refused is not None:
+                    continue
                 picture = draw_boxes(page.image, page.number, documents)
                 (Path(debug_dir) / f"{Path(name).stem}-page{page.number}.png").write_bytes(
                     encode_image(picture, 72)

@@ -117,6 +117,7 @@ class Task:
     reasons: list[str]
     values: list[str]  # the two disagreeing values, for the arbiter only
     optional: bool = False  # the template lets the field be empty: "blank" is an answer
+    choices: tuple[str, ...] = ()  # a choice field's options (tick boxes): the value is one of them
 
 
 def task_id_for(doc_id: str, field: str) -> str:
@@ -154,6 +155,7 @@ def add_tasks(conn: Redis, record: DocumentRecord, immediate: bool) -> int:
             "reasons": json.dumps(f.reasons, ensure_ascii=False),
             "image": f.image,
             "optional": "1" if name in specs and specs[name].optional else "",
+            "choices": json.dumps([label for label, _ in specs[name].options] if name in specs else []),
             "priority": base,
             "keyers": ",",
             "entries": "[]",
@@ -275,6 +277,7 @@ def _task(conn: Redis, task_id: str, until: float) -> Task:
         reasons=json.loads(raw["reasons"]),
         values=[e["value"] for e in entries] if arbitration else [],
         optional=bool(raw.get("optional")),
+        choices=tuple(json.loads(raw.get("choices") or "[]")),
     )
 
 
@@ -306,6 +309,8 @@ def _answer(task: Task, text: str, answer: str) -> str:
     checked = validate(task.kind, text, task.field)
     if not checked.ok:
         raise BadInput(f"{task.label}: {'; '.join(checked.problems)}")
+    if task.choices and checked.value not in task.choices:
+        raise BadInput(f"{task.label}: answer one of the boxes: {', '.join(task.choices)}")
     return checked.value
 
 

@@ -150,6 +150,17 @@ class ScanFile(BaseModel):
     pages: int | None = None  # how many pages capture read from it (the scan's pages run on across files)
 
 
+class ScanPage(BaseModel):
+    """What became of one page of an upload: in documents, a separator, blank, or refused with why."""
+
+    page: int
+    outcome: str  # "document", "separator", "blank", "refused"
+    documents: list[str] = Field(default_factory=list)  # the doc ids holding the page
+    reason: str | None = None  # why a refused page could not be read
+    notes: list[str] = Field(default_factory=list)  # what capture did to it (straightened, turned upright)
+    passed_over: list[str] = Field(default_factory=list)  # card-shaped regions not taken for cards, and where
+
+
 class Scan(Stored):
     """``scans/<scan_id>.json``: one upload (one or more files), who sent it, and how far it has gone."""
 
@@ -175,6 +186,7 @@ class Scan(Stored):
     status: ScanStatus = ScanStatus.queued
     pages: int = 0
     documents: list[str] = Field(default_factory=list)  # doc ids, in the order found
+    page_outcomes: list[ScanPage] = Field(default_factory=list)  # every page, with what became of it
     problems: list[str] = Field(default_factory=list)  # why a page must be rescanned (immediate mode: now)
     # What the evidence check of its documents found (indexing/case.py): a card that is no party of the
     # form, an upload's customer_id that no document shows, a card back waiting for its holder.
@@ -228,6 +240,7 @@ class FieldRecord(BaseModel):
     status: str | None = None
     reasons: list[str] = Field(default_factory=list)
     suggestion: str | None = None  # what OCR read where it was not sure
+    choices: list[str] | None = None  # a choice field's options (tick boxes), offered to the keyer
     double_entry: bool = False
     entries: list[KeyedValue] = Field(default_factory=list)
 
@@ -266,6 +279,7 @@ class DocumentRecord(Stored):
     # back): whose identity it shows, which is what servicing and claims may see it by (indexing/access).
     person: str | None = None
     image_sha256: str | None = None  # of the first page image: the same card scanned again is found
+    text_layer: str | None = None  # object key of a born-digital PDF's words with their boxes (for search)
     # indexing/case.py: which party of the form in its scan an ID card front is (applicant | insured), the
     # numbers the scan's evidence ties it to beyond its own (a matched card: the form's policy number),
     # and what that evidence check found for a person to look at.

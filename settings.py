@@ -270,14 +270,16 @@ class Settings(BaseSettings):
     )
     # Against decompression bombs: an A4 page at 600 dpi is 35 Mpx.
     max_page_pixels: int = Field(
-        60_000_000, gt=0, description="a larger page is refused as unreadable (a decompression bomb)"
+        60_000_000,
+        gt=0,
+        description="a larger page is refused alone (a decompression bomb); the rest of its file is read",
     )
     max_pages: int = Field(500, gt=0, description="a scan of more pages is refused")
     # Against files built to stall the decoder (a real page takes well under a second to read).
     page_seconds: float = Field(
         30.0,
         gt=0,
-        description="a page that takes longer to decode is refused (a file built to stall the reader)",
+        description="a page that takes longer to decode is refused alone (built to stall the reader)",
     )
 
     # E-policy signing: a PKCS#12 file (default <data dir>/keys/signer.p12 from `imaging keys init`) with

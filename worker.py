@@ -32,7 +32,7 @@ from errors import DependencyDown
 from indexing.claim import claim_case
 from intake.contacts import note as note_contact
 from intake.take import scan_ended
-from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, epolicy_file, load, mail_body_key
+from models import EPolicy, EPolicyStatus, Mail, MailStatus, Scan, ScanPage, epolicy_file, load, mail_body_key
 from settings import Settings, load_settings
 from storage import ObjectStore, open_store
 from vocabulary import ScanMode, ScanStatus, utcnow
@@ -86,16 +86,18 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _captured(
-    ctx: Context, scan: Scan, pages: list[int], per_file: list[int]
-) -> Iterator[tuple[str, list[str]]]:
-    """Yield each document's id and rescan problems as it is read, filed and queued for key-entry.
-    ``pages`` gains the number of each page read, ``per_file`` each file's count of pages. Each document
-    is stored as soon as it is read, so a long stack never sits in memory whole."""
+    ctx: Context, scan: Scan, pages: list[int], per_file: list[int], reports: list
+) -> Iterator[tuple[str, list[int], list[str]]]:
+    """Yield each document's id, source pages and rescan problems as it is read, filed and queued for
+    key-entry. ``pages`` gains the number of each page read, ``per_file`` each file's count of pages,
+    ``reports`` what became of each page. Each document is stored as soon as it is read, so a long stack
+    never sits in memory whole."""
     from capture.decode import iter_pages
     from capture.pipeline import capture_stream
     from indexing.filing import cards_together, file_document
     from keyentry import add_tasks
     from ocr.pipeline import read_document
+    from ocr.tesseract import orientation
 
     def counted(stream):
         for page in stream:
@@ -109,7 +111,7 @@ def _captured(
         original = ctx.store.get_original(file.sha256)
         decoded = iter_pages(original, s.max_page_pixels, s.max_pages - offset, s.page_seconds)
         stream = counted(replace(page, number=offset + page.number) for page in decoded)
-        for group in cards_together(capture_stream(stream)):
+        for group in cards_together(capture_stream(stream, reports, orientation)):
             fronts: list[str] = []
             for document in group:
                 index += 1
@@ -118,7 +120,7 @@ def _captured(
                     add_tasks(_redis(ctx), record, immediate=scan.mode == ScanMode.immediate)
                     metrics.count_fields(_redis(ctx), record)
                 where = f"{document.type} on page {document.pages[0]}"
-                yield record.doc_id, [f"{where}: {p}" for p in document.problems]
+                yield record.doc_id, document.pages, [f"{where}: {p}" for p in document.problems]
         per_file.append(len(pages) - offset)
 
 
@@ -146,10 +148,14 @@ def capture_scan(scan_id: str) -> dict:
     per_file: list[int] = []
     doc_ids: list[str] = []
     problems: list[str] = []
+    reports: list = []
+    on_page: dict[int, list[str]] = {}
     try:
-        for doc_id, found in _captured(ctx, scan, pages, per_file):
+        for doc_id, source_pages, found in _captured(ctx, scan, pages, per_file, reports):
             doc_ids.append(doc_id)
             problems += found
+            for number in source_pages:
+                on_page.setdefault(number, []).append(doc_id)
     except RETRYABLE:
         raise
     except Exception as exc:
@@ -158,9 +164,13 @@ def capture_scan(scan_id: str) -> dict:
         queues.close_scan(_redis(ctx), scan_id)
         scan_ended(_redis(ctx), ctx.settings, scan)  # a mailed scan's sender hears it could not be read
         raise
+    outcomes = [ScanPage(**r.to_json(), documents=on_page.get(r.number, [])) for r in reports]
+    problems += [f"page {r.number} not read: {r.reason}" for r in reports if r.reason]
+    problems += [f"page {r.number}: {region}" for r in reports for region in r.passed_over]
     files = [f.model_copy(update={"pages": n}) for f, n in zip(scan.files, per_file, strict=True)]
     done = {"status": ScanStatus.captured, "pages": len(pages), "documents": doc_ids, "problems": problems}
     done["files"] = files  # each file's pages, so the counter finds the file of "page 3"
+    done["page_outcomes"] = outcomes  # every page, with what became of it
     from keyentry import settle
 
     settle(_redis(ctx), ctx.store, scan_id, done)  # whose each document is, by its evidence, then the scan

@@ -204,7 +204,8 @@ def crop_fields(
         quad = apply(transform, np.array(spec.box.corners()))
         x0, y0 = np.floor(quad.min(axis=0)).astype(int)
         x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
-        text = _text_in(words, spec.box) if words is not None and kind else None
+        options = getattr(spec, "options", ())  # a choice field is read by its marks, never its words
+        text = _text_in(words, spec.box) if words is not None and kind and not options else None
         return FieldImage(
             name=spec.name,
             kind=kind,
@@ -214,11 +215,24 @@ def crop_fields(
             image=_crop(rectified, spec.box.grow(FIELD_MARGIN_MM), OUTPUT_DPI),
             text=text,
             inset=round((FIELD_MARGIN_MM + OCR_INSET_MM) * OUTPUT_DPI / MM_PER_INCH) if kind else 0,
+            marks=tuple((label, tick_fill(rectified, box)) for label, box in options),
         )
 
     fields = {f.name: cut(f, str(f.kind)) for f in template.fields if f.page == 1 or f.page == page}
     regions = {r.name: cut(r, None) for r in template.regions}
     return fields, regions
+
+
+TICK_INSET_MM = 0.7  # inside a tick box's printed line
+
+
+def tick_fill(rectified: np.ndarray, box: Box) -> float:
+    """Return the share of a tick box's inside that is inked (0 empty; a tick ~0.1-0.2, filled ~0.9)."""
+    inside = grey(_crop(rectified, box.grow(-TICK_INSET_MM), OUTPUT_DPI))
+    if inside.size == 0:
+        return 0.0
+    paper = float(np.percentile(grey(_crop(rectified, box.grow(2.0), OUTPUT_DPI)), 90))
+    return float(np.mean(inside < paper - 80))
 
 
 def _text_in(words: list, box: Box) -> str:

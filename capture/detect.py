@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
+MM_PER_INCH = 25.4
 WORK_DPI = 150.0  # detection runs on a copy at about this resolution: QR modules of ~5 px, marks of ~35 px
 MAX_WORK_SIDE = 2400
 
@@ -168,10 +169,13 @@ def _card_outlines(mask: np.ndarray) -> list[np.ndarray]:
     for contour in contours:
         area = cv2.contourArea(contour)
         hull = cv2.contourArea(cv2.convexHull(contour))
-        if area < (short * 0.1) ** 2 or area / max(hull, 1.0) < 0.92:
+        # A card partly off the glass is cut by the image's edge: its outline is no longer its own
+        # there, so it is judged by the sides it still has (its corners from the lines fitted to them).
+        cut = _touches_edge(contour, mask.shape)
+        if area < (short * 0.1) ** 2 or (area / max(hull, 1.0) < 0.92 and not cut):
             continue
         approx = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
-        if len(approx) == 4 and cv2.isContourConvex(approx):
+        if len(approx) == 4 and cv2.isContourConvex(approx) and not cut:
             corners = approx.reshape(4, 2).astype(np.float64)
         else:
             corners = cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.float64)
@@ -184,6 +188,13 @@ def _card_outlines(mask: np.ndarray) -> list[np.ndarray]:
         if 1.30 <= ratio <= 1.90 and max(width, height) >= short * 0.15:
             quads.append(corners)
     return sorted(quads, key=lambda q: (q[:, 1].min(), q[:, 0].min()))
+
+
+def _touches_edge(contour: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Return whether an outline runs along the image's edge (2 px or closer)."""
+    points = contour.reshape(-1, 2)
+    h, w = shape[:2]
+    return bool(((points <= 1) | (points[:, :1] >= w - 2) | (points[:, 1:] >= h - 2)).any())
 
 
 def _fit_edges(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -213,8 +224,53 @@ def _fit_edges(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
     return np.array(refined)
 
 
-def ink_fraction(gray: np.ndarray, scale: float) -> float:
-    """Return the share of the page covered by marks clearly darker than the paper (blank pages: ~0)."""
-    small = cv2.medianBlur(shrink(gray, min(scale, 0.5)), 3)
-    paper = float(np.percentile(small, 90))
-    return float(np.mean(small < paper - 60))
+BLANK_DPI = 100.0  # 10 pt strokes are still 1-2 px here; a speck of dust is one
+BLANK_MARGIN = 0.03  # of each side, left out: the scanner's edge shadow, a punched hole's rim
+BACKGROUND_MM = 8.0  # the paper's own level is the median over this: wider than any stroke
+MARK_CONTRAST = 0.2  # a mark differs from the paper by this share of the brighter of the two
+MIN_MARK_LEVELS = 12  # and by at least this many grey levels, and five times the paper's noise
+MIN_SPECK_MM2 = 0.3  # dust, a dropout: a connected mark smaller than this does not count
+EDGE_LINE = (20.0, 3.0)  # a straight mark longer than this (mm), or cut by the margin, and thinner than
+# this (mm) is the shadow of the paper's edge or a fold, not content (a signature or a line of text is
+# taller)
+
+
+def marks_mm2(gray: np.ndarray, dpi: float) -> float:
+    """Return the area (mm²) of the page's marks: connected strokes that stand out from the paper around
+    them, darker or lighter, by MARK_CONTRAST of the brighter (so an underexposed page at grey 50 and
+    white text on a black page count, and the back's text showing through the paper does not)."""
+    scale = min(1.0, BLANK_DPI / max(dpi, 1.0))
+    small = shrink(gray, scale)
+    h, w = small.shape
+    my, mx = int(h * BLANK_MARGIN), int(w * BLANK_MARGIN)
+    small = small[my : h - my, mx : w - mx] if h > 2 * my and w > 2 * mx else small
+    if small.size == 0:
+        return 0.0
+    k = int(BACKGROUND_MM / MM_PER_INCH * dpi * scale) | 1
+    if min(small.shape) > k:
+        background = cv2.medianBlur(small, k) if k <= 255 else np.full_like(small, int(np.median(small)))
+    else:
+        background = np.full_like(small, int(np.median(small)))
+    diff = cv2.absdiff(small, background)
+    noise = 1.4826 * float(np.median(diff))
+    brighter = cv2.max(small, background).astype(np.float32)
+    mask = (diff > max(MIN_MARK_LEVELS, 5 * noise)) & (diff > MARK_CONTRAST * brighter)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    mm_per_px = MM_PER_INCH / (dpi * scale)
+    areas = stats[1:count, cv2.CC_STAT_AREA] * mm_per_px**2
+    counted = areas >= MIN_SPECK_MM2
+    for index in np.nonzero(counted)[0]:
+        x, y, w, h = stats[index + 1, :4]
+        edge = x == 0 or y == 0 or x + w == mask.shape[1] or y + h == mask.shape[0]
+        if (edge or max(w, h) * mm_per_px > EDGE_LINE[0]) and _straight_and_thin(
+            labels[y : y + h, x : x + w] == index + 1, mm_per_px
+        ):
+            counted[index] = False
+    return float(areas[counted].sum())
+
+
+def _straight_and_thin(component: np.ndarray, mm_per_px: float) -> bool:
+    """Return whether a mark is a straight line thinner than EDGE_LINE[1] mm, at any angle."""
+    points = cv2.findNonZero(component.astype(np.uint8))
+    (_, _), (w, h), _ = cv2.minAreaRect(points)
+    return min(w, h) * mm_per_px < EDGE_LINE[1]

@@ -24,6 +24,8 @@ class FieldImage:
     image: np.ndarray  # the crop from the rectified page, with a small margin
     text: str | None = None  # read from a born-digital PDF's text layer: no OCR needed
     inset: int = 0  # px to take off each side of `image` for OCR: the margin and the printed box line
+    # A choice field's tick boxes: each option's label and the share of its inside that is inked.
+    marks: tuple[tuple[str, float], ...] = ()
 
     @property
     def ocr_image(self) -> np.ndarray:
@@ -42,6 +44,29 @@ class FieldImage:
             out["kind"] = self.kind
         if self.text is not None:
             out["text"] = self.text
+        if self.marks:
+            out["marks"] = {label: round(fill, 3) for label, fill in self.marks}
+        return out
+
+
+@dataclass(frozen=True)
+class PageReport:
+    """What became of one source page of an upload: part of a document, a separator, blank, or refused."""
+
+    number: int
+    outcome: str  # "document", "separator", "blank", "refused"
+    reason: str | None = None  # why a page was refused
+    notes: tuple[str, ...] = ()  # what capture did to the page (straightened, turned upright)
+    passed_over: tuple[str, ...] = ()  # card-shaped regions not taken for cards, with their place
+
+    def to_json(self) -> dict:
+        out: dict = {"page": self.number, "outcome": self.outcome}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if self.passed_over:
+            out["passed_over"] = list(self.passed_over)
         return out
 
 
@@ -57,6 +82,21 @@ class Document:
     images: list[np.ndarray] = field(default_factory=list)  # rectified page (or card) images, in order
     problems: list[str] = field(default_factory=list)  # the quality gate's reasons; empty when fine
     application_no: str | None = None  # from the form's QR code
+    # A born-digital PDF's text layer, by source page: words with their boxes in mm from the top-left.
+    words: dict[int, list[tuple[str, float, float, float, float]]] = field(default_factory=dict)
+
+    def text_layer(self) -> dict | None:
+        """Return the words of the document's born-digital pages as stored beside it, None without any."""
+        if not self.words:
+            return None
+        return {
+            "schema": 1,
+            "unit": "mm from the page's top-left",
+            "pages": [
+                {"page": n, "words": [{"text": t, "box": [round(v, 2) for v in box]} for t, *box in words]}
+                for n, words in sorted(self.words.items())
+            ],
+        }
 
     @property
     def template_key(self) -> str | None:

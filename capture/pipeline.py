@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from capture.align import (
     OUTPUT_DPI,
     Alignment,
@@ -22,13 +24,17 @@ from capture.align import (
     rectify,
 )
 from capture.decode import Page
-from capture.detect import find_cards, find_codes, grey, ink_fraction, work_scale
-from capture.model import DocType, Document
+from capture.detect import find_cards, find_codes, grey, marks_mm2, work_scale
+from capture.model import DocType, Document, PageReport
+from capture.orient import Orientation, straighten
 from capture.render import parse_payload
-from capture.templates import Template, templates
+from capture.templates import MM_PER_INCH, Template, templates
 
 CARD_MIN_SCORE = 0.4
-BLANK_INK = 0.0015  # share of dark pixels below which a page is blank (a clean A4 form has ~3 %)
+# Marks (mm², capture/detect.py marks_mm2) below which a page is blank: one printed 10 pt character is
+# 3-5 mm², a short printed line 30-100, a filled A4 form ~3000; blank sheets with dust, show-through,
+# an edge shadow or scanner noise measured 0-1 (bench/blank_bench.py).
+BLANK_MARKS_MM2 = 4.0
 # Page images one document may hold while its pages come in, ~10 A4 colour pages at 300 dpi: a run of
 # other pages longer than that goes on in a new document, so a 500-page stack of them (or a 3 KB PDF
 # repeating one page 500 times) cannot hold 13 GB. The worker holds two: one filling, one being filed.
@@ -40,9 +46,17 @@ class PageOutcome:
     """What one source page turned out to be, before pages are grouped into documents."""
 
     number: int
-    kind: str  # "form", "separator", "cards", "blank", "other"
+    kind: str  # "form", "separator", "cards", "blank", "other", "refused"
     documents: list[Document] = field(default_factory=list)
     form_page: int = 0  # for forms: which page of the form this is
+    reason: str | None = None  # why a page was refused
+    notes: tuple[str, ...] = ()  # what capture did to the page
+    passed_over: tuple[str, ...] = ()  # card-shaped regions not taken for cards, with their place
+
+    def report(self) -> PageReport:
+        """Return what became of the page, as the scan lists it."""
+        outcome = "document" if self.documents else self.kind
+        return PageReport(self.number, outcome, self.reason, self.notes, self.passed_over)
 
 
 def _forms() -> list[Template]:
@@ -73,11 +87,15 @@ def _document(page: Page, alignment: Alignment, application_no: str | None = Non
         [rectified],
         problems,
         application_no or None,
+        {page.number: page.words} if page.words and alignment.via != "outline" else {},
     )
 
 
-def capture_page(page: Page) -> PageOutcome:
-    """Return what the page is and the documents (or the part of a form) on it."""
+def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutcome:
+    """Return what the page is and the documents (or the part of a form) on it; a page of no template
+    deskewed and, when an orientation finder is given, turned upright."""
+    if page.refused is not None:
+        return PageOutcome(page.number, "refused", reason=page.refused)
     gray = grey(page.image)
     scale = work_scale(gray, page.dpi)
     forms = {t.key: t for t in _forms()}
@@ -93,27 +111,47 @@ def capture_page(page: Page) -> PageOutcome:
             return PageOutcome(page.number, "form", [document], int(payload["page"]))
     # A card-shaped region is a card only if it looks like one side of the card: a white sheet
     # photographed on a desk has the shape too (60 specimen cards scored >= 0.84, such sheets ~0.04).
-    cards = [align_card(page.image, q, _card_sides()) for q in find_cards(page.image, scale)]
-    cards = [a for a in cards if a.score >= CARD_MIN_SCORE]
+    aligned = [(q, align_card(page.image, q, _card_sides())) for q in find_cards(page.image, scale)]
+    cards = [a for _, a in aligned if a.score >= CARD_MIN_SCORE]
+    passed = tuple(_passed_over(q, a.score, page.dpi) for q, a in aligned if a.score < CARD_MIN_SCORE)
     if cards:
         documents = [_document(page, alignment) for alignment in cards]
-        return PageOutcome(page.number, "cards", documents)
-    if ink_fraction(gray, scale) < BLANK_INK:
-        return PageOutcome(page.number, "blank")
+        return PageOutcome(page.number, "cards", documents, passed_over=passed)
+    if marks_mm2(gray, page.dpi) < BLANK_MARKS_MM2:
+        return PageOutcome(page.number, "blank", passed_over=passed)
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:
-        return PageOutcome(page.number, "form", [_document(page, alignment)], 1)
-    image = page.image
-    return PageOutcome(page.number, "other", [Document(DocType.other, [page.number], images=[image])])
+        return PageOutcome(page.number, "form", [_document(page, alignment)], 1, passed_over=passed)
+    # A born-digital page is upright and straight as made; its words are in its own millimetres.
+    image, notes = (page.image, []) if page.words else straighten(page.image, page.dpi, orientation)
+    document = Document(DocType.other, [page.number], images=[image])
+    if page.words:
+        document.words[page.number] = page.words
+    return PageOutcome(page.number, "other", [document], notes=tuple(notes), passed_over=passed)
 
 
-def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
+def _passed_over(quad: np.ndarray, score: float, dpi: float) -> str:
+    """Return what the scan says of a card-shaped region not taken for a card: where it is and why."""
+    x, y = quad.min(axis=0) * MM_PER_INCH / dpi
+    w, h = np.ptp(quad, axis=0) * MM_PER_INCH / dpi
+    return (
+        f"a card-shaped region at x {x:.0f} mm, y {y:.0f} mm ({w:.0f} x {h:.0f} mm) is not an ID card side "
+        f"(match {score:.2f} < {CARD_MIN_SCORE}): if it is a card, scan it again alone, flat on the glass"
+    )
+
+
+def split_documents(
+    outcomes: Iterable[PageOutcome], reports: list[PageReport] | None = None
+) -> Iterator[Document]:
     """Yield the documents of a stack, each as soon as it is complete: a separator ends one, a form's
-    first page starts one, blank pages are dropped (the original keeps them), a run of other pages is
-    one document (up to MAX_DOCUMENT_BYTES of page images)."""
+    first page starts one, blank and refused pages are left out (the original keeps them), a run of
+    other pages is one document (up to MAX_DOCUMENT_BYTES of page images). ``reports`` gains what became
+    of each page, in order, as it is read."""
     open_doc: Document | None = None
     for outcome in outcomes:
-        if outcome.kind == "blank":
+        if reports is not None:
+            reports.append(outcome.report())
+        if outcome.kind in {"blank", "refused"}:
             continue
         if outcome.kind == "form":
             part = outcome.documents[0]
@@ -128,6 +166,7 @@ def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
                 open_doc.fields.update(part.fields)
                 open_doc.regions.update(part.regions)
                 open_doc.problems += part.problems
+                open_doc.words.update(part.words)
                 continue
         elif (
             outcome.kind == "other"
@@ -137,6 +176,7 @@ def split_documents(outcomes: Iterable[PageOutcome]) -> Iterator[Document]:
         ):
             open_doc.pages += outcome.documents[0].pages
             open_doc.images += outcome.documents[0].images
+            open_doc.words.update(outcome.documents[0].words)
             continue
         if open_doc is not None:
             yield open_doc
@@ -154,11 +194,17 @@ def _fits(document: Document, part: Document) -> bool:
     return sum(image.nbytes for image in document.images + part.images) <= MAX_DOCUMENT_BYTES
 
 
-def capture_stream(pages: Iterable[Page]) -> Iterator[Document]:
-    """Yield the documents of an upload as its pages come in: memory holds one document, not the stack."""
-    return split_documents(capture_page(page) for page in pages)
+def capture_stream(
+    pages: Iterable[Page], reports: list[PageReport] | None = None, orientation: Orientation | None = None
+) -> Iterator[Document]:
+    """Yield the documents of an upload as its pages come in: memory holds one document, not the stack.
+    ``reports`` gains what became of each page; ``orientation`` turns pages of no template upright
+    (ocr.tesseract.orientation; without it they are only deskewed)."""
+    return split_documents((capture_page(page, orientation) for page in pages), reports)
 
 
-def capture(pages: Iterable[Page]) -> list[Document]:
-    """Return the documents found on the pages of one upload."""
-    return list(capture_stream(pages))
+def capture(
+    pages: Iterable[Page], reports: list[PageReport] | None = None, orientation: Orientation | None = None
+) -> list[Document]:
+    """Return the documents found on the pages of one upload (``reports`` gains what became of each)."""
+    return list(capture_stream(pages, reports, orientation))

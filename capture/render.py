@@ -78,13 +78,16 @@ def render_form_pdf(
             if spec.page != page:
                 continue
             b = spec.box
-            c.rect(b.x * mm, (h - b.y - b.h) * mm, b.w * mm, b.h * mm, 1, 0)
+            if not getattr(spec, "options", ()):
+                c.rect(b.x * mm, (h - b.y - b.h) * mm, b.w * mm, b.h * mm, 1, 0)
             c.setFont(font, 10)
             c.drawRightString((b.x - 2) * mm, (h - b.y - b.h / 2 - 1.3) * mm, spec.label)
         c.setFont(font, 13)
         for spec in template.fields:
             value = values.get(spec.name)
-            if spec.page == page and value and draw_fields:
+            if spec.page == page and spec.options:  # tick marks, not type: drawn whatever the face
+                _draw_ticks(c, spec, value, h, font)
+            elif spec.page == page and value and draw_fields:
                 b = spec.box
                 c.drawString((b.x + 2.5) * mm, (h - b.y - b.h / 2 - 1.6) * mm, str(value))
         for spec in template.regions:
@@ -100,6 +103,26 @@ def render_form_pdf(
         c.showPage()
     c.save()
     return out.getvalue()
+
+
+def _draw_ticks(c: Canvas, spec, value: str | None, page_h: float, font: str) -> None:
+    """Draw a choice field's tick boxes with their labels, and a tick in the box of each option chosen
+    (several, "|"-separated, for a form filled wrongly)."""
+    chosen = set((value or "").split("|"))
+    c.saveState()
+    for label, b in spec.options:
+        c.setLineWidth(0.6)
+        c.rect(b.x * mm, (page_h - b.y - b.h) * mm, b.w * mm, b.h * mm, 1, 0)
+        c.setFont(font, 11)
+        c.drawString((b.x + b.w + 1.2) * mm, (page_h - b.y - b.h + 0.6) * mm, label)
+        if label in chosen:  # a pen's tick: a short stroke down, a long one up
+            c.setLineWidth(1.4)
+            path = c.beginPath()
+            path.moveTo((b.x + 0.7) * mm, (page_h - b.y - b.h * 0.5) * mm)
+            path.lineTo((b.x + b.w * 0.4) * mm, (page_h - b.y - b.h + 0.6) * mm)
+            path.lineTo((b.x + b.w + 0.6) * mm, (page_h - b.y + 0.8) * mm)
+            c.drawPath(path, stroke=1, fill=0)
+    c.restoreState()
 
 
 def render_separator_pdf() -> bytes:
@@ -149,7 +172,7 @@ def render_form(
     draw, font = ImageDraw.Draw(image), _pil_font(round(FIELD_PT / 72 * dpi), face)
     for spec in template.fields:
         value = values.get(spec.name)
-        if spec.page == 1 and value:
+        if spec.page == 1 and value and not spec.options:  # a choice's tick is drawn by render_form_pdf
             b = spec.box  # the baseline where render_form_pdf draws it
             draw.text((_px(b.x + 2.5, dpi), _px(b.y + b.h / 2 + 1.6, dpi)), str(value), 0, font, anchor="ls")
     return np.asarray(image)

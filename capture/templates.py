@@ -60,6 +60,8 @@ class FieldSpec:
     double_entry: bool = False
     page: int = 1
     optional: bool = False  # may be left empty on the form: a keyer may answer "blank"
+    # A choice field's tick boxes: each option's label and its box (mm); the field's box holds them all.
+    options: tuple[tuple[str, Box], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,13 @@ def load_template(path: Path) -> Template:
                 double_entry=bool(f.get("double_entry", False)),
                 page=int(f.get("page", 1)),
                 optional=bool(f.get("optional", False)),
+                options=tuple(
+                    (
+                        str(label),
+                        Box(float(x), float(y), float(f.get("tick_mm", 4.0)), float(f.get("tick_mm", 4.0))),
+                    )
+                    for label, x, y in f.get("options", [])
+                ),
             )
             for f in data.get("fields", [])
         )

@@ -8,6 +8,7 @@ writes the same bytes under the same keys.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -72,6 +73,7 @@ def _field_record(
             "status": decision.status,
             "reasons": decision.reasons,
             "suggestion": decision.suggestion,
+            "choices": decision.choices,
             "double_entry": double_entry,
         }
     return FieldRecord(
@@ -98,6 +100,17 @@ def _store_pages(store: ObjectStore, doc_id: str, images: list[bytes], first) ->
     return pages, thumbnail
 
 
+def _store_text_layer(store: ObjectStore, doc_id: str, document: Document) -> str | None:
+    """Return the key of the document's text layer (words with boxes) after storing it; None without."""
+    words = document.text_layer()
+    if words is None:
+        return None
+    key = f"documents/{doc_id}/text.json"
+    body = json.dumps(words, ensure_ascii=False, separators=(",", ":")).encode()
+    store.put(key, body, "application/json", {"doc_id": doc_id})
+    return key
+
+
 def file_document(
     store: ObjectStore, scan: Scan, index: int, document: Document, decisions: dict, fronts: list[str]
 ) -> DocumentRecord:
@@ -116,9 +129,11 @@ def file_document(
     on_file = card_on_file(store, doc_id, doc_type, decisions, customer, sha)
     if on_file is not None and customer is None:
         customer = on_file.person  # the same card image: the same person as the card on file
+    text_layer = None
     if on_file is None:
         first = document.images[0] if document.images else None
         pages, thumbnail = _store_pages(store, doc_id, images, first)
+        text_layer = _store_text_layer(store, doc_id, document)
         fields = {
             n: _field_record(store, doc_id, f, decisions.get(n), n in double)
             for n, f in document.fields.items()
@@ -145,6 +160,7 @@ def file_document(
         on_file=on_file.doc_id if on_file else None,
         person=customer,
         image_sha256=sha,
+        text_layer=text_layer,
     )
     record.complete = all(f.status in TRUSTED for f in record.fields.values())
     record.keys = document_keys(record, scan)

@@ -104,6 +104,7 @@ class Decision:
     status: str
     reasons: list[str] = field(default_factory=list)
     suggestion: str | None = None  # what OCR read, offered to the keyer
+    choices: list[str] | None = None  # a choice field's options, offered to the keyer
 
     def to_json(self) -> dict:
         out: dict = {"value": self.value, "confidence": round(self.confidence, 1), "status": self.status}
@@ -111,6 +112,8 @@ class Decision:
             out["reasons"] = self.reasons
         if self.suggestion is not None:
             out["suggestion"] = self.suggestion
+        if self.choices is not None:
+            out["choices"] = self.choices
         return out
 
 

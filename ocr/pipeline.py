@@ -10,11 +10,12 @@ from __future__ import annotations
 from capture.model import Document
 from capture.templates import FieldSpec
 from ocr import ppocr, tesseract
+from ocr.choice import decide_choice
 from ocr.decide import Decision, decide_document
 from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.printed import look_alikes
 from ocr.reads import read_fields
-from ocr.validate import validate
+from ocr.validate import document_checks, validate
 from vocabulary import FieldStatus
 
 
@@ -36,7 +37,7 @@ def read_and_decide(
     template = document.template
     if template is None or not document.fields:
         return {}, {}
-    names = [n for n, f in document.fields.items() if f.text is None]
+    names = [n for n, f in document.fields.items() if f.text is None and not f.marks]
     configs = [ocr_config(template.field(n)) for n in names]
     images = {n: document.fields[n].ocr_image for n in names}
     reads = read_fields([(images[n], c) for n, c in zip(names, configs, strict=True)], engine)
@@ -48,12 +49,22 @@ def read_and_decide(
             document.application_no, reads[names.index("application_no")], decisions["application_no"]
         )
     for name, f in document.fields.items():
-        if f.text is not None:
+        if f.marks:  # tick boxes: read as marks, not text (ocr/choice.py), cross-checked below
+            decisions[name] = decide_choice(str(template.field(name).kind), name, f.marks)
+        elif f.text is not None:
             checked = validate(str(template.field(name).kind), f.text, name)
             decisions[name] = (
                 Decision(checked.value, 100.0, FieldStatus.accepted)
                 if checked.ok
                 else Decision(None, 100.0, FieldStatus.key_entry, list(checked.problems), checked.value)
+            )
+    ticked = [n for n, f in document.fields.items() if f.marks]
+    accepted = {n: d.value for n, d in decisions.items() if d.status == FieldStatus.accepted and d.value}
+    for name, problems in document_checks(accepted).items():
+        if name in ticked:  # a sex ticked against the ID number's sex digit, as a sex read is
+            d = decisions[name]
+            decisions[name] = Decision(
+                None, d.confidence, FieldStatus.key_entry, problems, d.value, d.choices
             )
     return decisions, dict(zip(names, reads, strict=True))
 

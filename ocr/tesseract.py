@@ -118,3 +118,49 @@ def read(image: np.ndarray, config: OcrConfig) -> OcrText:
     words = tuple(w for line in lines for w in line)
     text = "\n".join(_join([w for w, _ in line]) for line in lines)
     return OcrText(text, min((c for _, c in words), default=0.0), words, NAME)
+
+
+# Orientation detection (--psm 0) of pages of no template: capture/orient.py asks through this.
+OSD_DPI = 150.0  # tesseract's OSD wants characters of 20-40 px: 10-12 pt text at 150 dpi
+OSD_WINDOW = 400  # px at OSD_DPI: the inkiest window of this side is read, not the whole page
+# OSD's confidence on generated pages of Chinese text: right turns 6-16; on pages of a few words and
+# on a blank page it guesses with under 2.
+OSD_MIN_CONFIDENCE = 2.0
+
+
+def _inkiest_window(gray: np.ndarray, side: int) -> np.ndarray:
+    """Return the square window of the page with the most ink (the whole page when smaller)."""
+    h, w = gray.shape
+    if h <= side and w <= side:
+        return gray
+    ink = (gray < np.percentile(gray, 50) - 40).astype(np.float32)
+    step = max(1, side // 4)
+    best, at = -1.0, (0, 0)
+    for y in range(0, max(1, h - side + 1), step):
+        for x in range(0, max(1, w - side + 1), step):
+            total = float(ink[y : y + side, x : x + side].sum())
+            if total > best:
+                best, at = total, (y, x)
+    return np.ascontiguousarray(gray[at[0] : at[0] + side, at[1] : at[1] + side])
+
+
+def orientation(gray: np.ndarray, dpi: float = 300.0) -> int | None:
+    """Return the quarter turn (degrees counter-clockwise) that makes a grey page upright, by tesseract's
+    orientation detection; None when it cannot tell (too little text, low confidence)."""
+    import tesserocr
+
+    scale = min(1.0, OSD_DPI / max(dpi, 1.0))
+    small = Image.fromarray(gray).reduce(max(1, round(1 / scale))) if scale < 1 else Image.fromarray(gray)
+    window = _inkiest_window(np.asarray(small), OSD_WINDOW)
+    api = engine("osd")
+    api.SetPageSegMode(tesserocr.PSM.OSD_ONLY)
+    api.SetImage(Image.fromarray(window))
+    try:
+        found = api.DetectOrientationScript()
+    except RuntimeError:  # too few characters to tell
+        found = None
+    finally:
+        api.Clear()
+    if not found or found["orient_conf"] < OSD_MIN_CONFIDENCE:
+        return None
+    return int(found["orient_deg"]) % 360

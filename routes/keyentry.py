@@ -48,6 +48,9 @@ class TaskView(BaseModel):
         description="what may be answered: value, blank (where the form lets the field be empty), illegible"
     )
     reasons: list[str] = Field(description="why OCR's reading was not accepted")
+    choices: list[str] = Field(
+        default_factory=list, description="a choice field's options (tick boxes): the value is one of them"
+    )
     image_url: str
     strip_url: str = Field(description="the strip of the page around the field, the field marked")
     lease_seconds: int
@@ -104,6 +107,7 @@ def _task_view(task: keyentry.Task) -> TaskView:
         values=task.values,
         answers=[a for a in keyentry.ANSWERS if a != "blank" or task.optional],
         reasons=task.reasons,
+        choices=list(task.choices),
         image_url=f"/v1/keyentry/{task.task_id}/image",
         strip_url=f"/v1/keyentry/{task.task_id}/strip",
         lease_seconds=max(0, round(task.lease_until - time.time())),

@@ -289,7 +289,8 @@ def corpus() -> tuple[Hostile, ...]:
         Hostile("pdf_mediabox_1e30", "scan.pdf", one_page_pdf(media_box=b"[0 0 1e30 1e30]"), ""),
         Hostile("pdf_mediabox_empty", "scan.pdf", one_page_pdf(media_box=b"[0 0 0 0]"), ""),
         Hostile("pdf_100000_pages", "scan.pdf", many_pages, r"\d+ pages, more than \d+"),
-        Hostile("pdf_page_tree_loop", "scan.pdf", _pdf_page_tree_loop(), r"damaged PDF"),
+        # The page the loop hides is refused alone; the real page is read.
+        Hostile("pdf_page_tree_loop", "scan.pdf", _pdf_page_tree_loop(), ""),
         # The name lies; the bytes decide.
         Hostile("pdf_named_jpg", "photo.jpg", pdf, ""),
         Hostile("text_named_pdf", "policy.pdf", b"This is not a PDF, just a note.\n" * 20, "", refused=True),

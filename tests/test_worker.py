@@ -49,6 +49,8 @@ def test_a_scan_uploaded_through_the_api_is_captured_by_a_real_worker_into_s3(se
     store = open_store(settings)
     records = [load(store, DocumentRecord, d) for d in scan.documents]
     assert [(r.type, r.source_pages) for r in records] == [("application_form", [1]), ("idcard_front", [2])]
+    listed = [(p.page, p.outcome, p.documents) for p in scan.page_outcomes]
+    assert listed == [(1, "document", scan.documents[:1]), (2, "document", scan.documents[1:])]
     form = records[0]
     assert form.application_no == "TB2026001234"
     assert set(form.fields) >= {"applicant_name", "applicant_id_number", "premium"}

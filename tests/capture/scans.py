@@ -150,6 +150,25 @@ def smudge(page: np.ndarray, box_mm, rng: np.random.Generator, dpi: float = 300.
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def cards_at(
+    cards: list[np.ndarray], where: list[tuple[float, float, float]], *, dpi: float, bed: int = 244
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return an A4 flatbed page with each card centred at (x, y) (shares of the page's width and height)
+    and turned by its angle (degrees); a card near a corner may run off the glass. One transform a card."""
+    width, height = round(210 / 25.4 * dpi), round(297 / 25.4 * dpi)
+    page = np.full((height, width, 3), bed, np.uint8)
+    transforms = []
+    for card, (fx, fy, angle) in zip(cards, where, strict=True):
+        h, w = card.shape[:2]
+        rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, dpi / 300.0)
+        rotation[:, 2] += np.array([fx * width, fy * height]) - np.array([w / 2, h / 2])
+        warped = cv2.warpAffine(card, rotation, (width, height), flags=cv2.INTER_AREA)
+        mask = cv2.warpAffine(np.full((h, w), 255, np.uint8), rotation, (width, height)) > 127
+        page[mask] = warped[mask]
+        transforms.append(np.vstack([rotation, [0, 0, 1]]))
+    return finish(page, np.random.default_rng(0), 0.0, 3.0, 85, False), transforms
+
+
 def photograph(
     image: np.ndarray,
     rng: np.random.Generator,

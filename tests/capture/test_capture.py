@@ -9,7 +9,7 @@ from capture.decode import Page
 from capture.model import DocType
 from capture.pipeline import capture
 from capture.templates import latest
-from tests.capture.scans import iou, place_cards, scan_page, true_box
+from tests.capture.scans import cards_at, iou, place_cards, scan_page, true_box
 
 FORM = latest("application_form")
 MIN_IOU = 0.9
@@ -153,3 +153,31 @@ def test_a_white_sheet_on_a_dark_desk_is_not_taken_for_a_card() -> None:
     desk[600:640, 350:900] = 20  # a line of "text"
     documents = capture([Page(1, desk, 150.0)])
     assert [d.type for d in documents] == [DocType.other]
+
+
+@pytest.mark.parametrize("dpi", [200, 300])
+def test_a_card_at_40_degrees_near_a_corner_and_a_second_card_are_both_found(card_samples, dpi: int) -> None:
+    """The hard held-out scan: the first card turned 40 degrees so near the top-left corner that its own
+    corner runs off the glass (the photo with it: found, and a rescan asked for); the second flat in the
+    middle."""
+    values, front, back = card_samples[1]
+    page, transforms = cards_at([front, back], [(0.22, 0.12, 40.0), (0.6, 0.6, -10.0)], dpi=dpi)
+    documents = capture([Page(1, page, float(dpi))])
+    sides = [latest("idcard_front"), latest("idcard_back")]
+    assert [d.type for d in documents] == [s.type for s in sides]
+    cut_off = "the page is cut off: photo lies outside the scan; rescan the whole page"
+    assert documents[0].problems == [cut_off]
+    assert documents[1].problems == []
+    for document, side, transform in zip(documents, sides, transforms, strict=True):
+        assert _boxes_match(document, side, transform) == []
+
+
+def test_a_card_shaped_region_not_taken_for_a_card_is_reported_with_its_place() -> None:
+    desk = np.full((1600, 1400, 3), 50, np.uint8)
+    desk[400:1036, 250:1150] = 250  # card-shaped, but no side of the card: at 42, 68 mm, 153 x 108 mm
+    desk[600:640, 350:900] = 20  # a line of "text"
+    reports: list = []
+    documents = capture([Page(1, desk, 150.0)], reports)
+    assert [d.type for d in documents] == [DocType.other]
+    (region,) = reports[0].passed_over
+    assert region.startswith("a card-shaped region at x 42 mm, y 68 mm (153 x 108 mm) is not an ID card side")
