@@ -74,9 +74,9 @@ def engine(lang: str):
     return api
 
 
-def preload(langs: tuple[str, ...] = ("chi_sim", "eng")) -> None:
+def preload(langs: tuple[str, ...] = ("chi_sim", "eng", "osd")) -> None:
     """Load the engines for these languages in this process: a worker loads them once, before RQ forks a
-    child per job that inherits them."""
+    child per job that inherits them (orientation detection's `osd` too: a page of no template needs it)."""
     for lang in langs:
         engine(lang)
 
