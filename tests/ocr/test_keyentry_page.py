@@ -5,6 +5,7 @@ the empty state; no serious accessibility violation (axe-core)."""
 
 from __future__ import annotations
 
+import numpy as np
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -122,3 +123,42 @@ def test_an_arbiter_picks_the_second_keyers_value_with_the_2_key(
     assert record.fields["applicant_id_number"].value == "11010519491231002X"
     rounds = [e.round for e in record.fields["applicant_id_number"].entries]
     assert rounds == ["blind", "blind", "arbitration"]
+
+
+def test_a_keyer_answers_a_tick_box_field_with_its_number_key(
+    api_server: str, browser, settings: Settings, redis_conn
+) -> None:
+    """A choice field comes with its options as buttons, not a text box: 2 picks the second."""
+    from capture.decode import encode_png
+    from models import FieldRecord, document_key
+    from vocabulary import utcnow
+
+    store = open_store(settings)
+    doc = DOC.replace("001", "019")
+    key = f"documents/{doc}/fields/payment_method.png"
+    store.put(key, encode_png(np.full((60, 300), 255, np.uint8)), "image/png")
+    field = FieldRecord(
+        box=[0, 0, 300, 60], quad=[[0, 0], [300, 0], [300, 60], [0, 60]], page=1, image=key, kind="choice",
+        confidence=0.0, status="key_entry", reasons=["nothing ticked"],
+    )  # fmt: skip
+    record = DocumentRecord(
+        doc_id=doc, scan_id="s20261123101500abcdefabcd19", type="application_form",
+        template="application_form/1", source_pages=[1], pages=[], status="ok",
+        fields={"payment_method": field}, captured_at=utcnow(),
+    )  # fmt: skip
+    store.put(document_key(doc), record.to_json(), "application/json")
+    assert keyentry.add_tasks(redis_conn, record, immediate=False) == 1
+    wait = WebDriverWait(browser, 15)
+    browser_sign_in(browser, api_server, add_staff(settings, "keyer.four", "keyer"), "/keyentry")
+    wait.until(ec.visibility_of_element_located((By.ID, "options")))
+    assert not browser.find_element(By.ID, "value").is_displayed()  # no text box to type into
+    buttons = [browser.find_element(By.ID, f"option-{n}").text for n in (1, 2, 3)]
+    assert buttons == ["1\u3000年交", "2\u3000月交", "3\u3000趸交"]
+    assert browser.switch_to.active_element == browser.find_element(By.ID, "option-1")
+    assert "nothing ticked" in browser.find_element(By.ID, "reasons").text
+    assert axe_violations(browser) == []
+    browser.save_screenshot(str(ROOT / "docs" / "keyentry-choice.png"))
+    browser.switch_to.active_element.send_keys("2")
+    wait.until(ec.visibility_of_element_located((By.ID, "empty")))
+    assert load(store, DocumentRecord, doc).fields["payment_method"].value == "月交"
+    assert csp_violations(browser) == []

@@ -78,6 +78,7 @@ async function next() {
     $(`choice-${i + 1}`).textContent = `${i + 1}　${v}`;
     $(`choice-${i + 1}`).dataset.value = v;
   });
+  const ticks = options();
   $("reasons").textContent = task.reasons.length ? `转人工原因：${task.reasons.join("；")}` : "";
   const blank = (task.answers || []).includes("blank");
   $("blank").disabled = !blank;
@@ -85,9 +86,34 @@ async function next() {
   $("error").textContent = "";
   $("value").value = task.round === "blind" || arbitration ? "" : (task.suggestion || "");
   show("work");
-  if (arbitration) { $("choice-1").focus(); } else { $("value").focus(); $("value").select(); }
+  if (ticks) { ticks.focus(); } else if (arbitration) { $("choice-1").focus(); }
+  else { $("value").focus(); $("value").select(); }
   const [, strip] = await Promise.all([load("image", task.image_url), load("strip", task.strip_url)]);
   $("strip-box").hidden = !strip;
+}
+
+// A choice field (tick boxes): its options as buttons, keys 1..n pick one, in place of the text box.
+// Returns the button to focus (OCR's suggestion, else the first), or null for a field typed in.
+function options() {
+  const choices = task.choices || [];
+  const box = $("option-buttons");
+  box.replaceChildren();
+  $("options").hidden = !choices.length;
+  $("typed").hidden = choices.length > 0;
+  if (!choices.length) return null;
+  $("choices").hidden = true;  // an arbitration of a choice field is answered by its options too
+  let focus = null;
+  choices.forEach((label, i) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.id = `option-${i + 1}`;
+    button.textContent = `${i + 1}　${label}`;
+    button.dataset.value = label;
+    button.addEventListener("click", () => send("value", label));
+    if (label === task.suggestion) { button.classList.add("suggested"); focus = button; }
+    box.append(button);
+  });
+  return focus || box.firstElementChild;
 }
 
 // answer: "value" (what is typed or chosen), "blank" (the form leaves the field empty) or "illegible"
@@ -101,7 +127,8 @@ async function send(answer, value = $("value").value) {
   if (response.status === 422) {
     const body = await response.json();
     $("error").textContent = "不是有效的值：" + (typeof body.detail === "string" ? body.detail : "");
-    $("value").focus(); return;
+    if (!(task.choices || []).length) $("value").focus();
+    return;
   }
   if (response.status === 409) $("error").textContent = "此字段已不再由您录入（超时或已撤回），已换下一个字段";
   today();
@@ -118,6 +145,11 @@ document.addEventListener("keydown", (event) => {
   if (!task) return;
   if (event.key === "F2" && !$("blank").disabled) { event.preventDefault(); send("blank"); }
   if (event.key === "F4") { event.preventDefault(); send("illegible"); }
+  // 1..n pick a choice field's option
+  const n = Number(event.key);
+  if ((task.choices || []).length && Number.isInteger(n) && n >= 1 && n <= task.choices.length) {
+    event.preventDefault(); send("value", task.choices[n - 1]); return;
+  }
   // 1 and 2 pick a keyer's value in arbitration, except while typing a value of one's own
   const choice = {"1": "choice-1", "2": "choice-2"}[event.key];
   if (choice && task.round === "arbitration" && document.activeElement !== $("value")) {
