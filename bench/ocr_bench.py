@@ -55,7 +55,7 @@ def samples(n: int, seed: int, face: str | None = None, mild: bool = False):
         condition = {name: "printed" for name in values}
         blank = dict(values)
         draw = rng.random()
-        names = [f.name for f in FORM.fields if f.name != "application_no"]
+        names = [f.name for f in FORM.fields if f.name != "application_no" and not f.options]  # no tick box
         chosen = list(rng.choice(names, size=int(rng.integers(1, 3)), replace=False))
         if draw < 0.25:
             for name in chosen:
@@ -116,7 +116,7 @@ def run(n: int, seed: int, every_read: bool = False, face: str | None = None, mi
             started = time.perf_counter()
             decisions, read = read_and_decide(doc)
             ocr_seconds += time.perf_counter() - started
-            reads = [read[n] for n in names]
+            reads = [read.get(n, ()) for n in names]  # a tick box is read by its marks, no reads
             kinds = {n: str(template.field(n).kind) for n in names}
             fields_read += len(names)
             reads_taken += sum(len(r) for r in reads)

@@ -86,7 +86,7 @@ def form_values(rng: random.Random) -> dict[str, str]:
     insured = applicant if rng.random() < 0.4 else _person(rng, 0, 70)
     sum_insured = rng.choice([50_000, 100_000, 200_000, 300_000, 500_000, 1_000_000]) * rng.choice([1, 1, 2])
     premium = round(sum_insured * rng.uniform(0.004, 0.05), 2)
-    return {
+    values = {
         "application_no": f"TB{rng.randint(2020, 2026)}{rng.randint(0, 99_999_999):08d}",
         "applicant_name": applicant["name"],
         "applicant_sex": applicant["sex"],
@@ -103,6 +103,12 @@ def form_values(rng: random.Random) -> dict[str, str]:
         "payment_years": str(rng.choice([1, 3, 5, 10, 15, 20, 30])),
         "applicant_signature": applicant["name"],
     }
+    # The tick boxes, drawn last so the values above stay those of each seed: paid once (趸交) for one year.
+    once = values["payment_years"] == "1"
+    values["payment_method"] = "趸交" if once else rng.choice(["年交", "年交", "月交"])
+    values["insured_smoker"] = rng.choice(["是", "否", "否", "否"])
+    values["insured_hospitalised"] = rng.choice(["是", "否", "否", "否", "否"])
+    return values
 
 
 def card_values(rng: random.Random) -> dict[str, str]:

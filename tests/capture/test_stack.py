@@ -16,6 +16,7 @@ from capture.model import DocType
 from capture.pipeline import capture
 from capture.render import render_form_pdf
 from capture.templates import latest
+from ocr.choice import MARKED
 
 
 def _tiff(pages: list[np.ndarray], dpi: int = 200) -> bytes:
@@ -78,8 +79,13 @@ def test_a_born_digital_pdf_is_read_from_its_text_layer(form_samples) -> None:
     assert pages[0].words  # the text layer came through
     (document,) = capture(pages)
     assert document.type == DocType.application_form and document.status == "ok"
-    texts = {name: f.text for name, f in document.fields.items()}
+    texts = {name: f.text for name, f in document.fields.items() if not f.marks}
     assert texts == {name: values[name] for name in texts}
+    # Tick boxes are read by their marks on the page drawn from the PDF, not from its words.
+    ticked = {n: [label for label, fill in f.marks if fill >= MARKED] for n, f in document.fields.items()}
+    assert {name: v for name, v in ticked.items() if v} == {
+        f.name: [values[f.name]] for f in latest("application_form").fields if f.options
+    }
 
 
 def test_a_scanned_pdf_page_is_rendered_at_the_resolution_of_its_image(form_samples) -> None:
