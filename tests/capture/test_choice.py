@@ -80,3 +80,32 @@ def test_a_keyer_answers_a_choice_field_with_one_of_its_boxes() -> None:
     assert _answer(task, "月交", "value") == "月交"
     with pytest.raises(BadInput, match="answer one of the boxes: 年交, 月交, 趸交"):
         _answer(task, "季交", "value")
+
+
+def test_the_application_forms_tick_boxes_are_read_and_a_sex_against_the_id_number_is_keyed() -> None:
+    """The application form's four choice fields through capture and read_document: the ticked options
+    accepted, a sex ticked against the ID number's sex digit sent to key-entry with the choices."""
+    import random
+
+    from capture.decode import Page
+    from capture.pipeline import capture
+    from capture.render import render_form
+    from capture.specimens import form_values
+    from capture.templates import latest
+    from tests.capture.scans import scan_page
+
+    form = latest("application_form")
+    values = form_values(random.Random(19))
+    other_sex = {"男": "女", "女": "男"}[values["applicant_sex"]]
+    page = render_form(form, {**values, "applicant_sex": other_sex}, 300)
+    scan, _ = scan_page(page, np.random.default_rng(19), dpi=300, angle=1.5, noise=3, jpeg=85)
+    (document,) = capture([Page(1, scan, 300.0)])
+    decisions = read_document(document)
+    ticks = [f.name for f in form.fields if f.options]
+    assert ticks == ["applicant_sex", "insured_smoker", "insured_hospitalised", "payment_method"]
+    assert decisions["applicant_id_number"].status == FieldStatus.accepted
+    for name in ticks[1:]:
+        assert (decisions[name].value, decisions[name].status) == (values[name], FieldStatus.accepted)
+    sex = decisions["applicant_sex"]
+    assert (sex.status, sex.suggestion, sex.choices) == (FieldStatus.key_entry, other_sex, ["男", "女"])
+    assert any("sex digit" in r for r in sex.reasons)
