@@ -218,7 +218,13 @@ def supersede(store: ObjectStore, scan: Scan, lock: Lock) -> list[DocumentRecord
         if record is None or record.rescan:
             continue
         earlier = [r for r in _same_kind(store, record) if r.superseded_by in (None, doc_id)]
-        same = [r for r in earlier if r.type == DocType.application_form and _same_content(r, record)]
+        # A page that asked for a rescan is nobody's original: its few trusted values (tick boxes read
+        # through a blur) say too little of what the form says.
+        same = [
+            r
+            for r in earlier
+            if r.type == DocType.application_form and not r.rescan and _same_content(r, record)
+        ]
         update = {
             "supersedes": sorted({*record.supersedes, *(r.doc_id for r in earlier)}),
             "duplicate_of": min((r.duplicate_of or r.doc_id for r in same), default=record.duplicate_of),
