@@ -205,7 +205,9 @@ def _tab_to(driver, wanted: str, limit: int = 40):
 
 
 def _answer(driver, words: str) -> str:
-    WebDriverWait(driver, 120, 0.2).until(lambda d: words in d.find_element(By.ID, "answer").text)
+    """Return the answer's text once its status line holds `words` (the page writes the status and the
+    documents in one go; the list of recent scans below says 已识别 of its own, sooner or later)."""
+    WebDriverWait(driver, 120, 0.2).until(lambda d: words in d.find_element(By.ID, "status").text)
     return driver.find_element(By.ID, "answer").text
 
 
