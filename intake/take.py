@@ -270,7 +270,7 @@ def reply(
     conn: Redis, store: ObjectStore, settings: Settings, mail_id: str, missing: list[str] | None
 ) -> Mail:
     """Return the reply to a mail taken in, stored and queued once: what arrived, what it was read as,
-    and for a claim what is still missing (``missing``: the claim case's list; None while unknown)."""
+    and for a claim what is still missing (``missing``: the claim case's list; None for a policy's mail)."""
     record = load(store, MailIn, mail_id)
     if record.reply_mail_id:
         epolicies.queue_delivery(conn, settings, record.reply_mail_id)
@@ -304,9 +304,7 @@ def reply_letter(
         lines += ["", "识别为：" + ("、".join(found) if found else "无可识别的材料")]
         lines += [f"需要重新拍摄：{p}" for p in scan.problems]
     if record.kind == "claim" and scan.status != ScanStatus.failed:
-        if missing is None:
-            lines += ["", "理赔人员将核对材料，如有缺少会再通知您。"]
-        elif missing:
+        if missing:
             lines += ["", "此理赔尚缺以下材料：", *(f"  · {m}" for m in missing)]
         else:
             lines += ["", "此理赔所需材料已齐全，我们将尽快处理。"]
