@@ -105,7 +105,7 @@ def run(n: int, seed: int, every_read: bool = False, face: str | None = None, mi
     import ocr.decide
 
     if every_read:
-        ocr.decide.settled = lambda kind, reads, image: False
+        ocr.decide.settled = lambda kind, reads, image, name="": False
     rows, ocr_seconds, fields_read, reads_taken = [], 0.0, 0, 0
     for image, dpi, truth, condition in samples(n, seed, face, mild):
         for doc in capture([Page(1, image, dpi)]):

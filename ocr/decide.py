@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocr.engine import OcrText
-from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score
-from ocr.validate import document_checks, validate
+from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score, print_scores
+from ocr.validate import cross_check, document_checks, validate
 from printing import group_card_number, installed_faces
 from vocabulary import FieldStatus
 
@@ -95,6 +95,14 @@ PPOCR_MIN = 50.0
 # digits: the fields the page's face is learned from (learn_face) when both engines read them alike.
 PROVEN_KINDS = ("id_number", "card_number", "code", "phone", "date")
 FACE_SAMPLES = 3  # fields the face is learned from: enough to tell the faces apart, few enough to be quick
+FACE_FINALISTS = 2  # faces the first sample leaves in the running for the other samples to decide
+# Fields one tesseract read may settle without the second engine (proven_alone), because the value read
+# carries a proof of its own: a check digit that catches any one digit misread (kinds below), the
+# number the form's QR code holds (application_no), the birth date and sex the ID number beside them
+# gives (validate.cross_check). The value must still look printed in the page's face, and a number's
+# every digit must match its ink better than any other digit would (look_alike_lead): a read with two
+# digits wrong passes a check digit one time in eleven, not that too.
+CHECK_DIGIT_KINDS = ("id_number", "card_number")
 
 
 @dataclass
@@ -266,18 +274,43 @@ def decide_field(
         reasons.append(f"OCR confidence {confidence:.0f} below {threshold:.0f}")
     if not reasons and image is not None:
         reasons = print_problems(kind, reads[0].text, image, face)
+    if not reasons and image is not None and len(reads) == 1 and kind in CHECK_DIGIT_KINDS:
+        lead, char, other = look_alike_lead(image, _drawn_text(kind, reads[0].text), face)
+        if lead < LOOK_ALIKE_LEAD:
+            reasons = [f"{char} could as well be {other} (the print matches it only {lead:.2f} better)"]
     if reasons:
         return Decision(None, confidence, FieldStatus.key_entry, reasons, first.value or None)
     return Decision(first.value, confidence, FieldStatus.accepted)
 
 
-def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None) -> bool:
+def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None, name: str = "") -> bool:
     """Return whether a field's first two reads are enough: they would be accepted as they are (used by
     ocr/reads.py to read the field more times when not). Two engines' reads are judged without the
     print check: the page's face is learned from all its fields after reading (learn_face)."""
     if two_engines(reads):
         image = None
-    return decide_field(kind, "", reads, image).status == FieldStatus.accepted
+    return decide_field(kind, name, reads, image).status == FieldStatus.accepted
+
+
+def proven_alone(fields: dict[str, tuple[str, tuple[OcrText, ...]]], qr: str | None = None) -> set[str]:
+    """Return the fields (name: (kind, reads)) whose one read carries its own proof (CHECK_DIGIT_KINDS, the
+    QR code's application number, a birth date or sex the proven ID number beside it gives): they need
+    no second engine (ocr/pipeline.py); the decision still checks they look printed."""
+    values = {}
+    for name, (kind, reads) in fields.items():
+        checked = validate(kind, reads[0].text, name) if len(reads) == 1 else None
+        if checked is not None and checked.ok:
+            values[name] = (kind, checked.value)
+    proven = {n for n, (kind, _) in values.items() if kind in CHECK_DIGIT_KINDS}
+    if qr and values.get("application_no", ("", None))[1] == validate("code", qr).value:
+        proven.add("application_no")
+    numbers = {n: v for n, (_, v) in values.items() if n in proven and n.endswith("id_number")}
+    for number_field, number in numbers.items():
+        prefix = number_field.removesuffix("id_number")
+        for name in (f"{prefix}birth_date", f"{prefix}sex"):
+            if name in values and name not in cross_check({number_field: number, name: values[name][1]}):
+                proven.add(name)
+    return proven
 
 
 def learn_face(
@@ -288,16 +321,22 @@ def learn_face(
     matches their ink best; None (the print font) when no field was read alike."""
     samples = []
     for name, (kind, reads) in fields.items():
-        if name not in images or not two_engines(reads) or not settled(kind, reads, None):
+        alone = len(reads) == 1 and validate(kind, reads[0].text, name).ok  # proven_alone's
+        if name not in images or not (alone or two_engines(reads) and settled(kind, reads, None, name)):
             continue
-        text = _drawn_text(kind, next(r.text for r in reads if r.engine == "ppocr")).strip()
+        text = _drawn_text(kind, reads[-1].text).strip()
         if text and "\n" not in text:
             samples.append((kind not in PROVEN_KINDS, -len(text), images[name], text))
     if not samples:
         return None
     samples = sorted(samples, key=lambda s: s[:2])[:FACE_SAMPLES]
-    faces = installed_faces()
-    score = {f: sum(print_score(image, text, f) for *_, image, text in samples) for f in faces}
+    faces = tuple(installed_faces())
+    *_, image, text = samples[0]
+    score = dict(zip(faces, print_scores(image, text, faces), strict=True))
+    faces = tuple(sorted(faces, key=lambda f: -score[f])[:FACE_FINALISTS])  # the rest only for these
+    for *_, image, text in samples[1:]:
+        for f, s in zip(faces, print_scores(image, text, faces), strict=True):
+            score[f] += s
     return max(faces, key=lambda f: score[f])
 
 
@@ -351,13 +390,15 @@ def lone_glyph_problems(
 
 
 def decide_document(
-    fields: dict[str, tuple[str, tuple[OcrText, ...]]], images: dict[str, np.ndarray] | None = None
+    fields: dict[str, tuple[str, tuple[OcrText, ...]]],
+    images: dict[str, np.ndarray] | None = None,
+    face: str | None = None,
 ) -> dict[str, Decision]:
     """Return a decision per field of one document (name: (kind, reads)), cross-checks applied; with
     the field images (name: image read), each accepted field is also checked to be printed, in the face
-    the document's values are printed in (learn_face)."""
+    the document's values are printed in (given, else learn_face's)."""
     images = images or {}
-    face = learn_face(fields, images) if images else None
+    face = face or (learn_face(fields, images) if images else None)
     decisions = {
         name: decide_field(kind, name, reads, images.get(name), face)
         for name, (kind, reads) in fields.items()

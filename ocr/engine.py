@@ -21,6 +21,7 @@ class OcrConfig:
     psm: int = 7
     charset: str = ""
     kind: str = ""
+    name: str = ""  # the template field's name: some validators know their field (valid_to: 长期)
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,17 @@ from capture.model import Document
 from capture.templates import FieldSpec
 from ocr import ppocr, tesseract
 from ocr.choice import decide_choice
-from ocr.decide import Decision, decide_document
+from ocr.decide import Decision, decide_document, decide_field, learn_face, proven_alone, settled
 from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.printed import look_alikes
-from ocr.reads import read_fields
+from ocr.reads import first_read, more_reads, second_read
 from ocr.validate import document_checks, validate
 from vocabulary import FieldStatus
 
 
 def ocr_config(spec: FieldSpec) -> OcrConfig:
     """Return how an engine reads a template field."""
-    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind))
+    return OcrConfig(spec.lang, spec.psm, spec.charset or "", str(spec.kind), spec.name)
 
 
 def read_document(document: Document, engine: Engine = tesseract) -> dict[str, Decision]:
@@ -40,13 +40,29 @@ def read_and_decide(
     names = [n for n, f in document.fields.items() if f.text is None and not f.marks]
     configs = [ocr_config(template.field(n)) for n in names]
     images = {n: document.fields[n].ocr_image for n in names}
-    reads = read_fields([(images[n], c) for n, c in zip(names, configs, strict=True)], engine)
-    decisions = decide_document(
-        {n: (c.kind, r) for n, c, r in zip(names, configs, reads, strict=True)}, images
-    )
+    # One tesseract read of every field first; the second engine only for the fields whose read does not
+    # carry its own proof (ocr/decide.py proven_alone); the page's face learned from the fields settled
+    # so far; more reads of the rest, each field's stopping once the decision in that face accepts it.
+    kinds = {n: c.kind for n, c in zip(names, configs, strict=True)}
+    reads = {n: first_read(images[n], c, engine) for n, c in zip(names, configs, strict=True)}
+    alone = proven_alone({n: (kinds[n], r) for n, r in reads.items()}, document.application_no)
+    for n, c in zip(names, configs, strict=True):
+        if reads[n] and n not in alone:
+            reads[n] += (second_read(images[n], c, engine),)
+    face = learn_face({n: (kinds[n], r) for n, r in reads.items()}, images)
+    for n, c in zip(names, configs, strict=True):
+        if len(reads[n]) == 2 and c.kind and not settled(c.kind, reads[n], images[n], n):
+            reads[n] = more_reads(
+                images[n],
+                c,
+                reads[n],
+                engine,
+                enough=lambda r, n=n: _accepted(kinds[n], n, r, images[n], face),
+            )
+    decisions = decide_document({n: (kinds[n], r) for n, r in reads.items()}, images, face)
     if document.application_no and "application_no" in names:
         decisions["application_no"] = _qr_proof(
-            document.application_no, reads[names.index("application_no")], decisions["application_no"]
+            document.application_no, reads["application_no"], decisions["application_no"]
         )
     for name, f in document.fields.items():
         if f.marks:  # tick boxes: read as marks, not text (ocr/choice.py), cross-checked below
@@ -66,7 +82,11 @@ def read_and_decide(
             decisions[name] = Decision(
                 None, d.confidence, FieldStatus.key_entry, problems, d.value, d.choices
             )
-    return decisions, dict(zip(names, reads, strict=True))
+    return decisions, reads
+
+
+def _accepted(kind: str, name: str, reads: tuple[OcrText, ...], image, face: str | None) -> bool:
+    return decide_field(kind, name, reads, image, face).status == FieldStatus.accepted
 
 
 def _qr_proof(number: str, reads: tuple[OcrText, ...], decision: Decision) -> Decision:

@@ -126,13 +126,19 @@ def _lines(binary: np.ndarray, count: int) -> list[np.ndarray] | None:
 def print_score(image: np.ndarray, text: str, face: str | None = None) -> float:
     """Return how well one line of text, drawn in the face (the print font when None), matches the
     field's ink (-1 to 1)."""
+    return print_scores(image, text, (face,))[0]
+
+
+def print_scores(image: np.ndarray, text: str, faces: tuple[str | None, ...]) -> list[float]:
+    """Return print_score for each face, the field's ink found and blurred once."""
     ink = _ink(_binary(image))
     if ink is None or not text.strip():
-        return 0.0
-    drawn = _drawn(text, ink.shape, face)
-    if drawn is None:
-        return 0.0
-    return _corr(_blur(ink), _blur(drawn[0]))
+        return [0.0] * len(faces)
+    a, out = _blur(ink), []
+    for face in faces:
+        drawn = _drawn(text, ink.shape, face)
+        out.append(0.0 if drawn is None else _corr(a, _blur(drawn[0])))
+    return out
 
 
 def char_scores(image: np.ndarray, text: str, face: str | None = None) -> list[float]:
@@ -241,11 +247,35 @@ def look_alikes(char: str) -> tuple[str, ...]:
 DIGITS = "0123456789"
 
 
-def _rivals(char: str) -> tuple[str, ...]:
-    """Return the characters a misread of this one would most likely give: any other digit for a digit
-    (all digits are one width and look much alike at 30 px), the closest look-alikes for a Chinese one."""
+DIGIT_RIVALS = 4  # of the nine other digits, the closest in the face: the misreads tesseract makes (3/5/8...)
+
+
+@cache
+def _digit_rivals(face: str | None) -> dict[str, tuple[str, ...]]:
+    """Return, per digit, the DIGIT_RIVALS other digits whose glyphs in the face look most like it."""
+    from printing import font_file
+
+    path, index = font_file(face)
+    font = ImageFont.truetype(str(path), LOOK_ALIKE_SIZE, index=index)
+    vectors = []
+    for digit in DIGITS:
+        canvas = Image.new("L", (LOOK_ALIKE_SIZE, LOOK_ALIKE_SIZE + 8), 255)
+        ImageDraw.Draw(canvas).text((4, 2), digit, fill=0, font=font)
+        v = cv2.GaussianBlur(255 - np.asarray(canvas, np.float32), (0, 0), 1.5).ravel()
+        v -= v.mean()
+        vectors.append(v / (np.linalg.norm(v) or 1.0))
+    similarity = np.array(vectors) @ np.array(vectors).T
+    return {
+        d: tuple(DIGITS[j] for j in np.argsort(-similarity[i]) if j != i)[:DIGIT_RIVALS]
+        for i, d in enumerate(DIGITS)
+    }
+
+
+def _rivals(char: str, face: str | None = None) -> tuple[str, ...]:
+    """Return the characters a misread of this one would most likely give: the digits that look most
+    like a digit in the face, the closest look-alikes for a Chinese one."""
     if char in DIGITS:
-        return tuple(d for d in DIGITS if d != char)
+        return _digit_rivals(face)[char]
     return look_alikes(char)
 
 
@@ -290,7 +320,7 @@ def look_alike_lead(image: np.ndarray, text: str, face: str | None = None) -> tu
 
     least = (1.0, "", "")
     for i, (char, (start, end)) in enumerate(zip(text, columns, strict=True)):
-        rivals = _rivals(char)
+        rivals = _rivals(char, face)
         own = score(char, i, start, end) if rivals else None
         if own is None:
             continue

@@ -13,6 +13,8 @@ PP-OCR joined.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -31,6 +33,9 @@ DEFAULT_MORE_READS = ((True, 22), (True, 30), (True, 40), (True, 48), (False, 26
 # the line, border included, to 48 px). Measured on 56 field crops: 56 read right at 34.
 SECOND_HEIGHT = 34
 PAD = 12
+# Extra reads stop early (more_reads) only once a field has this many reads: a value then needs two of
+# them (decide.VOTES_MIN) and must match the print best among the values three or more reads gave.
+MIN_READS = 4
 
 
 def line_height(binary: np.ndarray) -> int:
@@ -66,30 +71,59 @@ def prepare(image: np.ndarray, height: int, binarise: bool = True) -> np.ndarray
     return cv2.copyMakeBorder(scaled, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=255)
 
 
+def first_read(image: np.ndarray, config: OcrConfig, engine: Engine = tesseract) -> tuple[OcrText, ...]:
+    """Return the engine's read of the field at the first target line height; none when it is blank."""
+    prepared = prepare(image, HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)[0])
+    return () if prepared is None else (engine.read(prepared, config),)
+
+
+def second_read(
+    image: np.ndarray, config: OcrConfig, engine: Engine = tesseract, second: Engine | None = ppocr
+) -> OcrText:
+    """Return the second engine's read of the field (without one, the engine's at the second height)."""
+    if second is not None:
+        return second.read(prepare(image, SECOND_HEIGHT, binarise=False), config)
+    return engine.read(prepare(image, HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)[1]), config)
+
+
+def more_reads(
+    image: np.ndarray,
+    config: OcrConfig,
+    reads: tuple[OcrText, ...],
+    engine: Engine = tesseract,
+    second: Engine | None = ppocr,
+    enough: Callable[[tuple[OcrText, ...]], bool] | None = None,
+) -> tuple[OcrText, ...]:
+    """Return the reads with the engine's extra reads of a field its first two did not settle, in
+    MORE_READS' order; once there are MIN_READS, stopping as soon as `enough` says the reads settle it
+    (ocr/pipeline.py: the decision in the page's face would accept them)."""
+    _, other = HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)
+    more = MORE_READS.get(config.kind, DEFAULT_MORE_READS)
+    out = list(reads)
+    for binarise, height in ((True, other), *more) if second is not None else more:
+        prepared = prepare(image, height, binarise)
+        if prepared is not None:
+            out.append(engine.read(prepared, config))
+        if enough is not None and len(out) >= MIN_READS and enough(tuple(out)):
+            break
+    return tuple(out)
+
+
 def read_field(
     image: np.ndarray, config: OcrConfig, engine: Engine = tesseract, second: Engine | None = ppocr
 ) -> tuple[OcrText, ...]:
     """Return the field's reads (none when the field is blank): the engine's at the first target line
-    height and the second engine's (without one, the engine's at the second height), and the engine's
-    extra reads when those two do not settle it."""
-    first, other = HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)
-    prepared = prepare(image, first)
-    if prepared is None:
+    height and the second engine's (without one, the engine's at the second height), and all the
+    engine's extra reads when those two do not settle it."""
+    reads = first_read(image, config, engine)
+    if not reads:
         return ()
-    reads = [engine.read(prepared, config)]
-    if second is not None:
-        reads.append(second.read(prepare(image, SECOND_HEIGHT, binarise=False), config))
-    else:
-        reads.append(engine.read(prepare(image, other), config))
+    reads += (second_read(image, config, engine, second),)
     # Looked up on the module at each call: bench/ocr_bench.py --calibrate replaces it to read every
     # field more times.
-    if config.kind and not decide.settled(config.kind, tuple(reads), image):
-        more = MORE_READS.get(config.kind, DEFAULT_MORE_READS)
-        for binarise, height in ((True, other), *more) if second is not None else more:
-            prepared = prepare(image, height, binarise)
-            if prepared is not None:
-                reads.append(engine.read(prepared, config))
-    return tuple(reads)
+    if config.kind and not decide.settled(config.kind, reads, image, config.name):
+        reads = more_reads(image, config, reads, engine, second)
+    return reads
 
 
 def read_fields(

@@ -74,9 +74,9 @@ def test_a_field_the_first_two_reads_do_not_settle_is_read_seven_more_times(docu
 
     _, doc = document
     image = doc.fields["applicant_name"].ocr_image
-    monkeypatch.setattr(ocr.decide, "settled", lambda kind, reads, image: True)
+    monkeypatch.setattr(ocr.decide, "settled", lambda kind, reads, image, name="": True)
     assert len(read_fields([(image, config("applicant_name"))])[0]) == 2
-    monkeypatch.setattr(ocr.decide, "settled", lambda kind, reads, image: False)
+    monkeypatch.setattr(ocr.decide, "settled", lambda kind, reads, image, name="": False)
     (reads,) = read_fields([(image, config("applicant_name"))])
     assert len(reads) == 9 and {r.engine for r in reads[2:]} == {"tesseract"}
     assert sum(validate("name", r.text).value == "张三丰" for r in reads) >= 4
