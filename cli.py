@@ -74,7 +74,8 @@ def api(host: str | None, port: int | None) -> None:
     show_default=True,
     help="Worker processes on this machine, named NAME-1, NAME-2... (one per core is a good start).",
 )
-def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> None:
+@click.option("--immediate-only", is_flag=True, help="Take only immediate scans (counter customers).")
+def worker(burst: bool, name: str | None, metrics_port: int, processes: int, immediate_only: bool) -> None:
     """Run a worker on the queues immediate, esign, mail, batch (in that order); or several."""
     os.umask(0o077)  # what the worker writes (local store, outbox, keys) is for the service only
     if processes > 1:
@@ -89,7 +90,9 @@ def worker(burst: bool, name: str | None, metrics_port: int, processes: int) -> 
         sys.exit(supervisor.workers(settings, name=base, processes=processes, metrics_port=metrics_port))
     import worker_process
 
-    worker_process.run(load_settings(), burst=burst, name=name, metrics_port=metrics_port)
+    worker_process.run(
+        load_settings(), burst=burst, name=name, metrics_port=metrics_port, immediate_only=immediate_only
+    )
 
 
 @imaging.command()

@@ -472,6 +472,20 @@ class Settings(BaseSettings):
         "of retries",
     )
     job_timeout: int = Field(600, gt=0, description="seconds a job may run")
+    immediate_workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="worker processes `imaging up` starts besides `--workers` taking only immediate scans: "
+        "a customer at the counter does not wait for the batch jobs the other workers hold",
+    )
+    batch_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="niceness a batch scan's capture job runs at (its forked child only): immediate scans "
+        "take the CPU first while both run",
+    )
     retention_days: str = Field(
         "",
         pattern=r"^([a-z_]+:[0-9]+(,[a-z_]+:[0-9]+)*)?$",

@@ -216,7 +216,15 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
         "PYTHONUNBUFFERED": "1",
     }
     names = [f"{socket.gethostname()}-{os.getpid()}-{i}" for i in range(workers)]
-    worker_procs = [_spawn(["worker", "--name", name], env) for name in names]
+    # and the workers that take only immediate scans (IMAGING_IMMEDIATE_WORKERS): free when a customer
+    # at the counter comes, while the others hold batch jobs, which run niced (worker.py).
+    names += [f"{socket.gethostname()}-{os.getpid()}-i{i}" for i in range(settings.immediate_workers)]
+    only = ["--immediate-only"]
+
+    def start_worker(i: int) -> subprocess.Popen:
+        return _spawn(["worker", "--name", names[i], *(only if i >= workers else [])], env)
+
+    worker_procs = [start_worker(i) for i in range(len(names))]
     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
     mailbox_proc = _spawn(["mailbox"], env) if settings.mailbox_port or settings.mailbox_imap_url else None
     url = f"http://{host}:{port}"
@@ -256,7 +264,7 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
                 else:
                     i = worker_procs.index(proc)
                     names[i] = f"{names[i].split('.')[0]}.{restarts}"  # the dead one's name may linger
-                    worker_procs[i] = _spawn(["worker", "--name", names[i]], env)
+                    worker_procs[i] = start_worker(i)
             time.sleep(0.2)
     except DependencyDown as exc:
         print(f"imaging: {exc.message}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -144,6 +145,8 @@ def capture_scan(scan_id: str) -> dict:
         queues.close_scan(_redis(ctx), scan_id)
         scan_ended(_redis(ctx), ctx.settings, scan)
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
+    if scan.mode == ScanMode.batch and get_current_job() is not None:
+        os.nice(ctx.settings.batch_nice)  # the job's forked child only: immediate scans take the CPU first
     pages: list[int] = []
     per_file: list[int] = []
     doc_ids: list[str] = []

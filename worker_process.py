@@ -99,8 +99,16 @@ class ImagingWorker(Worker):
         audit.archive_now(self.connection, ctx.store, every=60)
 
 
-def run(settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int = 0) -> bool:
-    """Run one worker on all queues in priority order; return when stopped (or, with burst, when idle).
+def run(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    name: str | None = None,
+    metrics_port: int = 0,
+    immediate_only: bool = False,
+) -> bool:
+    """Run one worker on all queues in priority order (only `immediate` with immediate_only); return when
+    stopped (or, with burst, when idle).
 
     RQ's worker quits when Redis goes away under it (a restart, a failover); this one waits for Redis
     to answer again and carries on under a new name (the old one may still be registered)."""
@@ -108,7 +116,7 @@ def run(settings: Settings, *, burst: bool = False, name: str | None = None, met
     conn = queues.connect(settings.redis_target, for_worker=True)
     production.check_parts(settings, open_store(settings), conn)
     preload(settings)
-    taken = [Queue(q, connection=conn) for q in queues.QUEUES]
+    taken = [Queue(q, connection=conn) for q in (("immediate",) if immediate_only else queues.QUEUES)]
     exporter = metrics.WorkerExporter(settings.metrics_host, metrics_port) if metrics_port else None
     worked = False
     for life in itertools.count():
