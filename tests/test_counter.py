@@ -291,7 +291,7 @@ def test_the_counter_page_asks_to_rescan_a_blurred_page_and_marks_it(
     assert 0 < mark.rect["width"] < frame["width"] and 0 < mark.rect["height"] < frame["height"]
     assert card.find_elements(By.CSS_SELECTOR, ".frame.whole") == []
     assert axe_violations(browser) == [] and csp_violations(browser) == []
-    browser.set_window_size(1280, 1350)
+    browser.set_window_size(1280, 1800)
     browser.save_screenshot(str(tmp_path / "counter-rescan.png"))  # docs/counter-rescan.png is one of these
     # A scan the station's folder sends (imaging scan with the clerk's own token) appears on the page.
     token = _personal_token(settings, clerk)
