@@ -1,7 +1,8 @@
-"""What the counter is told about a scan, in Chinese: what each document is, what each field is called, and
-each rescan request with what to do ("第2页模糊，请重新扫描") and where on the page. The records and the
-logs keep capture's English; these are the words people at the counter read, on the page /counter and
-from `imaging scan`, both from the scan view of routes/scans.py."""
+"""What the counter is told about a scan, in Chinese: what each document is, what each field is called,
+each rescan request with what to do ("第2页模糊，请重新扫描") and where on the page, and each page that
+became no document (blank, a separator, refused with why) or holds a card-shaped region passed over. The
+records and the logs keep capture's English; these are the words people at the counter read, on the page
+/counter and from `imaging scan`, both from the scan view of routes/scans.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from models import DocumentRecord
+from models import DocumentRecord, ScanPage
 
 DOCUMENT_NAMES = {
     "application_form": "投保单",
@@ -173,3 +174,70 @@ def rescan_requests(record: DocumentRecord) -> list[RescanRequest]:
             )
         )
     return requests
+
+
+# Why decode refused a page (capture/decode.py), in the counter's words; the first that matches is told.
+REFUSALS = (
+    (r"declares (?P<w>\d+)x(?P<h>\d+) pixels, more than", "图像过大（{w}×{h}像素），请用300 dpi重新扫描该页"),
+    (r"pixels, far more than", "图像像素过多，文件可能已损坏，请重新扫描该页"),
+    (r"too large to render", "PDF页面尺寸过大，请按实际纸张大小重新扫描或导出该页"),
+    (r"takes more than .* to read", "读取超时，文件可能已损坏，请重新扫描该页"),
+    (r"needs more than .* MiB", "读取所需内存过多，文件可能已损坏，请重新扫描该页"),
+    (r"its text cannot be read", "PDF文字层已损坏，请重新扫描或导出该页"),
+    (r"damaged", "文件已损坏，请重新扫描该页"),
+)  # fmt: skip
+REFUSED_OTHERWISE = "请重新扫描该页"
+# Where on the page a region lies, by the third of the width and of the height its centre falls in.
+PLACES = (("左上", "上方", "右上"), ("左侧", "中间", "右侧"), ("左下", "下方", "右下"))
+PASSED_OVER = "第{page}页有一处像卡片的区域未能识别{where}，请单独重新扫描该卡片"
+LEFT_OUT = {"blank": "第{page}页为空白页，已略过", "separator": "第{page}页为分隔页"}
+
+
+class PageLeftOut(BaseModel):
+    """A page of the scan that became no document, or a card-shaped region on a page that was passed over:
+    what the counter is told, and whether it should scan again."""
+
+    page: int = Field(description="the scan's page, counted across its files from 1")
+    outcome: str = Field(description="blank, separator, refused, passed_over (a card-shaped region)")
+    zh: str = Field(description="what the counter is told: 第2页为空白页，已略过")
+    en: str | None = Field(None, description="capture's own words: why a page was refused, the region")
+    rescan: bool = Field(description="the counter should scan the page (or the card) again")
+    box: list[int] | None = Field(
+        None, description="a region passed over: x, y, w, h on that page, in its pixels as decoded"
+    )
+
+
+def where_on_page(box: list[int], size: list[int]) -> str:
+    """Return where on the page the box lies, in the counter's words: 左上, 中间, 右下..."""
+    (x, y, w, h), (width, height) = box, size
+    column = min(2, max(0, int(3 * (x + w / 2) / width)))
+    row = min(2, max(0, int(3 * (y + h / 2) / height)))
+    return PLACES[row][column]
+
+
+def _refusal(reason: str | None) -> str:
+    for pattern, zh in REFUSALS:
+        if found := re.search(pattern, reason or ""):
+            return zh.format(**found.groupdict())
+    return REFUSED_OTHERWISE
+
+
+def pages_left_out(pages: list[ScanPage]) -> list[PageLeftOut]:
+    """Return, in page order, each page that became no document and each card-shaped region passed over,
+    in the counter's words (a scan captured before regions kept their boxes says no place)."""
+    told = []
+    for page in sorted(pages, key=lambda p: p.page):
+        if page.outcome in LEFT_OUT:
+            zh = LEFT_OUT[page.outcome].format(page=page.page)
+            told.append(PageLeftOut(page=page.page, outcome=page.outcome, zh=zh, rescan=False))
+        elif page.outcome == "refused":
+            zh = f"第{page.page}页无法识别：{_refusal(page.reason)}"
+            told.append(PageLeftOut(page=page.page, outcome="refused", zh=zh, en=page.reason, rescan=True))
+        for i, region in enumerate(page.passed_over):
+            box = page.passed_over_boxes[i] if i < len(page.passed_over_boxes) else None
+            where = f"（{where_on_page(box, page.size)}）" if box and page.size else ""
+            zh = PASSED_OVER.format(page=page.page, where=where)
+            told.append(
+                PageLeftOut(page=page.page, outcome="passed_over", zh=zh, en=region, rescan=True, box=box)
+            )
+    return told

@@ -159,6 +159,10 @@ class ScanPage(BaseModel):
     reason: str | None = None  # why a refused page could not be read
     notes: list[str] = Field(default_factory=list)  # what capture did to it (straightened, turned upright)
     passed_over: list[str] = Field(default_factory=list)  # card-shaped regions not taken for cards, and where
+    # The same regions' x, y, w, h in the page's pixels as decoded, and the page's width and height (none
+    # in scans captured before they were kept): the counter outlines them and says where they are.
+    passed_over_boxes: list[list[int]] = Field(default_factory=list)
+    size: list[int] | None = None
 
 
 class Scan(Stored):

@@ -212,14 +212,18 @@ def summary(outcome: Outcome) -> list[str]:
         lines += _document_lines(number, document)
     for rescan in view.get("rescans", []):
         lines.append(f"✗ {rescan['zh']}")
+    # Pages that became no document: refused ones and card-shaped regions passed over are to scan again.
+    lines += [f"{'✗' if p['rescan'] else '·'} {p['zh']}" for p in view.get("left_out", [])]
     lines += [f"! {notice}" for notice in view.get("notices", [])]
     # A page to scan again is neither read nor keyed: its fields count nowhere.
     fields = [f for d in view["documents"] if d["status"] != "exception" for f in d["fields"].values()]
     accepted = sum(f["status"] in ("accepted", "keyed") for f in fields)
     pending = sum(f["status"] == "key_entry" for f in fields)
     tail = f"共 {len(view['documents'])} 份文档；{accepted} 个字段已识别，{pending} 个字段送人工录入"
-    if view.get("rescans"):
-        tail += f"；{len({r['page'] for r in view['rescans']})} 页需重新扫描"
+    again = {r["page"] for r in view.get("rescans", [])}
+    again |= {p["page"] for p in view.get("left_out", []) if p["rescan"]}
+    if again:
+        tail += f"；{len(again)} 页需重新扫描"
     return [*lines, tail]
 
 

@@ -10,6 +10,7 @@ from capture.templates import Template
 from vocabulary import DocType
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+Box = tuple[int, int, int, int]  # x, y, w, h in a source page image
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class PageReport:
     reason: str | None = None  # why a page was refused
     notes: tuple[str, ...] = ()  # what capture did to the page (straightened, turned upright)
     passed_over: tuple[str, ...] = ()  # card-shaped regions not taken for cards, with their place
+    passed_over_boxes: tuple[Box, ...] = ()  # the same regions' boxes on the page, in its pixels
+    size: tuple[int, int] | None = None  # the page's width and height in pixels, the boxes' frame
 
     def to_json(self) -> dict:
         out: dict = {"page": self.number, "outcome": self.outcome}
@@ -67,6 +70,8 @@ class PageReport:
             out["notes"] = list(self.notes)
         if self.passed_over:
             out["passed_over"] = list(self.passed_over)
+            out["passed_over_boxes"] = [list(box) for box in self.passed_over_boxes]
+            out["size"] = list(self.size) if self.size else None
         return out
 
 

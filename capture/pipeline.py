@@ -25,7 +25,7 @@ from capture.align import (
 )
 from capture.decode import Page
 from capture.detect import find_cards, find_codes, grey, marks_mm2, work_scale
-from capture.model import DocType, Document, PageReport
+from capture.model import Box, DocType, Document, PageReport
 from capture.orient import Orientation, straighten
 from capture.render import parse_payload
 from capture.templates import MM_PER_INCH, Template, templates
@@ -52,11 +52,15 @@ class PageOutcome:
     reason: str | None = None  # why a page was refused
     notes: tuple[str, ...] = ()  # what capture did to the page
     passed_over: tuple[str, ...] = ()  # card-shaped regions not taken for cards, with their place
+    passed_over_boxes: tuple[Box, ...] = ()  # the same regions' x, y, w, h in the page's pixels
+    size: tuple[int, int] | None = None  # the page's width and height in pixels, the boxes' frame
 
     def report(self) -> PageReport:
         """Return what became of the page, as the scan lists it."""
         outcome = "document" if self.documents else self.kind
-        return PageReport(self.number, outcome, self.reason, self.notes, self.passed_over)
+        return PageReport(
+            self.number, outcome, self.reason, self.notes, self.passed_over, self.passed_over_boxes, self.size
+        )
 
 
 def _forms() -> list[Template]:
@@ -113,31 +117,42 @@ def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutc
     # photographed on a desk has the shape too (60 specimen cards scored >= 0.84, such sheets ~0.04).
     aligned = [(q, align_card(page.image, q, _card_sides())) for q in find_cards(page.image, scale)]
     cards = [a for _, a in aligned if a.score >= CARD_MIN_SCORE]
-    passed = tuple(_passed_over(q, a.score, page.dpi) for q, a in aligned if a.score < CARD_MIN_SCORE)
+    passed = _passed_over(page, [(q, a.score) for q, a in aligned if a.score < CARD_MIN_SCORE])
     if cards:
         documents = [_document(page, alignment) for alignment in cards]
-        return PageOutcome(page.number, "cards", documents, passed_over=passed)
+        return PageOutcome(page.number, "cards", documents, **passed)
     if marks_mm2(gray, page.dpi) < BLANK_MARKS_MM2:
-        return PageOutcome(page.number, "blank", passed_over=passed)
+        return PageOutcome(page.number, "blank", **passed)
     alignment = align_by_layout(gray, scale, list(forms.values()))
     if alignment is not None:
-        return PageOutcome(page.number, "form", [_document(page, alignment)], 1, passed_over=passed)
+        return PageOutcome(page.number, "form", [_document(page, alignment)], 1, **passed)
     # A born-digital page is upright and straight as made; its words are in its own millimetres.
     image, notes = (page.image, []) if page.words else straighten(page.image, page.dpi, orientation)
     document = Document(DocType.other, [page.number], images=[image])
     if page.words:
         document.words[page.number] = page.words
-    return PageOutcome(page.number, "other", [document], notes=tuple(notes), passed_over=passed)
+    return PageOutcome(page.number, "other", [document], notes=tuple(notes), **passed)
 
 
-def _passed_over(quad: np.ndarray, score: float, dpi: float) -> str:
-    """Return what the scan says of a card-shaped region not taken for a card: where it is and why."""
-    x, y = quad.min(axis=0) * MM_PER_INCH / dpi
-    w, h = np.ptp(quad, axis=0) * MM_PER_INCH / dpi
-    return (
-        f"a card-shaped region at x {x:.0f} mm, y {y:.0f} mm ({w:.0f} x {h:.0f} mm) is not an ID card side "
-        f"(match {score:.2f} < {CARD_MIN_SCORE}): if it is a card, scan it again alone, flat on the glass"
-    )
+def _passed_over(page: Page, regions: list[tuple[np.ndarray, float]]) -> dict:
+    """Return what the page's outcome says of the card-shaped regions not taken for cards: for each, where
+    it is and why in words, and its box in the page's pixels (the counter outlines it on its preview)."""
+    if not regions:
+        return {}
+    words, boxes = [], []
+    for quad, score in regions:
+        x, y = quad.min(axis=0) * MM_PER_INCH / page.dpi
+        w, h = np.ptp(quad, axis=0) * MM_PER_INCH / page.dpi
+        words.append(
+            f"a card-shaped region at x {x:.0f} mm, y {y:.0f} mm ({w:.0f} x {h:.0f} mm) is not an ID card "
+            f"side (match {score:.2f} < {CARD_MIN_SCORE}): if it is a card, scan it again alone, flat on "
+            "the glass"
+        )
+        x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+        boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+    height, width = page.image.shape[:2]
+    return {"passed_over": tuple(words), "passed_over_boxes": tuple(boxes), "size": (width, height)}
 
 
 def split_documents(

@@ -21,7 +21,15 @@ from starlette.exceptions import HTTPException
 
 import metrics
 import queues
-from counter import RescanRequest, counter_checks, document_name, field_labels, rescan_requests
+from counter import (
+    PageLeftOut,
+    RescanRequest,
+    counter_checks,
+    document_name,
+    field_labels,
+    pages_left_out,
+    rescan_requests,
+)
 from errors import DependencyDown, NotFound, QueueUnavailable
 from media import SUPPORTED, sniff
 from models import DocumentRecord, Scan, ScanFile, find, load
@@ -106,6 +114,11 @@ class ScanView(Scan):
     notices: list[str] = Field(
         default_factory=list,
         description="evidence checks the counter should act on, in Chinese (a wrong card)",
+    )
+    left_out: list[PageLeftOut] = Field(
+        default_factory=list,
+        description="each page that became no document (blank, separator, refused with why) and each "
+        "card-shaped region passed over (with its box), in Chinese: 第2页为空白页，已略过",
     )
 
 
@@ -314,6 +327,7 @@ def _scan_view(store: ObjectStore, scan: Scan) -> ScanView:
         fields_pending=pending,
         rescans=rescans,
         notices=counter_checks(scan.checks),
+        left_out=pages_left_out(scan.page_outcomes),
     )
 
 

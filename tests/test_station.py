@@ -1,19 +1,22 @@
 """The counter's words and the station client's logic, without servers: capture's rescan reasons told in
-Chinese with the page and the spot to mark, field labels that name the party, which files are sent, the exit
-code an outcome earns, the summary, and a watched folder's batches (tests/test_counter.py runs it all
-against a real API and worker)."""
+Chinese with the page and the spot to mark, the pages that became no document told with why, field labels
+that name the party, which files are sent, the exit code an outcome earns, the summary, and a watched
+folder's batches (tests/test_counter.py runs it all against a real API and worker)."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import station
-from counter import counter_checks, field_label, rescan_requests
+from capture.decode import Page, refused_page
+from capture.pipeline import capture
+from counter import counter_checks, field_label, pages_left_out, rescan_requests, where_on_page
 from errors import ExitCode
-from models import DocumentRecord, FieldRecord
+from models import DocumentRecord, FieldRecord, ScanPage
 from vocabulary import utcnow
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 64
@@ -172,4 +175,80 @@ def test_the_evidence_checks_the_counter_can_act_on_are_told_in_chinese_the_othe
     assert counter_checks(checks) == [
         "第2页的身份证既不是投保人的也不是被保险人的，请核对证件",
         "填写的客户证件号码与本次扫描的证件和投保单都不符，请核对号码",
+    ]
+
+
+def _desk(top: int, left: int) -> np.ndarray:
+    """Return a dark desk (1400 x 1600 px at 150 dpi) with a card-sized white sheet (no card) at that spot."""
+    desk = np.full((1600, 1400, 3), 50, np.uint8)
+    desk[top : top + 319, left : left + 506] = 250  # 86 x 54 mm
+    desk[top + 100 : top + 130, left + 60 : left + 400] = 20  # a line of "text"
+    return desk
+
+
+def test_each_page_that_became_no_document_is_told_with_why_and_a_region_passed_over_with_its_place():
+    pages = [
+        Page(1, _desk(60, 40), 150.0),  # a sheet near the top left: kept as a page, the region told
+        Page(2, np.full((1600, 1400), 255, np.uint8), 150.0),  # blank
+        refused_page(3, "page 1 declares 12000x9000 pixels, more than 60,000,000"),
+        refused_page(4, "damaged image/tiff, page 2: broken data stream when reading image file"),
+        refused_page(5, "something decode has not said before"),
+    ]
+    reports: list = []
+    documents = capture(pages, reports)
+    assert [d.pages for d in documents] == [[1]]
+    scan_pages = [ScanPage(**r.to_json()) for r in reports]  # as the worker stores them
+    told = pages_left_out(scan_pages)
+    assert [(t.page, t.outcome, t.rescan, t.zh) for t in told] == [
+        (1, "passed_over", True, "第1页有一处像卡片的区域未能识别（左上），请单独重新扫描该卡片"),
+        (2, "blank", False, "第2页为空白页，已略过"),
+        (3, "refused", True, "第3页无法识别：图像过大（12000×9000像素），请用300 dpi重新扫描该页"),
+        (4, "refused", True, "第4页无法识别：文件已损坏，请重新扫描该页"),
+        (5, "refused", True, "第5页无法识别：请重新扫描该页"),
+    ]
+    x, y, w, h = told[0].box
+    assert abs(x - 40) <= 3 and abs(y - 60) <= 3 and abs(w - 506) <= 6 and abs(h - 319) <= 6, told[0].box
+    assert told[0].en.startswith("a card-shaped region at x 7 mm, y 10 mm") and told[3].en.startswith(
+        "damaged"
+    )
+    # A scan captured before regions kept their boxes: the region is told without a place; a separator.
+    older = ScanPage(page=2, outcome="document", passed_over=["a card-shaped region at x 1 mm ..."])
+    assert [t.zh for t in pages_left_out([ScanPage(page=3, outcome="separator"), older])] == [
+        "第2页有一处像卡片的区域未能识别，请单独重新扫描该卡片",
+        "第3页为分隔页",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("box", "place"),
+    [
+        ([0, 0, 100, 100], "左上"),
+        ([450, 50, 100, 100], "上方"),
+        ([850, 0, 150, 100], "右上"),
+        ([300, 400, 400, 200], "中间"),
+        ([0, 900, 300, 100], "左下"),
+        ([900, 500, 100, 100], "右侧"),
+        ([0, 0, 1000, 1000], "中间"),
+    ],
+)
+def test_a_region_s_place_is_the_third_of_the_page_its_centre_falls_in(box: list[int], place: str):
+    assert where_on_page(box, [1000, 1000]) == place
+
+
+def test_the_summary_lists_the_pages_that_became_no_document_and_counts_those_to_scan_again():
+    left_out = [
+        {"page": 2, "zh": "第2页为空白页，已略过", "rescan": False},
+        {"page": 3, "zh": "第3页有一处像卡片的区域未能识别（右下），请单独重新扫描该卡片", "rescan": True},
+        {"page": 3, "zh": "第3页有一处像卡片的区域未能识别（左上），请单独重新扫描该卡片", "rescan": True},
+    ]
+    rescans = [{"page": 1, "zh": "第1页模糊，请重新扫描"}]
+    document = {"label": "投保单", "pages": [1], "status": "exception", "fields": {}}
+    view = _view(documents=[document], rescans=rescans, left_out=left_out)
+    lines = station.summary(station.Outcome([Path("a.jpg"), Path("b.jpg")], view=view))
+    assert lines[3:] == [
+        "✗ 第1页模糊，请重新扫描",
+        "· 第2页为空白页，已略过",
+        "✗ 第3页有一处像卡片的区域未能识别（右下），请单独重新扫描该卡片",
+        "✗ 第3页有一处像卡片的区域未能识别（左上），请单独重新扫描该卡片",
+        "共 1 份文档；0 个字段已识别，0 个字段送人工录入；2 页需重新扫描",
     ]

@@ -181,3 +181,6 @@ def test_a_card_shaped_region_not_taken_for_a_card_is_reported_with_its_place() 
     assert [d.type for d in documents] == [DocType.other]
     (region,) = reports[0].passed_over
     assert region.startswith("a card-shaped region at x 42 mm, y 68 mm (153 x 108 mm) is not an ID card side")
+    (box,) = reports[0].passed_over_boxes  # in the page's pixels, for the counter to outline
+    assert all(abs(a - b) <= 3 for a, b in zip(box, (250, 400, 900, 636), strict=True)), box
+    assert reports[0].size == (1400, 1600)

@@ -170,7 +170,9 @@ function show(view, existing) {
   const fields = view.documents.filter((d) => d.status !== "exception").flatMap((d) => Object.values(d.fields));
   const accepted = fields.filter((f) => f.status === "accepted" || f.status === "keyed").length;
   const keying = fields.filter((f) => f.status === "key_entry").length;
-  const pages = new Set(view.rescans.map((r) => r.page));
+  // What to scan again: the documents' rescan requests, pages refused and card-shaped regions passed over.
+  const again = [...view.rescans, ...(view.left_out || []).filter((p) => p.rescan)];
+  const pages = new Set(again.map((r) => r.page));
   status(`扫描 ${view.scan_id} 已识别${existing ? "（这些页面已发送过，以下是当时的结果）" : ""}：` +
     `${view.documents.length} 份文档，${accepted} 个字段已识别，${keying} 个字段送人工录入` +
     (pages.size ? `，${pages.size} 页需重新扫描` : ""));
@@ -179,13 +181,21 @@ function show(view, existing) {
     item.textContent = rescan.zh;
     $("rescans").append(item);
   }
+  for (const page of view.left_out || []) {  // every page that became no document, and why
+    const item = document.createElement("li");
+    item.className = page.rescan ? "rescan" : "skipped";
+    item.textContent = page.zh;
+    $("left-out").append(item);
+  }
   for (const notice of view.notices || []) {
     const item = document.createElement("li");
     item.className = "notice";
     item.textContent = notice;
     $("rescans").append(item);
   }
-  if (sent.length) for (const page of pages) $("marked").append(markedPage(view, page));  // its own files only
+  if (sent.length) {  // its own files only
+    for (const page of [...pages].sort((a, b) => a - b)) $("marked").append(markedPage(view, again, page));
+  }
   view.documents.forEach((document_, i) => $("documents").append(documentPanel(document_, i + 1)));
 }
 
@@ -228,8 +238,8 @@ function fileOf(view, page) {
   return {index: view.files.length - 1, own: 1};
 }
 
-function markedPage(view, page) {
-  const requests = view.rescans.filter((r) => r.page === page);
+function markedPage(view, again, page) {
+  const requests = again.filter((r) => r.page === page);
   const {index, own} = fileOf(view, page);
   const local = sent[index];
   const figure = document.createElement("figure");
@@ -238,14 +248,15 @@ function markedPage(view, page) {
   const words = requests.map((r) => r.zh).join("；");
   const where = local ? `${local.file.name}${own > 1 ? ` 第${own}页` : ""}` : "";
   frame.append(local ? picture(local, `第${page}页 ${where}：${words}`) : document.createElement("div"));
-  const boxes = requests.map((r) => r.box).filter(Boolean);
-  if (!boxes.length || !local || !local.url || own > 1) frame.classList.add("whole");
+  const marked = requests.filter((r) => r.box);
+  if (!marked.length || !local || !local.url || own > 1) frame.classList.add("whole");
   else {
     const img = frame.querySelector("img");
     const place = () => {
-      for (const [x, y, w, h] of boxes) {
+      for (const request of marked) {
+        const [x, y, w, h] = request.box;
         const mark = document.createElement("div");
-        mark.className = "mark";
+        mark.className = request.outcome === "passed_over" ? "mark passed" : "mark";
         mark.style.left = `${(100 * x) / img.naturalWidth}%`;
         mark.style.top = `${(100 * y) / img.naturalHeight}%`;
         mark.style.width = `${(100 * w) / img.naturalWidth}%`;
@@ -262,7 +273,7 @@ function markedPage(view, page) {
 }
 
 function clearAnswer() {
-  for (const id of ["rescans", "documents", "marked"]) $(id).replaceChildren();
+  for (const id of ["rescans", "left-out", "documents", "marked"]) $(id).replaceChildren();
 }
 
 function nextCustomer() {
