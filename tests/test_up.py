@@ -85,6 +85,13 @@ def _smtp_answers(port: int) -> bool:
         return False
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def _environment(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
@@ -104,7 +111,9 @@ def test_imaging_up_serves_captures_and_stops_everything_it_started(tmp_path: Pa
         wait_until(lambda: _get(base + "/healthz")[0] == 200, 90, "imaging up to answer /healthz")
         wait_until(lambda: _smtp_answers(mailbox), 30, "the mail-in receiver to answer")
         children = _children(proc.pid)
-        assert len(children) >= 5  # redis-server, two workers, the API, the mailbox
+        assert len(children) >= 6  # redis-server, two workers, an immediate-only worker, the API, the mailbox
+        commands = [_command(pid) for pid in children]
+        assert sum("--immediate-only" in c for c in commands) == 1, commands  # IMAGING_IMMEDIATE_WORKERS
         key_file = data_dir / "admin.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
         key = key_file.read_text().strip()
