@@ -95,7 +95,6 @@ PPOCR_MIN = 50.0
 # digits: the fields the page's face is learned from (learn_face) when both engines read them alike.
 PROVEN_KINDS = ("id_number", "card_number", "code", "phone", "date")
 FACE_SAMPLES = 3  # fields the face is learned from: enough to tell the faces apart, few enough to be quick
-FACE_FINALISTS = 2  # faces the first sample leaves in the running for the other samples to decide
 # Fields one tesseract read may settle without the second engine (proven_alone), because the value read
 # carries a proof of its own: a check digit that catches any one digit misread (kinds below), the
 # number the form's QR code holds (application_no), the birth date and sex the ID number beside them
@@ -331,10 +330,8 @@ def learn_face(
         return None
     samples = sorted(samples, key=lambda s: s[:2])[:FACE_SAMPLES]
     faces = tuple(installed_faces())
-    *_, image, text = samples[0]
-    score = dict(zip(faces, print_scores(image, text, faces), strict=True))
-    faces = tuple(sorted(faces, key=lambda f: -score[f])[:FACE_FINALISTS])  # the rest only for these
-    for *_, image, text in samples[1:]:
+    score = dict.fromkeys(faces, 0.0)
+    for *_, image, text in samples:  # each sample's ink found once for all the faces
         for f, s in zip(faces, print_scores(image, text, faces), strict=True):
             score[f] += s
     return max(faces, key=lambda f: score[f])

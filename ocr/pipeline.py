@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from capture.model import Document
 from capture.templates import FieldSpec
-from ocr import ppocr, tesseract
+from ocr import decide, ppocr, tesseract
 from ocr.choice import decide_choice
-from ocr.decide import Decision, decide_document, decide_field, learn_face, proven_alone, settled
+from ocr.decide import Decision, decide_document, decide_field, learn_face, proven_alone
 from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.printed import look_alikes
 from ocr.reads import first_read, more_reads, second_read
@@ -42,24 +42,37 @@ def read_and_decide(
     images = {n: document.fields[n].ocr_image for n in names}
     # One tesseract read of every field first; the second engine only for the fields whose read does not
     # carry its own proof (ocr/decide.py proven_alone); the page's face learned from the fields settled
-    # so far; more reads of the rest, each field's stopping once the decision in that face accepts it.
-    kinds = {n: c.kind for n, c in zip(names, configs, strict=True)}
-    reads = {n: first_read(images[n], c, engine) for n, c in zip(names, configs, strict=True)}
+    # so far; more reads of the rest, each field's stopping once the decision in that face accepts it. A
+    # field read once that the decision does not accept (a digit too close to its look-alike) is then
+    # read as the others were, and the document decided again.
+    configs_by_name = dict(zip(names, configs, strict=True))
+    kinds = {n: c.kind for n, c in configs_by_name.items()}
+    reads = {n: first_read(images[n], c, engine) for n, c in configs_by_name.items()}
     alone = proven_alone({n: (kinds[n], r) for n, r in reads.items()}, document.application_no)
-    for n, c in zip(names, configs, strict=True):
+    for n in names:
         if reads[n] and n not in alone:
-            reads[n] += (second_read(images[n], c, engine),)
+            reads[n] += (second_read(images[n], configs_by_name[n], engine),)
     face = learn_face({n: (kinds[n], r) for n, r in reads.items()}, images)
-    for n, c in zip(names, configs, strict=True):
-        if len(reads[n]) == 2 and c.kind and not settled(c.kind, reads[n], images[n], n):
-            reads[n] = more_reads(
-                images[n],
-                c,
-                reads[n],
-                engine,
-                enough=lambda r, n=n: _accepted(kinds[n], n, r, images[n], face),
-            )
+
+    def read_more(name: str) -> tuple[OcrText, ...]:
+        config, image, got = configs_by_name[name], images[name], reads[name]
+        if len(got) == 1:
+            got += (second_read(image, config, engine),)
+        if not config.kind or decide.settled(config.kind, got, image, name):
+            return got
+        return more_reads(
+            image, config, got, engine, enough=lambda r: _accepted(config.kind, name, r, image, face)
+        )
+
+    for n in names:
+        if len(reads[n]) == 2:
+            reads[n] = read_more(n)
     decisions = decide_document({n: (kinds[n], r) for n, r in reads.items()}, images, face)
+    again = [n for n in alone if decisions[n].status != FieldStatus.accepted]
+    for n in again:
+        reads[n] = read_more(n)
+    if again:
+        decisions = decide_document({n: (kinds[n], r) for n, r in reads.items()}, images, face)
     if document.application_no and "application_no" in names:
         decisions["application_no"] = _qr_proof(
             document.application_no, reads["application_no"], decisions["application_no"]
