@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry, Worker, get_current_job
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -27,7 +27,7 @@ from errors import ConfigError, DependencyDown, QueueUnavailable
 from models import Scan, find
 from settings import Settings
 from storage import ObjectStore
-from vocabulary import ScanStatus
+from vocabulary import ScanMode, ScanStatus
 
 log = logging.getLogger("imaging.queues")
 
@@ -41,6 +41,51 @@ ANNOUNCE_SCAN = "worker.announce_scan"
 # (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
 OPEN_SCANS = "scans:open"
 SWEEP_AFTER = 60  # seconds a scan may wait before the sweep looks at its job
+# Immediate scans being captured (score: when the entry lapses, should its job die without removing it).
+# A batch capture gives way to them (give_way) between its pages and documents: a customer at the
+# counter then has the machine's every core, as on an idle service.
+IMMEDIATE_RUNNING = "scans:immediate:running"
+GIVE_WAY_POLL = 0.05  # seconds between looks while an immediate scan runs
+
+
+@contextlib.contextmanager
+def immediate_running(conn: Redis, scan_id: str, seconds: float):
+    """Mark an immediate scan as being captured for the block (for at most `seconds`)."""
+    conn.zadd(IMMEDIATE_RUNNING, {scan_id: time.time() + seconds})
+    try:
+        yield
+    finally:
+        conn.zrem(IMMEDIATE_RUNNING, scan_id)
+
+
+@contextlib.contextmanager
+def taking_turns(conn: Redis, settings: Settings, scan: Scan):
+    """Run a scan's capture in its turn, yielding the function it calls between pages and documents: an
+    immediate scan is marked running (immediate_running); a batch one runs niced (IMAGING_BATCH_NICE, in
+    the job's forked child only) and its function waits while an immediate scan runs (give_way), for at
+    most a quarter of the job's time limit in all."""
+    if scan.mode == ScanMode.immediate:
+        with immediate_running(conn, scan.scan_id, settings.job_timeout):
+            yield lambda: None
+        return
+    if get_current_job() is not None:
+        os.nice(settings.batch_nice)
+    waited = 0.0
+
+    def turn() -> None:
+        nonlocal waited
+        waited += give_way(conn, max(0.0, settings.job_timeout / 4 - waited))
+
+    yield turn
+
+
+def give_way(conn: Redis, most: float) -> float:
+    """Wait while an immediate scan is being captured, for at most `most` seconds; return the seconds
+    waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < most and conn.zcount(IMMEDIATE_RUNNING, time.time(), "+inf"):
+        time.sleep(GIVE_WAY_POLL)
+    return time.monotonic() - started
 
 
 def connect(url: str | None, *, for_worker: bool = False) -> Redis:

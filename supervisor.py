@@ -191,6 +191,18 @@ def _announce(url: str, key_path: Path, first: bool) -> None:
     print("press Ctrl-C to stop", flush=True)
 
 
+def _worker_commands(settings: Settings, workers: int) -> list[list[str]]:
+    """Return the `imaging worker` commands `imaging up` runs: `workers` on every queue, and the workers
+    that take only immediate scans (IMAGING_IMMEDIATE_WORKERS): free when a customer at the counter
+    comes while the others hold batch jobs, which run niced and give way (queues.taking_turns)."""
+    base = f"{socket.gethostname()}-{os.getpid()}"
+    every = [["worker", "--name", f"{base}-{i}"] for i in range(workers)]
+    only = [
+        ["worker", "--name", f"{base}-i{i}", "--immediate-only"] for i in range(settings.immediate_workers)
+    ]
+    return every + only
+
+
 def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
     """Run the service until Ctrl-C or SIGTERM; return the exit code."""
     data_dir = settings.data_dir.resolve()
@@ -215,16 +227,8 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
         "IMAGING_REDIS_URL": redis_url,
         "PYTHONUNBUFFERED": "1",
     }
-    names = [f"{socket.gethostname()}-{os.getpid()}-{i}" for i in range(workers)]
-    # and the workers that take only immediate scans (IMAGING_IMMEDIATE_WORKERS): free when a customer
-    # at the counter comes, while the others hold batch jobs, which run niced (worker.py).
-    names += [f"{socket.gethostname()}-{os.getpid()}-i{i}" for i in range(settings.immediate_workers)]
-    only = ["--immediate-only"]
-
-    def start_worker(i: int) -> subprocess.Popen:
-        return _spawn(["worker", "--name", names[i], *(only if i >= workers else [])], env)
-
-    worker_procs = [start_worker(i) for i in range(len(names))]
+    commands = _worker_commands(settings, workers)
+    worker_procs = [_spawn(c, env) for c in commands]
     api_proc = _spawn(["api", "--host", host, "--port", str(port)], env)
     mailbox_proc = _spawn(["mailbox"], env) if settings.mailbox_port or settings.mailbox_imap_url else None
     url = f"http://{host}:{port}"
@@ -263,8 +267,9 @@ def up(settings: Settings, *, host: str, port: int, workers: int) -> int:
                     mailbox_proc = _spawn(["mailbox"], env)
                 else:
                     i = worker_procs.index(proc)
-                    names[i] = f"{names[i].split('.')[0]}.{restarts}"  # the dead one's name may linger
-                    worker_procs[i] = start_worker(i)
+                    name = commands[i][2]
+                    commands[i][2] = f"{name.split('.')[0]}.{restarts}"  # the dead one's name may linger
+                    worker_procs[i] = _spawn(commands[i], env)
             time.sleep(0.2)
     except DependencyDown as exc:
         print(f"imaging: {exc.message}", file=sys.stderr)

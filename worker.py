@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -87,7 +86,7 @@ def job(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _captured(
-    ctx: Context, scan: Scan, pages: list[int], per_file: list[int], reports: list
+    ctx: Context, scan: Scan, pages: list[int], per_file: list[int], reports: list, give_way: Callable
 ) -> Iterator[tuple[str, list[int], list[str]]]:
     """Yield each document's id, source pages and rescan problems as it is read, filed and queued for
     key-entry. ``pages`` gains the number of each page read, ``per_file`` each file's count of pages,
@@ -100,12 +99,14 @@ def _captured(
     from ocr.pipeline import read_document
     from ocr.tesseract import orientation
 
+    s = ctx.settings
+
     def counted(stream):
         for page in stream:
             pages.append(page.number)
+            give_way()
             yield page
 
-    s = ctx.settings
     index = 0
     for file in scan.files:
         offset = len(pages)
@@ -115,6 +116,7 @@ def _captured(
         for group in cards_together(capture_stream(stream, reports, orientation)):
             fronts: list[str] = []
             for document in group:
+                give_way()
                 index += 1
                 record = file_document(ctx.store, scan, index, document, read_document(document), fronts)
                 if not record.on_file and not record.rescan:  # a page to scan again is not keyed
@@ -145,8 +147,6 @@ def capture_scan(scan_id: str) -> dict:
         queues.close_scan(_redis(ctx), scan_id)
         scan_ended(_redis(ctx), ctx.settings, scan)
         return {"scan_id": scan_id, "status": scan.status, "documents": scan.documents}
-    if scan.mode == ScanMode.batch and get_current_job() is not None:
-        os.nice(ctx.settings.batch_nice)  # the job's forked child only: immediate scans take the CPU first
     pages: list[int] = []
     per_file: list[int] = []
     doc_ids: list[str] = []
@@ -154,7 +154,9 @@ def capture_scan(scan_id: str) -> dict:
     reports: list = []
     on_page: dict[int, list[str]] = {}
     try:
-        for doc_id, source_pages, found in _captured(ctx, scan, pages, per_file, reports):
+        with queues.taking_turns(_redis(ctx), ctx.settings, scan) as give_way:  # batch waits for immediate
+            captured = list(_captured(ctx, scan, pages, per_file, reports, give_way))
+        for doc_id, source_pages, found in captured:
             doc_ids.append(doc_id)
             problems += found
             for number in source_pages:

@@ -188,15 +188,17 @@ def test_imaging_up_starts_again_a_worker_or_redis_that_dies(tmp_path: Path) -> 
         assert _get(base + "/healthz")[0] == 200
         key = (data_dir / "admin.key").read_text().strip()
         workers = _direct(proc.pid, " worker ")
-        assert len(workers) == 2
-        os.kill(workers[0], signal.SIGKILL)
-        replaced = lambda: len(set(_direct(proc.pid, " worker ")) - {workers[0]}) == 2  # noqa: E731
+        assert len(workers) == 3  # two, and one for immediate scans only
+        (immediate,) = [pid for pid in workers if "--immediate-only" in _command(pid)]
+        os.kill(immediate, signal.SIGKILL)
+        replaced = lambda: len(set(_direct(proc.pid, " worker ")) - {immediate}) == 3  # noqa: E731
         try:
             wait_until(replaced, 30, "a new worker in its place")
         except AssertionError:
             log.flush()
             tail = (tmp_path / "up.log").read_text()[-3000:]
             raise AssertionError(f"children {_direct(proc.pid, '')}; imaging up said:\n{tail}") from None
+        assert sum("--immediate-only" in _command(pid) for pid in _direct(proc.pid, " worker ")) == 1
         (redis,) = _direct(proc.pid, "redis-server")
         os.kill(redis, signal.SIGKILL)
         wait_until(lambda: _direct(proc.pid, "redis-server") not in ([], [redis]), 30, "a new redis-server")
