@@ -46,10 +46,11 @@ def _binary(image: np.ndarray) -> np.ndarray:
 
 
 def _ink(binary: np.ndarray) -> np.ndarray | None:
-    ys, xs = np.where(binary < 128)
-    if len(ys) == 0:
+    dark = binary < 128
+    rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+    if len(rows) == 0:
         return None
-    return binary[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    return binary[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,6 +62,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _blur(ink: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(255 - ink.astype(np.float32), (0, 0), 1.5)
+
+
+@lru_cache(maxsize=8192)
+def _advance(char: str, face: str | None = None) -> float:
+    """Return a character's advance in the face at DRAW_SIZE (px)."""
+    return _font(face).getlength(char)
 
 
 @lru_cache(maxsize=2048)
@@ -75,20 +82,21 @@ def _glyphs(
     left = DRAW_SIZE // 2
     ImageDraw.Draw(canvas).text((left, DRAW_SIZE // 2), text, fill=0, font=font)
     array = np.asarray(canvas)
-    ys, xs = np.where(array < 128)
-    if len(ys) == 0:
+    dark = array < 128
+    rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+    if len(rows) == 0:
         return None
-    x0, x1 = xs.min(), xs.max() + 1
+    x0, x1, y0 = cols[0], cols[-1] + 1, rows[0]
     # Each character's advance summed, not the length of every prefix measured (quadratic: a third of the
     # time of the print checks); the same columns for every face tried (Noto Serif's kerned digits aside,
     # within a pixel at DRAW_SIZE).
-    ends = list(accumulate(font.getlength(char) for char in text))
+    ends = list(accumulate(_advance(char, face) for char in text))
     columns = tuple(
         (left + (ends[i - 1] if i else 0.0) - x0, left + ends[i] - x0)
         for i, char in enumerate(text)
         if not char.isspace()
     )
-    return array[ys.min() : ys.max() + 1, x0:x1], columns, (int(x0), int(ys.min()))
+    return array[y0 : rows[-1] + 1, x0:x1], columns, (int(x0), int(y0))
 
 
 def _drawn(
