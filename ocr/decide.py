@@ -312,6 +312,21 @@ def proven_alone(fields: dict[str, tuple[str, tuple[OcrText, ...]]], qr: str | N
     return proven
 
 
+def enough_reads(
+    kind: str, name: str, reads: tuple[OcrText, ...], image: np.ndarray | None, face: str | None
+) -> bool:
+    """Return whether a field's extra reads may stop here (ocr/reads.py more_reads): the decision accepts
+    them and a read of the second engine gives the value taken. A value only tesseract's reads give is
+    decided on all of them: a rival that matches the ink as well may not have been read yet (武候 for
+    武侯 in ukai, seed 31: taken after four reads, sent to a person after nine)."""
+    decision = decide_field(kind, name, reads, image, face)
+    if decision.status != FieldStatus.accepted:
+        return False
+    return any(
+        r.engine != "tesseract" and validate(kind, r.text, name).value == decision.value for r in reads
+    )
+
+
 def learn_face(
     fields: dict[str, tuple[str, tuple[OcrText, ...]]], images: dict[str, np.ndarray]
 ) -> str | None:

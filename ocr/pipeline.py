@@ -11,7 +11,7 @@ from capture.model import Document
 from capture.templates import FieldSpec
 from ocr import decide, ppocr, tesseract
 from ocr.choice import decide_choice
-from ocr.decide import Decision, decide_document, decide_field, learn_face, proven_alone
+from ocr.decide import Decision, decide_document, enough_reads, learn_face, proven_alone
 from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.printed import look_alikes
 from ocr.reads import first_read, more_reads, second_read
@@ -61,7 +61,7 @@ def read_and_decide(
         if not config.kind or decide.settled(config.kind, got, image, name):
             return got
         return more_reads(
-            image, config, got, engine, enough=lambda r: _accepted(config.kind, name, r, image, face)
+            image, config, got, engine, enough=lambda r: enough_reads(config.kind, name, r, image, face)
         )
 
     for n in names:
@@ -96,10 +96,6 @@ def read_and_decide(
                 None, d.confidence, FieldStatus.key_entry, problems, d.value, d.choices
             )
     return decisions, reads
-
-
-def _accepted(kind: str, name: str, reads: tuple[OcrText, ...], image, face: str | None) -> bool:
-    return decide_field(kind, name, reads, image, face).status == FieldStatus.accepted
 
 
 def _qr_proof(number: str, reads: tuple[OcrText, ...], decision: Decision) -> Decision:

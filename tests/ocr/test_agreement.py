@@ -18,6 +18,7 @@ from capture.templates import latest
 from ocr.decide import (
     PPOCR_MIN,
     decide_field,
+    enough_reads,
     learn_face,
     print_problems,
     proven_alone,
@@ -205,3 +206,13 @@ def test_one_read_of_an_id_number_two_digits_wrong_that_passes_its_check_is_not_
             decide_field("id_number", "applicant_id_number", (tess(w),), image).status
             == FieldStatus.key_entry
         )
+
+
+def test_extra_reads_stop_early_only_on_a_value_the_second_engine_read_too() -> None:
+    # Without the image the votes decide: three reads of one value against one accept it.
+    only_tesseract = (tess("成都市武候区"), pp("成都市武侯区"), tess("成都市武候区"), tess("成都市武候区"))
+    assert decide_field("address", "address", only_tesseract).status == FieldStatus.accepted
+    assert not enough_reads("address", "address", only_tesseract, None, None)  # read on: a rival may show
+    both = (tess("成都市武候区"), pp("成都市武侯区"), tess("成都市武侯区"), tess("成都市武侯区"))
+    assert enough_reads("address", "address", both, None, None)
+    assert not enough_reads("address", "address", both[:3], None, None)  # not accepted yet: 2 against 1
