@@ -33,6 +33,7 @@ from redis import Redis
 import epolicies
 import metrics
 import queues
+from counter import pages_left_out, rescan_requests
 from intake.contacts import find_contact
 from intake.letter import Letter, numbers_in, read_letter
 from models import DocumentRecord, Mail, Scan, ScanFile, Stored, find, load
@@ -302,7 +303,11 @@ def reply_letter(
     else:
         found = [TYPE_NAMES.get(d.type, TYPE_NAMES["other"]) for d in documents]
         lines += ["", "识别为：" + ("、".join(found) if found else "无可识别的材料")]
-        lines += [f"需要重新拍摄：{p}" for p in scan.problems]
+        # In the counter's words (counter.py): each document's pages to take again, and each page that
+        # became no document (blank, refused with why, a card-shaped region passed over).
+        again = [r.zh for d in documents for r in rescan_requests(d)]
+        again += [p.zh for p in pages_left_out(scan.page_outcomes)]
+        lines += ["", "请注意：", *(f"  · {t}" for t in again)] if again else []
     if record.kind == "claim" and scan.status != ScanStatus.failed:
         if missing:
             lines += ["", "此理赔尚缺以下材料：", *(f"  · {m}" for m in missing)]

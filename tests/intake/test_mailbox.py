@@ -10,6 +10,7 @@ import io
 import smtplib
 import subprocess
 import sys
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from PIL import Image, ImageDraw
 
 from intake import contacts
 from intake.letter import numbers_in, read_letter
-from intake.take import QUARANTINE, MailIn, decide, expire_quarantine
-from models import Scan, find
+from intake.take import QUARANTINE, MailIn, decide, expire_quarantine, reply_letter
+from models import Scan, ScanFile, ScanPage, find
 from settings import Settings
 from storage import LocalStore, open_store
 from supervisor import free_port
@@ -169,3 +170,26 @@ def test_a_mailed_claim_photo_becomes_a_scan_and_is_answered_and_a_stranger_is_r
     assert not [m for m in smtp_srv.messages if m["To"] == "someone@else.example"]
     assert expire_quarantine(store, 30) == []
     assert sorted(expire_quarantine(store, 1, now=scan.uploaded_at.replace(year=2100))) == quarantined
+
+
+def test_the_reply_tells_in_chinese_each_page_to_take_again_and_each_page_that_became_no_document() -> None:
+    now = datetime.now(UTC)
+    photo = ScanFile(sha256="a" * 64, content_type="image/jpeg", size=1, name="p.jpg")
+    record = MailIn(
+        mail_id="i" + "0" * 32, received_at=now, sender="li@example.com", subject="理赔号 LP2026000001",
+        kind="claim", number="LP2026000001", attachments=[photo],
+    )  # fmt: skip
+    too_large = "page 2 declares 12000x9000 pixels, more than 60,000,000"
+    scan = Scan(
+        scan_id="s20261130000000aaaaaaaaaaaa", mode="batch", files=[photo], uploaded_by="mail",
+        uploaded_at=now, status=ScanStatus.captured,
+        page_outcomes=[
+            ScanPage(page=1, outcome="blank"),
+            ScanPage(page=2, outcome="refused", reason=too_large),
+        ],
+        problems=[f"page 2 not read: {too_large}"],
+    )  # fmt: skip
+    body = reply_letter(record, scan, [], ["理赔申请书"], "imaging@example.com").get_content()
+    assert "第1页为空白页，已略过" in body
+    assert "第2页无法识别：图像过大（12000×9000像素），请用300 dpi重新扫描该页" in body
+    assert "not read" not in body  # capture's English stays out of the customer's mail
