@@ -49,7 +49,8 @@ def _unit(name: str) -> configparser.ConfigParser:
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
 def test_the_systemd_units_verify_and_run_commands_that_exist(tmp_path: Path) -> None:
     imaging_bin = Path(sys.executable).with_name("imaging")
-    for unit in ("imaging-api.service", "imaging-worker@.service", "imaging-mailbox.service"):
+    units = ("imaging-api.service", "imaging-worker@.service", "imaging-worker-immediate.service")
+    for unit in (*units, "imaging-mailbox.service"):
         text = (UNITS / unit).read_text().replace("/opt/imaging/.venv/bin/imaging", str(imaging_bin))
         (tmp_path / unit.replace("@.", "@1.")).write_text(text)
         checked = subprocess.run(
