@@ -41,21 +41,23 @@ ANNOUNCE_SCAN = "worker.announce_scan"
 # (see sweep_scans) queues again any whose job Redis no longer holds in a queue or a registry.
 OPEN_SCANS = "scans:open"
 SWEEP_AFTER = 60  # seconds a scan may wait before the sweep looks at its job
-# Immediate scans being captured (score: when the entry lapses, should its job die without removing it).
-# A batch capture gives way to them (give_way) between its pages and documents: a customer at the
-# counter then has the machine's every core, as on an idle service.
-IMMEDIATE_RUNNING = "scans:immediate:running"
+# Immediate scans being captured on a machine (score: when the entry lapses, should its job die without
+# removing it). A batch capture on the same machine gives way to them (give_way) between its pages and
+# documents: a customer at the counter then has the machine's every core, as on an idle service. Other
+# machines' batch work goes on: the cores are what is shared.
+IMMEDIATE_RUNNING = "scans:immediate:running:{host}"
 GIVE_WAY_POLL = 0.05  # seconds between looks while an immediate scan runs
 
 
 @contextlib.contextmanager
 def immediate_running(conn: Redis, scan_id: str, seconds: float):
     """Mark an immediate scan as being captured for the block (for at most `seconds`)."""
-    conn.zadd(IMMEDIATE_RUNNING, {scan_id: time.time() + seconds})
+    key = IMMEDIATE_RUNNING.format(host=socket.gethostname())
+    conn.zadd(key, {scan_id: time.time() + seconds})
     try:
         yield
     finally:
-        conn.zrem(IMMEDIATE_RUNNING, scan_id)
+        conn.zrem(key, scan_id)
 
 
 @contextlib.contextmanager
@@ -80,10 +82,10 @@ def taking_turns(conn: Redis, settings: Settings, scan: Scan):
 
 
 def give_way(conn: Redis, most: float) -> float:
-    """Wait while an immediate scan is being captured, for at most `most` seconds; return the seconds
-    waited."""
-    started = time.monotonic()
-    while time.monotonic() - started < most and conn.zcount(IMMEDIATE_RUNNING, time.time(), "+inf"):
+    """Wait while an immediate scan is being captured on this machine, for at most `most` seconds; return
+    the seconds waited."""
+    key, started = IMMEDIATE_RUNNING.format(host=socket.gethostname()), time.monotonic()
+    while time.monotonic() - started < most and conn.zcount(key, time.time(), "+inf"):
         time.sleep(GIVE_WAY_POLL)
     return time.monotonic() - started
 
