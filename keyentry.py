@@ -31,6 +31,7 @@ from indexing.case import settle_scan
 from indexing.index import CLAIM_FIELDS, CUSTOMER_FIELDS, HOLDER_FIELD, POLICY_FIELDS, reenter
 from indexing.review import KEYED_CONFLICT, Review, open_review
 from models import AcceptedConflict, DocumentRecord, KeyedValue, find, load
+from ocr.reasons import in_chinese
 from ocr.validate import document_checks, validate
 from storage import ObjectStore
 from vocabulary import TRUSTED, FieldStatus, utcnow
@@ -308,7 +309,7 @@ def _answer(task: Task, text: str, answer: str) -> str:
         return ""
     checked = validate(task.kind, text, task.field)
     if not checked.ok:
-        raise BadInput(f"{task.label}: {'; '.join(checked.problems)}")
+        raise BadInput(f"{task.label}：{'；'.join(in_chinese(p) for p in checked.problems)}")
     if task.choices and checked.value not in task.choices:
         raise BadInput(f"{task.label}: answer one of the boxes: {', '.join(task.choices)}")
     return checked.value

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 import events
 import keyentry
 from errors import NotFound
+from ocr.reasons import in_chinese
 from people import audit
 from roles import Operation, Role
 from routes.deps import Caller, ErrorBody, RedisConn, SettingsDep, Store, require
@@ -48,6 +49,7 @@ class TaskView(BaseModel):
         description="what may be answered: value, blank (where the form lets the field be empty), illegible"
     )
     reasons: list[str] = Field(description="why OCR's reading was not accepted")
+    reasons_zh: list[str] = Field(description="the same, in the keyers' words (ocr/reasons.py)")
     choices: list[str] = Field(
         default_factory=list, description="a choice field's options (tick boxes): the value is one of them"
     )
@@ -107,6 +109,7 @@ def _task_view(task: keyentry.Task) -> TaskView:
         values=task.values,
         answers=[a for a in keyentry.ANSWERS if a != "blank" or task.optional],
         reasons=task.reasons,
+        reasons_zh=[in_chinese(r) for r in task.reasons],
         choices=list(task.choices),
         image_url=f"/v1/keyentry/{task.task_id}/image",
         strip_url=f"/v1/keyentry/{task.task_id}/strip",

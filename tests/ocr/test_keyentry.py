@@ -50,7 +50,7 @@ def test_fields_are_keyed_single_and_blind_double_until_the_document_is_complete
 
     # A value that fails its kind's validation is refused with the reason; the lease stays.
     bad = _key(client, holder["applicant_id_number"], number["task_id"], "110105198703150018")
-    assert bad.status_code == 422 and "check character" in bad.json()["detail"]
+    assert bad.status_code == 422 and "校验码不符" in bad.json()["detail"]
     ok = _key(client, holder["applicant_name"], name["task_id"], "张三丰")
     assert ok.json() == {"task_id": name["task_id"], "status": "keyed", "value": "张三丰", "detail": None}
     first_blind = _key(client, holder["applicant_id_number"], number["task_id"], "110105198703150013")

@@ -50,7 +50,7 @@ def test_a_keyer_keys_a_document_with_the_keyboard_alone(
         else:
             assert value.get_attribute("value") == ""  # blind double entry: no suggestion
             value.send_keys("110105198703150018", Keys.ENTER)  # a wrong check digit first
-            wait.until(lambda d: "check character" in d.find_element(By.ID, "error").text)
+            wait.until(lambda d: "校验码不符" in d.find_element(By.ID, "error").text)
             value.clear()
             value.send_keys("110105198703150013", Keys.ENTER)
         wait.until(
@@ -155,7 +155,7 @@ def test_a_keyer_answers_a_tick_box_field_with_its_number_key(
     buttons = [browser.find_element(By.ID, f"option-{n}").text for n in (1, 2, 3)]
     assert buttons == ["1\u3000年交", "2\u3000月交", "3\u3000趸交"]
     assert browser.switch_to.active_element == browser.find_element(By.ID, "option-1")
-    assert "nothing ticked" in browser.find_element(By.ID, "reasons").text
+    assert "未勾选" in browser.find_element(By.ID, "reasons").text
     assert axe_violations(browser) == []
     browser.save_screenshot(str(ROOT / "docs" / "keyentry-choice.png"))
     browser.switch_to.active_element.send_keys("2")

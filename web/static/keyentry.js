@@ -79,7 +79,7 @@ async function next() {
     $(`choice-${i + 1}`).dataset.value = v;
   });
   const ticks = options();
-  $("reasons").textContent = task.reasons.length ? `转人工原因：${task.reasons.join("；")}` : "";
+  $("reasons").textContent = task.reasons_zh.length ? `转人工原因：${task.reasons_zh.join("；")}` : "";
   const blank = (task.answers || []).includes("blank");
   $("blank").disabled = !blank;
   $("blank").title = blank ? "表单允许此字段留空" : "此字段不可留空";
