@@ -5,8 +5,9 @@
 Runs the whole service as `imaging up` does (private Redis, local store, API, workers) in a temporary
 directory, then times `POST /v1/scans?mode=immediate&wait=60` for a generated form with its ID card
 until the answer holds every field's decision. First on the idle service, then right after queueing
-`--backlog` batch forms. Immediate work is taken before batch work, so behind a backlog it waits only
-for the batch jobs already running (at most one per worker).
+`--backlog` batch forms. `imaging up` keeps IMAGING_IMMEDIATE_WORKERS workers (1) for immediate scans
+only, and batch captures run niced and wait between pages while an immediate scan is captured
+(queues.taking_turns), so behind a backlog an immediate scan should take about its idle time.
 """
 
 from __future__ import annotations
