@@ -150,7 +150,7 @@ def test_a_strangers_card_is_not_the_applicants_and_a_back_is_its_fronts_or_wait
     assert f"unfiled\t{alone.doc_id}" in check.stdout and f"unfiled\t{alone_tagged.doc_id}" in check.stdout
 
     task, keyer = _lease_field(redis_conn, HOLDER_FIELD)
-    with pytest.raises(Exception, match="check character"):
+    with pytest.raises(Exception, match="校验码不符"):
         keyentry.submit(redis_conn, store, task.task_id, keyer, STRANGER["id_number"][:-1] + "1")
     assert keyentry.submit(redis_conn, store, task.task_id, keyer, STRANGER["id_number"])["status"] == "keyed"
     keyed = load(store, DocumentRecord, task.doc_id)
