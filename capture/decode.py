@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from errors import BadInput
 from media import SUPPORTED, sniff
@@ -36,7 +36,8 @@ MIN_PDF_DPI, MAX_PDF_DPI = 150, 600
 PAGE_SECONDS = 30
 # Memory the decoder may take beyond the process it starts from. The costliest real page measured, a
 # progressive colour JPEG at the pixel limit, took 0.7 GiB (12 bytes a pixel: libjpeg's coefficients,
-# Pillow's RGBX, the RGB copy); a flate bomb takes whatever it is given. A higher pixel limit raises it.
+# Pillow's RGBX, the RGB copy; a photo turned upright by its EXIF orientation, 4 more for the turned
+# copy); a flate bomb takes whatever it is given. A higher pixel limit raises it.
 DECODE_MEMORY = 1 << 30
 BYTES_PER_PIXEL = 16
 
@@ -302,11 +303,22 @@ def _frame(img: Image.Image, index: int, media: str, max_pixels: int) -> Page:
             return refused_page(
                 number, f"page {number} declares {width}x{height} pixels, more than {max_pixels:,}"
             )
-        return Page(number, _pixels(img), _dpi(img.info.get("dpi")))
+        return Page(number, _pixels(_upright(img)), _dpi(img.info.get("dpi")))
     except Image.DecompressionBombError:
         return refused_page(number, f"page {number}: " + _bomb(media, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError, *_PILLOW_FORMAT_ERRORS) as exc:
         return refused_page(number, f"damaged {media}, page {number}: {exc or type(exc).__name__}")
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def _upright(frame: Image.Image) -> Image.Image:
+    """Return the frame as its camera meant it to be seen: a phone stores a portrait photo lying on its
+    side with an EXIF orientation that viewers (and the counter page's preview) apply; so does capture."""
+    if frame.getexif().get(EXIF_ORIENTATION, 1) in (2, 3, 4, 5, 6, 7, 8):
+        return ImageOps.exif_transpose(frame)
+    return frame
 
 
 def _pixels(frame: Image.Image) -> np.ndarray:

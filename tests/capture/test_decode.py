@@ -39,6 +39,20 @@ def test_a_single_image_decodes_to_one_page_with_its_dpi(fmt: str) -> None:
     assert pages[0].dpi == pytest.approx(200, abs=1)
 
 
+def test_a_phone_photo_lying_on_its_side_with_an_exif_orientation_decodes_upright() -> None:
+    upright = np.full((400, 300), 255, np.uint8)
+    upright[20:60, 20:120] = 0  # a dark block at the top left of the page as it is meant to be seen
+    stored = Image.fromarray(np.rot90(upright, 1))  # the camera's pixels: turned a quarter, counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    out = io.BytesIO()
+    stored.save(out, format="JPEG", quality=95, exif=exif.tobytes())
+    (page,) = decode(out.getvalue())
+    assert page.image.shape[:2] == (400, 300)
+    grey = page.image if page.image.ndim == 2 else page.image.mean(axis=2)
+    assert grey[20:60, 20:120].mean() < 60 and grey[340:380, 180:280].mean() > 200
+
+
 def test_a_multi_page_tiff_decodes_to_each_page_in_order() -> None:
     pages = decode(_image_bytes("TIFF", mode="L", frames=3))
     assert [p.number for p in pages] == [1, 2, 3]
