@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from capture.model import Document
 from capture.templates import FieldSpec
-from ocr import decide, ppocr, tesseract
+from ocr import ppocr, tesseract
 from ocr.choice import decide_choice
 from ocr.decide import Decision, decide_document, enough_reads, learn_face, proven_alone
 from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.printed import look_alikes
-from ocr.reads import first_read, more_reads, second_read
+from ocr.reads import first_read, read_field, second_read
 from ocr.validate import document_checks, validate
 from vocabulary import FieldStatus
 
@@ -55,14 +55,9 @@ def read_and_decide(
     face = learn_face({n: (kinds[n], r) for n, r in reads.items()}, images)
 
     def read_more(name: str) -> tuple[OcrText, ...]:
-        config, image, got = configs_by_name[name], images[name], reads[name]
-        if len(got) == 1:
-            got += (second_read(image, config, engine),)
-        if not config.kind or decide.settled(config.kind, got, image, name):
-            return got
-        return more_reads(
-            image, config, got, engine, enough=lambda r: enough_reads(config.kind, name, r, image, face)
-        )
+        kind, image = kinds[name], images[name]
+        enough = lambda r: enough_reads(kind, name, r, image, face)  # noqa: E731
+        return read_field(image, configs_by_name[name], engine, reads=reads[name], enough=enough)
 
     for n in names:
         if len(reads[n]) == 2:

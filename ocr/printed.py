@@ -208,9 +208,15 @@ def _common_glyphs() -> tuple[str, np.ndarray]:
                 chars.append(bytes([high, low]).decode("gb2312"))
             except UnicodeDecodeError:
                 continue
+    return "".join(chars), _glyph_vectors(chars)
+
+
+def _glyph_vectors(chars: list[str] | str, face: str | None = None) -> np.ndarray:
+    """Return each character drawn in the face at LOOK_ALIKE_SIZE, blurred, centred and normalised: the
+    dot product of two is how alike their glyphs look."""
     from printing import font_file
 
-    path, index = font_file()
+    path, index = font_file(face)
     font = ImageFont.truetype(str(path), LOOK_ALIKE_SIZE, index=index)
     vectors = np.zeros((len(chars), (LOOK_ALIKE_SIZE + 8) ** 2), np.float32)
     for i, char in enumerate(chars):
@@ -219,7 +225,7 @@ def _common_glyphs() -> tuple[str, np.ndarray]:
         v = cv2.GaussianBlur(255 - np.asarray(canvas, np.float32), (0, 0), 1.5).ravel()
         v -= v.mean()
         vectors[i] = v / (np.linalg.norm(v) or 1.0)
-    return "".join(chars), vectors
+    return vectors
 
 
 # The look-alike table, built once from the print font (`python -m ocr.printed`, about 2 s) and shipped
@@ -261,18 +267,8 @@ DIGIT_RIVALS = 4  # of the nine other digits, the closest in the face: the misre
 @cache
 def _digit_rivals(face: str | None) -> dict[str, tuple[str, ...]]:
     """Return, per digit, the DIGIT_RIVALS other digits whose glyphs in the face look most like it."""
-    from printing import font_file
-
-    path, index = font_file(face)
-    font = ImageFont.truetype(str(path), LOOK_ALIKE_SIZE, index=index)
-    vectors = []
-    for digit in DIGITS:
-        canvas = Image.new("L", (LOOK_ALIKE_SIZE, LOOK_ALIKE_SIZE + 8), 255)
-        ImageDraw.Draw(canvas).text((4, 2), digit, fill=0, font=font)
-        v = cv2.GaussianBlur(255 - np.asarray(canvas, np.float32), (0, 0), 1.5).ravel()
-        v -= v.mean()
-        vectors.append(v / (np.linalg.norm(v) or 1.0))
-    similarity = np.array(vectors) @ np.array(vectors).T
+    vectors = _glyph_vectors(DIGITS, face)
+    similarity = vectors @ vectors.T
     return {
         d: tuple(DIGITS[j] for j in np.argsort(-similarity[i]) if j != i)[:DIGIT_RIVALS]
         for i, d in enumerate(DIGITS)

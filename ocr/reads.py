@@ -110,19 +110,26 @@ def more_reads(
 
 
 def read_field(
-    image: np.ndarray, config: OcrConfig, engine: Engine = tesseract, second: Engine | None = ppocr
+    image: np.ndarray,
+    config: OcrConfig,
+    engine: Engine = tesseract,
+    second: Engine | None = ppocr,
+    reads: tuple[OcrText, ...] | None = None,
+    enough: Callable[[tuple[OcrText, ...]], bool] | None = None,
 ) -> tuple[OcrText, ...]:
     """Return the field's reads (none when the field is blank): the engine's at the first target line
-    height and the second engine's (without one, the engine's at the second height), and all the
-    engine's extra reads when those two do not settle it."""
-    reads = first_read(image, config, engine)
+    height and the second engine's (without one, the engine's at the second height), and the engine's
+    extra reads when those two do not settle it (all of them, or until `enough`: more_reads). `reads`
+    already made (ocr/pipeline.py: the first, or the first two) are carried on from."""
+    reads = first_read(image, config, engine) if reads is None else reads
     if not reads:
         return ()
-    reads += (second_read(image, config, engine, second),)
+    if len(reads) == 1:
+        reads += (second_read(image, config, engine, second),)
     # Looked up on the module at each call: bench/ocr_bench.py --calibrate replaces it to read every
     # field more times.
     if config.kind and not decide.settled(config.kind, reads, image, config.name):
-        reads = more_reads(image, config, reads, engine, second)
+        reads = more_reads(image, config, reads, engine, second, enough)
     return reads
 
 
