@@ -51,6 +51,7 @@ def preload(settings: Settings | None = None) -> None:
     import esign.render  # noqa: F401
     import esign.verify  # noqa: F401
     import indexing.filing  # noqa: F401
+    from capture.pipeline import preload as load_capture
     from capture.templates import templates
     from esign.sign import rehearse, signer_from_settings
     from ocr.pipeline import preload as load_ocr
@@ -58,7 +59,8 @@ def preload(settings: Settings | None = None) -> None:
 
     templates()
     cjk_font()
-    load_ocr()  # tesseract's chi_sim and eng, and the look-alike table: inherited by every forked job
+    load_capture()  # the card sides' specimens
+    load_ocr()  # the engines, the look-alike table, the faces: inherited by every forked job
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
             rehearse(signer_from_settings(settings))

@@ -8,7 +8,8 @@ degradation. Each page is decoded once; then, one after the other on the same pa
 alternating from page to page, so the machine's load falls on both alike):
 
 - ours: capture (classify, align, cut the fields) and every field read and decided (ocr/pipeline.py),
-  the engines loaded beforehand as a worker loads them;
+  what a worker loads before it forks its jobs loaded beforehand (worker_process.preload: the engines,
+  the card specimens, the faces);
 - full-page tesseract, in-process (tesserocr, chi_sim+eng, the page's automatic segmentation, one
   thread), which extracts no fields at all; and the same through the `tesseract` command line
   (pytesseract: a process per page, as most pipelines call it).
@@ -37,10 +38,11 @@ from capture.pipeline import capture  # noqa: E402
 from capture.render import render_form, render_idcard  # noqa: E402
 from capture.specimens import card_values, form_values  # noqa: E402
 from capture.templates import latest  # noqa: E402
-from ocr.pipeline import preload, read_document  # noqa: E402
+from ocr.pipeline import read_document  # noqa: E402
 from ocr.validate import validate  # noqa: E402
 from tests.capture.scans import place_cards, scan_page  # noqa: E402
 from vocabulary import FieldStatus  # noqa: E402
+from worker_process import preload  # noqa: E402
 
 
 def pages(n: int, seed: int, face: str | None) -> list[tuple[np.ndarray, dict[str, str]]]:

@@ -138,7 +138,7 @@ def align_by_layout(gray: np.ndarray, scale: float, forms: list[Template]) -> Al
 
 
 @cache
-def _card_thumbnail(template: Template) -> np.ndarray:
+def card_thumbnail(template: Template) -> np.ndarray:
     card = grey(render_card(template, None, OUTPUT_DPI))
     size = (
         round(template.width_mm / MM_PER_INCH * MATCH_DPI * 2),
@@ -160,7 +160,7 @@ def align_card(image: np.ndarray, quad: np.ndarray, sides: list[Template]) -> Al
             transform = cv2.getPerspectiveTransform(
                 corners.astype(np.float32), np.roll(quad, -turn, axis=0).astype(np.float32)
             )
-            thumb = _card_thumbnail(template)
+            thumb = card_thumbnail(template)
             candidate = rectify(gray, transform, template.width_mm, template.height_mm, MATCH_DPI * 2)
             score = similarity(candidate, thumb)
             if best is None or score > best.score:

@@ -19,6 +19,7 @@ from capture.align import (
     align_by_code,
     align_by_layout,
     align_card,
+    card_thumbnail,
     check_quality,
     crop_fields,
     rectify,
@@ -72,6 +73,13 @@ CARD_SIDES = frozenset({DocType.idcard_front, DocType.idcard_back, DocType.bank_
 
 def _card_sides() -> list[Template]:
     return [t for t in templates().values() if t.type in CARD_SIDES]
+
+
+def preload() -> None:
+    """Draw the card sides' blank specimens that cards are matched against (about 0.1 s), once in this
+    process: a worker does it before it forks a child per job, which would otherwise draw them again."""
+    for side in _card_sides():
+        card_thumbnail(side)
 
 
 def _document(page: Page, alignment: Alignment, application_no: str | None = None) -> Document:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from capture.model import Document
 from capture.templates import FieldSpec
-from ocr import ppocr, tesseract
+from ocr import ppocr, printed, tesseract
 from ocr.choice import decide_choice
 from ocr.decide import Decision, decide_document, enough_reads, learn_face, proven_alone
 from ocr.engine import Engine, OcrConfig, OcrText
-from ocr.printed import look_alikes
 from ocr.reads import first_read, read_field, second_read
 from ocr.validate import document_checks, validate
+from printing import installed_faces
 from vocabulary import FieldStatus
 
 
@@ -113,9 +113,9 @@ def _qr_proof(number: str, reads: tuple[OcrText, ...], decision: Decision) -> De
 
 
 def preload(engine: Engine = tesseract) -> None:
-    """Load the engines (tesseract's languages, PP-OCR's recognition model) and the look-alike table
-    ocr/decide.py checks names against (read from its file), once per worker process, before it forks
-    a job."""
+    """Load the engines (tesseract's languages, PP-OCR's recognition model), the look-alike table
+    ocr/decide.py checks names against (read from its file) and the installed faces the print checks
+    draw in, once per worker process, before it forks a job."""
     engine.preload()
     ppocr.preload()
-    look_alikes("宇")
+    printed.preload((None, *installed_faces()))

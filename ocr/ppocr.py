@@ -1,11 +1,19 @@
 """read: one prepared field image in, text with per-character confidences out. PaddleOCR's PP-OCRv6 small
-recognition model, run by onnxruntime through rapidocr, as a second OCR engine (ocr/engine.py Engine:
-this module's `read` and `preload`), and the only module that talks to rapidocr or onnxruntime.
+recognition model, run through rapidocr, as a second OCR engine (ocr/engine.py Engine: this module's
+`read` and `preload`), and the only module that talks to rapidocr, onnxruntime or OpenVINO.
 
 Only the recognition model is loaded (the wheel carries it: nothing is fetched at run time), once per
 process: a worker loads it before RQ forks its jobs. One thread: throughput comes from worker processes,
 as for tesseract. The input is not padded to the model's 320 px width: measured on 56 field crops,
 16.6 ms a field of CPU instead of 25.5 ms, the same 56 values read.
+
+On a CPU that computes bfloat16 natively (Intel AMX or AVX-512 BF16: OpenVINO's CPU lists BF16 among
+its capabilities) the model runs in bfloat16 through OpenVINO instead of float32 through onnxruntime:
+on the 97 PP-OCR reads of bench/page_speed_bench.py's 12 pages, 7.2 ms a read of CPU against 14.1 ms,
+the same 97 texts. Each line is padded on the right to a multiple of BUCKET px (as the model pads a
+batch), so that OpenVINO reuses the kernels of a few widths instead of building them for each new one
+(17.8 ms a read unpadded); what the padding adds to the model's output is cut off again. OpenVINO in
+float32 was slower than onnxruntime here (18-19 ms), so without native bfloat16 onnxruntime runs it.
 
 It fails differently from tesseract (another network, other training data, no page segmentation): a
 value both engines read alike is strong evidence (ocr/decide.py). Its scores do not see a character it
@@ -25,13 +33,55 @@ from ocr.engine import OcrConfig, OcrText
 
 NAME = "ppocr"
 MIN_WIDTH = 16  # px at the model's 48 px height: no padding to 320 (see above)
+BUCKET = 64  # px: OpenVINO's input width is a multiple of this (see above)
+WARM_WIDTHS = range(BUCKET, 1025, BUCKET)  # the widths preload runs once, before a worker forks its jobs
 _recognizer = None
 
 
-def recognizer():
-    """Return this process's PP-OCR text recogniser, loading it on first use (about 0.5 s, 40 MB)."""
+class _Bfloat16:
+    """The recognition model run by OpenVINO in bfloat16, called as rapidocr calls its onnxruntime
+    session: a batch of normalised lines in, the model's output per time step out."""
+
+    def __init__(self, model: Path) -> None:
+        import openvino
+
+        core = openvino.Core()
+        hints = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "bf16"}
+        self.request = core.compile_model(core.read_model(model), "CPU", hints).create_infer_request()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        width = batch.shape[3]
+        padded = np.zeros((*batch.shape[:3], -(-width // BUCKET) * BUCKET), np.float32)
+        padded[..., :width] = batch
+        return self.request.infer({0: padded})[0][:, : time_steps(width)].copy()
+
+
+def time_steps(width: int) -> int:
+    """Return how many time steps the model gives for a line `width` px wide (its convolutions' strides;
+    the same as onnxruntime's output from 16 to 1600 px: tests/ocr/test_ppocr.py)."""
+    return (width + 3) // 8
+
+
+def native_bfloat16() -> bool:
+    """Return whether this CPU computes bfloat16 natively, as OpenVINO sees it."""
+    try:
+        import openvino
+    except ImportError:
+        return False
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def runtime() -> str:
+    """Return what runs the model in this process: "openvino-bf16" or "onnxruntime"."""
+    return "openvino-bf16" if isinstance(recognizer().session, _Bfloat16) else "onnxruntime"
+
+
+def recognizer(bfloat16: bool | None = None):
+    """Return this process's PP-OCR text recogniser, loading it on first use (about 0.5 s, 40 MB):
+    in bfloat16 through OpenVINO where the CPU computes it natively (or when told), else onnxruntime.
+    Told either way, a new recogniser is returned and not kept (tests compare the two)."""
     global _recognizer
-    if _recognizer is None:
+    if _recognizer is None or bfloat16 is not None:
         import rapidocr
         from rapidocr.ch_ppocr_rec import TextRecognizer
         from rapidocr.utils.parse_parameters import ParseParams
@@ -44,15 +94,25 @@ def recognizer():
         engine.inter_op_num_threads = 1
         cfg.Rec.engine_cfg = engine
         cfg.Rec.model_root_dir = str(root / "models")
+        cfg.Rec.model_path = str(next((root / "models").glob("*_rec_*.onnx")))  # the one the wheel carries
         cfg.Rec.font_path = None
         cfg.Rec.rec_img_shape = [3, 48, MIN_WIDTH]
-        _recognizer = TextRecognizer(cfg.Rec)
+        made = TextRecognizer(cfg.Rec)
+        if native_bfloat16() if bfloat16 is None else bfloat16:
+            made.session = _Bfloat16(Path(cfg.Rec.model_path))
+        if bfloat16 is not None:
+            return made
+        _recognizer = made
     return _recognizer
 
 
 def preload() -> None:
-    """Load the recognition model in this process: processes forked from it share it."""
-    recognizer()
+    """Load the recognition model in this process, and run it once at each of WARM_WIDTHS (OpenVINO
+    builds its kernels for a width on first use): processes forked from it share both."""
+    session = recognizer().session
+    if isinstance(session, _Bfloat16):
+        for width in WARM_WIDTHS:
+            session(np.zeros((1, 3, 48, width), np.float32))
 
 
 def read(image: np.ndarray, config: OcrConfig) -> OcrText:
