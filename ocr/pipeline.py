@@ -63,7 +63,10 @@ def read_and_decide(
         if len(reads[n]) == 2:
             reads[n] = read_more(n)
     decisions = decide_document({n: (kinds[n], r) for n, r in reads.items()}, images, face)
-    again = [n for n in alone if decisions[n].status != FieldStatus.accepted]
+    # Not the application number the QR code proves: _qr_proof below accepts it on any read that gives it
+    # (tesseract's confidence may be 0 on a right read), and more reads would change nothing.
+    qr_proven = {"application_no"} if document.application_no else set()
+    again = [n for n in alone - qr_proven if decisions[n].status != FieldStatus.accepted]
     for n in again:
         reads[n] = read_more(n)
     if again:

@@ -180,6 +180,29 @@ def test_a_read_with_a_proof_of_its_own_needs_no_second_engine() -> None:
     assert proven_alone(card) == {"id_number", "sex"}
 
 
+class _UnsureOfTheNumber:
+    """tesseract, but with a confidence of 0 on the application number (as it gives on some right reads)."""
+
+    def read(self, image, config):
+        from ocr import tesseract
+
+        read = tesseract.read(image, config)
+        return OcrText(read.text, 0.0, read.words, read.engine) if config.name == "application_no" else read
+
+    def preload(self) -> None:
+        pass
+
+
+def test_the_application_number_the_qr_code_proves_is_read_once_however_unsure_the_read(engines) -> None:
+    values = form_values(random.Random(7003))
+    doc = _document(values, None, 3)
+    assert doc.application_no == values["application_no"]
+    decisions, reads = read_and_decide(doc, _UnsureOfTheNumber())
+    assert decisions["application_no"].status == FieldStatus.accepted
+    assert decisions["application_no"].value == _right(values, "application_no")
+    assert [r.engine for r in reads["application_no"]] == ["tesseract"]
+
+
 def test_one_read_of_an_id_number_two_digits_wrong_that_passes_its_check_is_not_accepted(engines) -> None:
     values = form_values(random.Random(7002))
     doc = _document(values, None, 2)
