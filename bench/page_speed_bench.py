@@ -15,7 +15,8 @@ alternating from page to page, so the machine's load falls on both alike):
   (pytesseract: a process per page, as most pipelines call it).
 
 Wall time and this process's CPU time are both reported (the CPU time is what a shared machine's other
-work disturbs least). One core: OMP_THREAD_LIMIT=1.
+work disturbs least). One core, as a batch job runs: OMP_THREAD_LIMIT=1, OpenCV on one thread
+(queues.taking_turns).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from capture.decode import Page  # noqa: E402
@@ -75,6 +77,7 @@ def main() -> None:
     from ocr.tesseract import tessdata
 
     scans = pages(args.pages, args.seed, args.face)
+    cv2.setNumThreads(1)
     preload()
     full_page = tesserocr.PyTessBaseAPI(path=tessdata(), lang="chi_sim+eng")
     clock = {"ours": [0.0, 0.0], "in-process": [0.0, 0.0], "command line": [0.0, 0.0]}

@@ -4,11 +4,18 @@ it is allowed; a mark its job left behind lapses. Real Redis."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import threading
 import time
+from types import SimpleNamespace
+
+import cv2
 
 import queues
+from settings import Settings
+from vocabulary import ScanMode
 
 
 def test_a_batch_capture_waits_while_an_immediate_scan_runs_and_goes_on_when_it_ends(redis_conn) -> None:
@@ -35,3 +42,28 @@ def test_a_batch_capture_waits_no_longer_than_allowed_and_a_lapsed_mark_holds_no
     elsewhere = queues.IMMEDIATE_RUNNING.format(host="another-machine")
     redis_conn.zadd(elsewhere, {"s20261130000000dddddddddddd": time.time() + 30})
     assert queues.give_way(redis_conn, 5) < 0.05
+
+
+def test_a_batch_capture_job_runs_niced_with_opencv_on_one_thread_and_an_immediate_one_as_it_was(
+    redis_conn, monkeypatch
+) -> None:
+    monkeypatch.setattr(queues, "get_current_job", lambda: object())  # as in an RQ job's forked child
+    settings = Settings(batch_nice=7)
+    for mode in (ScanMode.immediate, ScanMode.batch):
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # a job's child: what it changes about its process ends with it
+            scan = SimpleNamespace(mode=mode, scan_id="s20261130000000eeeeeeeeeeee")
+            before = os.nice(0), cv2.getNumThreads()
+            with queues.taking_turns(redis_conn, settings, scan):
+                os.write(write, json.dumps([*before, os.nice(0), cv2.getNumThreads()]).encode())
+            os._exit(0)
+        os.close(write)
+        nice, threads, nice_in_job, threads_in_job = json.loads(os.read(read, 100))
+        os.close(read)
+        os.waitpid(child, 0)
+        assert threads > 1 or os.cpu_count() == 1
+        if mode == ScanMode.immediate:
+            assert (nice_in_job, threads_in_job) == (nice, threads)
+        else:
+            assert (nice_in_job, threads_in_job) == (nice + 7, 1)
