@@ -63,20 +63,15 @@ def immediate_running(conn: Redis, scan_id: str, seconds: float):
 @contextlib.contextmanager
 def taking_turns(conn: Redis, settings: Settings, scan: Scan):
     """Run a scan's capture in its turn, yielding the function it calls between pages and documents: an
-    immediate scan is marked running (immediate_running); a batch one runs niced (IMAGING_BATCH_NICE) with
-    OpenCV on one thread, in the job's forked child only, and its function waits while an immediate scan
-    runs (give_way), for at most a quarter of the job's time limit in all."""
+    immediate scan is marked running (immediate_running); a batch one runs niced (IMAGING_BATCH_NICE, in
+    the job's forked child only) and its function waits while an immediate scan runs (give_way), for at
+    most a quarter of the job's time limit in all."""
     if scan.mode == ScanMode.immediate:
         with immediate_running(conn, scan.scan_id, settings.job_timeout):
             yield lambda: None
         return
     if get_current_job() is not None:
         os.nice(settings.batch_nice)
-        # And OpenCV on one thread: its second saved a batch page no time and cost 14 % more CPU
-        # (bench/page_speed_bench.py), which the machine's other workers use better.
-        import cv2
-
-        cv2.setNumThreads(1)
     waited = 0.0
 
     def turn() -> None:

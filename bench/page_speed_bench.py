@@ -16,7 +16,7 @@ alternating from page to page, so the machine's load falls on both alike):
 
 Wall time and this process's CPU time are both reported (the CPU time is what a shared machine's other
 work disturbs least). One core, as a batch job runs: OMP_THREAD_LIMIT=1, OpenCV on one thread
-(queues.taking_turns).
+(worker_process.opencv_on_one_thread).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from capture.decode import Page  # noqa: E402
@@ -44,7 +43,7 @@ from ocr.pipeline import read_document  # noqa: E402
 from ocr.validate import validate  # noqa: E402
 from tests.capture.scans import place_cards, scan_page  # noqa: E402
 from vocabulary import FieldStatus  # noqa: E402
-from worker_process import preload  # noqa: E402
+from worker_process import opencv_on_one_thread, preload  # noqa: E402
 
 
 def pages(n: int, seed: int, face: str | None) -> list[tuple[np.ndarray, dict[str, str]]]:
@@ -77,7 +76,7 @@ def main() -> None:
     from ocr.tesseract import tessdata
 
     scans = pages(args.pages, args.seed, args.face)
-    cv2.setNumThreads(1)
+    opencv_on_one_thread()  # as a worker that takes batch scans runs
     preload()
     full_page = tesserocr.PyTessBaseAPI(path=tessdata(), lang="chi_sim+eng")
     clock = {"ours": [0.0, 0.0], "in-process": [0.0, 0.0], "command line": [0.0, 0.0]}

@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
 
-import cv2
-
 import queues
 from settings import Settings
+from tests.conftest import ROOT
 from vocabulary import ScanMode
 
 
@@ -44,9 +45,7 @@ def test_a_batch_capture_waits_no_longer_than_allowed_and_a_lapsed_mark_holds_no
     assert queues.give_way(redis_conn, 5) < 0.05
 
 
-def test_a_batch_capture_job_runs_niced_with_opencv_on_one_thread_and_an_immediate_one_as_it_was(
-    redis_conn, monkeypatch
-) -> None:
+def test_a_batch_capture_job_runs_niced_and_an_immediate_one_as_it_was(redis_conn, monkeypatch) -> None:
     monkeypatch.setattr(queues, "get_current_job", lambda: object())  # as in an RQ job's forked child
     settings = Settings(batch_nice=7)
     for mode in (ScanMode.immediate, ScanMode.batch):
@@ -54,16 +53,28 @@ def test_a_batch_capture_job_runs_niced_with_opencv_on_one_thread_and_an_immedia
         child = os.fork()
         if child == 0:  # a job's child: what it changes about its process ends with it
             scan = SimpleNamespace(mode=mode, scan_id="s20261130000000eeeeeeeeeeee")
-            before = os.nice(0), cv2.getNumThreads()
+            before = os.nice(0)
             with queues.taking_turns(redis_conn, settings, scan):
-                os.write(write, json.dumps([*before, os.nice(0), cv2.getNumThreads()]).encode())
+                os.write(write, json.dumps([before, os.nice(0)]).encode())
             os._exit(0)
         os.close(write)
-        nice, threads, nice_in_job, threads_in_job = json.loads(os.read(read, 100))
+        nice, nice_in_job = json.loads(os.read(read, 100))
         os.close(read)
         os.waitpid(child, 0)
-        assert threads > 1 or os.cpu_count() == 1
-        if mode == ScanMode.immediate:
-            assert (nice_in_job, threads_in_job) == (nice, threads)
-        else:
-            assert (nice_in_job, threads_in_job) == (nice + 7, 1)
+        assert nice_in_job == nice + (7 if mode == ScanMode.batch else 0)
+
+
+def test_a_worker_that_takes_batch_scans_runs_opencv_on_one_thread_set_before_its_jobs_fork() -> None:
+    # In a fresh process, as a worker starts; then a forked child (a job) uses OpenCV's threads freely.
+    code = (
+        "import os, cv2, numpy as np, worker_process; n = cv2.getNumThreads();"
+        "worker_process.opencv_on_one_thread(); cv2.resize(np.zeros((2000, 2000), np.uint8), (999, 999));"
+        "pid = os.fork();"
+        "os._exit(0) if pid == 0 and cv2.resize(np.zeros((2000, 2000), np.uint8), (999, 999)) is not None "
+        "else None;"
+        "os.waitpid(pid, 0); print(n, cv2.getNumThreads())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert (before > 1 or os.cpu_count() == 1) and after == 1
