@@ -60,7 +60,8 @@ def preload(settings: Settings | None = None) -> None:
     templates()
     cjk_font()
     load_capture()  # the card sides' specimens
-    load_ocr()  # the engines, the look-alike table, the faces: inherited by every forked job
+    # The engines, the look-alike table, the faces: inherited by every forked job.
+    load_ocr(ppocr_runtime=settings.ppocr_runtime if settings is not None else "auto")
     if settings is not None and not settings.pkcs11_module and settings.pkcs12_path.exists():
         try:
             rehearse(signer_from_settings(settings))

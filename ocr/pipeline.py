@@ -115,10 +115,10 @@ def _qr_proof(number: str, reads: tuple[OcrText, ...], decision: Decision) -> De
     )
 
 
-def preload(engine: Engine = tesseract) -> None:
-    """Load the engines (tesseract's languages, PP-OCR's recognition model), the look-alike table
-    ocr/decide.py checks names against (read from its file) and the installed faces the print checks
-    draw in, once per worker process, before it forks a job."""
+def preload(engine: Engine = tesseract, ppocr_runtime: str = "auto") -> None:
+    """Load the engines (tesseract's languages, PP-OCR's recognition model in the runtime told:
+    ocr/ppocr.py), the look-alike table ocr/decide.py checks names against (read from its file) and the
+    installed faces the print checks draw in, once per worker process, before it forks a job."""
     engine.preload()
-    ppocr.preload()
+    ppocr.preload(ppocr_runtime)
     printed.preload((None, *installed_faces()))

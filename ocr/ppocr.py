@@ -106,9 +106,13 @@ def recognizer(bfloat16: bool | None = None):
     return _recognizer
 
 
-def preload() -> None:
-    """Load the recognition model in this process, and run it once at each of WARM_WIDTHS (OpenVINO
-    builds its kernels for a width on first use): processes forked from it share both."""
+def preload(runtime: str = "auto") -> None:
+    """Load the recognition model in this process (`auto`: in bfloat16 where the CPU computes it natively;
+    `onnxruntime`: in onnxruntime always, IMAGING_PPOCR_RUNTIME), and run it once at each of WARM_WIDTHS
+    (OpenVINO builds its kernels for a width on first use): processes forked from it share both."""
+    global _recognizer
+    if runtime == "onnxruntime" and (_recognizer is None or isinstance(_recognizer.session, _Bfloat16)):
+        _recognizer = recognizer(bfloat16=False)
     session = recognizer().session
     if isinstance(session, _Bfloat16):
         for width in WARM_WIDTHS:

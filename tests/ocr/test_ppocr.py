@@ -5,6 +5,8 @@ scanned forms printed in two faces."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from ocr import ppocr
 from ocr.pipeline import ocr_config
 from ocr.reads import SECOND_HEIGHT, prepare
 from tests.capture.scans import scan_page
+from tests.conftest import ROOT
 
 FORM = latest("application_form")
 
@@ -58,3 +61,20 @@ def test_a_line_padded_to_its_bucket_gives_as_many_time_steps_as_unpadded() -> N
     for width in [*range(16, 140), 700, 1023, 1600]:
         line = np.random.default_rng(width).uniform(-1, 1, (1, 3, 48, width)).astype(np.float32)
         assert padded(line).shape == plain(line).shape == (1, ppocr.time_steps(width), plain(line).shape[2])
+
+
+def test_a_worker_told_to_runs_pp_ocr_in_onnxruntime_and_otherwise_as_the_cpu_allows() -> None:
+    # In fresh processes, as workers start: which runtime a process holds is its own state.
+    code = (
+        "import sys, worker_process; from ocr import ppocr; from settings import Settings;"
+        "worker_process.preload(Settings(ppocr_runtime=sys.argv[1])); print(ppocr.runtime())"
+    )
+    told = {}
+    for runtime in ("onnxruntime", "auto"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, runtime], capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        told[runtime] = done.stdout.split()[-1]
+    assert told["onnxruntime"] == "onnxruntime"
+    assert told["auto"] == ("openvino-bf16" if ppocr.native_bfloat16() else "onnxruntime")
