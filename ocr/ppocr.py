@@ -9,7 +9,7 @@ as for tesseract. The input is not padded to the model's 320 px width: measured 
 
 On a CPU that computes bfloat16 natively (Intel AMX or AVX-512 BF16: OpenVINO's CPU lists BF16 among
 its capabilities) the model runs in bfloat16 through OpenVINO instead of float32 through onnxruntime:
-on the 97 PP-OCR reads of bench/page_speed_bench.py's 12 pages, 7.2 ms a read of CPU against 14.1 ms,
+on the 97 lines PP-OCR reads on bench/page_speed_bench.py's 12 pages, 7.2 ms a line of CPU against 14.1 ms,
 the same 97 texts. Each line is padded on the right to a multiple of BUCKET px (as the model pads a
 batch), so that OpenVINO reuses the kernels of a few widths instead of building them for each new one
 (17.8 ms a read unpadded); what the padding adds to the model's output is cut off again. OpenVINO in
