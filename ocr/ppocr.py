@@ -73,37 +73,44 @@ def native_bfloat16() -> bool:
 
 def runtime() -> str:
     """Return what runs the model in this process: "openvino-bf16" or "onnxruntime"."""
-    return "openvino-bf16" if isinstance(recognizer().session, _Bfloat16) else "onnxruntime"
+    return runtime_of(recognizer())
 
 
-def recognizer(bfloat16: bool | None = None):
-    """Return this process's PP-OCR text recogniser, loading it on first use (about 0.5 s, 40 MB):
-    in bfloat16 through OpenVINO where the CPU computes it natively (or when told), else onnxruntime.
-    Told either way, a new recogniser is returned and not kept (tests compare the two)."""
+def runtime_of(recognizer) -> str:
+    """Return what runs a recogniser's model: "openvino-bf16" or "onnxruntime"."""
+    return "openvino-bf16" if isinstance(recognizer.session, _Bfloat16) else "onnxruntime"
+
+
+def recognizer():
+    """Return this process's PP-OCR text recogniser, loading it on first use (about 0.5 s, 40 MB): in
+    bfloat16 through OpenVINO where the CPU computes it natively, else in onnxruntime."""
     global _recognizer
-    if _recognizer is None or bfloat16 is not None:
-        import rapidocr
-        from rapidocr.ch_ppocr_rec import TextRecognizer
-        from rapidocr.utils.parse_parameters import ParseParams
-
-        root = Path(rapidocr.__file__).parent
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        cfg = ParseParams.load(root / "config.yaml")
-        engine = cfg.EngineConfig.onnxruntime
-        engine.intra_op_num_threads = 1
-        engine.inter_op_num_threads = 1
-        cfg.Rec.engine_cfg = engine
-        cfg.Rec.model_root_dir = str(root / "models")
-        cfg.Rec.model_path = str(next((root / "models").glob("*_rec_*.onnx")))  # the one the wheel carries
-        cfg.Rec.font_path = None
-        cfg.Rec.rec_img_shape = [3, 48, MIN_WIDTH]
-        made = TextRecognizer(cfg.Rec)
-        if native_bfloat16() if bfloat16 is None else bfloat16:
-            made.session = _Bfloat16(Path(cfg.Rec.model_path))
-        if bfloat16 is not None:
-            return made
-        _recognizer = made
+    if _recognizer is None:
+        _recognizer = load(native_bfloat16())
     return _recognizer
+
+
+def load(bfloat16: bool):
+    """Return a new PP-OCR text recogniser, its model run in bfloat16 through OpenVINO or in onnxruntime."""
+    import rapidocr
+    from rapidocr.ch_ppocr_rec import TextRecognizer
+    from rapidocr.utils.parse_parameters import ParseParams
+
+    root = Path(rapidocr.__file__).parent
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    cfg = ParseParams.load(root / "config.yaml")
+    engine = cfg.EngineConfig.onnxruntime
+    engine.intra_op_num_threads = 1
+    engine.inter_op_num_threads = 1
+    cfg.Rec.engine_cfg = engine
+    cfg.Rec.model_root_dir = str(root / "models")
+    cfg.Rec.model_path = str(next((root / "models").glob("*_rec_*.onnx")))  # the one the wheel carries
+    cfg.Rec.font_path = None
+    cfg.Rec.rec_img_shape = [3, 48, MIN_WIDTH]
+    made = TextRecognizer(cfg.Rec)  # its onnxruntime session also gives it the model's characters
+    if bfloat16:
+        made.session = _Bfloat16(Path(cfg.Rec.model_path))
+    return made
 
 
 def preload(runtime: str = "auto") -> None:
@@ -111,8 +118,8 @@ def preload(runtime: str = "auto") -> None:
     `onnxruntime`: in onnxruntime always, IMAGING_PPOCR_RUNTIME), and run it once at each of WARM_WIDTHS
     (OpenVINO builds its kernels for a width on first use): processes forked from it share both."""
     global _recognizer
-    if runtime == "onnxruntime" and (_recognizer is None or isinstance(_recognizer.session, _Bfloat16)):
-        _recognizer = recognizer(bfloat16=False)
+    if runtime == "onnxruntime" and (_recognizer is None or runtime_of(_recognizer) != runtime):
+        _recognizer = load(bfloat16=False)
     session = recognizer().session
     if isinstance(session, _Bfloat16):
         for width in WARM_WIDTHS:

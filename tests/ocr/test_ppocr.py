@@ -46,7 +46,7 @@ def test_bfloat16_through_openvino_reads_what_onnxruntime_reads(fields, monkeypa
     assert ppocr.runtime() == "openvino-bf16"
     reads = {}
     for bfloat16 in (False, True):
-        monkeypatch.setattr(ppocr, "_recognizer", ppocr.recognizer(bfloat16=bfloat16))
+        monkeypatch.setattr(ppocr, "_recognizer", ppocr.load(bfloat16))
         assert ppocr.runtime() == ("openvino-bf16" if bfloat16 else "onnxruntime")
         reads[bfloat16] = [ppocr.read(image, config) for image, config in fields]
     assert len(fields) >= 20 and sum(bool(r.text) for r in reads[False]) >= 20
@@ -57,7 +57,7 @@ def test_bfloat16_through_openvino_reads_what_onnxruntime_reads(fields, monkeypa
 def test_a_line_padded_to_its_bucket_gives_as_many_time_steps_as_unpadded() -> None:
     if not ppocr.native_bfloat16():
         pytest.skip("no native bfloat16 on this CPU (AMX, AVX-512 BF16): onnxruntime runs the model here")
-    padded, plain = ppocr.recognizer(bfloat16=True).session, ppocr.recognizer(bfloat16=False).session
+    padded, plain = ppocr.load(bfloat16=True).session, ppocr.load(bfloat16=False).session
     for width in [*range(16, 140), 700, 1023, 1600]:
         line = np.random.default_rng(width).uniform(-1, 1, (1, 3, 48, width)).astype(np.float32)
         assert padded(line).shape == plain(line).shape == (1, ppocr.time_steps(width), plain(line).shape[2])
