@@ -148,7 +148,8 @@ def card_thumbnail(template: Template) -> np.ndarray:
 
 
 def align_card(image: np.ndarray, quad: np.ndarray, sides: list[Template]) -> Alignment:
-    """Return the card's alignment: which side it shows and which way up, by layout matching."""
+    """Return the card's alignment: which side it shows and which way up, by layout matching (the page
+    in grey, or in colour: greyed here)."""
     # Put a long edge first, so the card's width runs along quad[0] -> quad[1].
     if np.linalg.norm(quad[1] - quad[0]) < np.linalg.norm(quad[3] - quad[0]):
         quad = np.roll(quad, -1, axis=0)

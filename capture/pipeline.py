@@ -123,7 +123,7 @@ def capture_page(page: Page, orientation: Orientation | None = None) -> PageOutc
             return PageOutcome(page.number, "form", [document], int(payload["page"]))
     # A card-shaped region is a card only if it looks like one side of the card: a white sheet
     # photographed on a desk has the shape too (60 specimen cards scored >= 0.84, such sheets ~0.04).
-    aligned = [(q, align_card(page.image, q, _card_sides())) for q in find_cards(page.image, scale)]
+    aligned = [(q, align_card(gray, q, _card_sides())) for q in find_cards(page.image, scale)]
     cards = [a for _, a in aligned if a.score >= CARD_MIN_SCORE]
     passed = _passed_over(page, [(q, a.score) for q, a in aligned if a.score < CARD_MIN_SCORE])
     if cards:
