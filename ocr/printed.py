@@ -79,7 +79,8 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if _flat(a) or _flat(b):
         return 0.0
     a, b = a - a.mean(), b - b.mean()
-    return float(np.clip(a @ b / np.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
+    # Sums of products, not `a @ b`: BLAS would spread a dot product over every core.
+    return float(np.clip((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()), -1.0, 1.0))
 
 
 def _best_match(around: np.ndarray, template: np.ndarray) -> float:
