@@ -78,3 +78,44 @@ def test_the_look_alike_table_is_read_from_its_file_and_matches_the_print_font()
         similarity = vectors @ vectors[chars.index(char)]
         best = np.argsort(-similarity)[1:4]
         assert table[char] == "".join(chars[j] for j in best if similarity[j] >= LOOK_ALIKE_MIN), char
+
+
+def test_a_line_is_drawn_from_the_fonts_mask_exactly_as_on_a_canvas_in_every_installed_face() -> None:
+    from PIL import Image, ImageDraw
+
+    from ocr import printed
+    from printing import installed_faces
+
+    size = printed.DRAW_SIZE
+    for face in (None, *installed_faces()):
+        font = printed._font(face)
+        for text in (
+            "张三丰",
+            "四川省成都市武侯区人民路200号",
+            "37070219920809329X",
+            "2014.01.12",
+            "鑫享年金保险 (分红型)",
+        ):
+            canvas = Image.new("L", (size * (len(text) + 2), size * 2), 255)
+            ImageDraw.Draw(canvas).text((size // 2, size // 2), text, fill=0, font=font)
+            array = np.asarray(canvas)
+            drawn, _, (x0, y0) = printed._glyphs(text, face)
+            assert np.array_equal(drawn, array[y0 : y0 + drawn.shape[0], x0 : x0 + drawn.shape[1]]), (
+                face,
+                text,
+            )
+            outside = array.copy()
+            outside[y0 : y0 + drawn.shape[0], x0 : x0 + drawn.shape[1]] = 255
+            assert outside.min() >= 128, (face, text)  # the crop holds all the ink
+
+
+def test_each_field_is_binarised_once_and_never_mistaken_for_another_of_its_size() -> None:
+    from ocr import printed
+
+    fields = _fields(render_form(FORM, VALUES, 300), 5)
+    name = fields["applicant_name"].ocr_image
+    twin = np.roll(name, 40, axis=1)  # the same size, the ink in another place
+    first = printed._binary(name)
+    assert printed._binary(name.copy()) is first  # the same pixels: binarised once
+    assert not np.array_equal(printed._binary(twin), first)
+    assert not first.flags.writeable  # shared between checks: none may change it
