@@ -62,7 +62,7 @@ def installed_faces() -> list[str]:
     return [name for name, (path, _) in FACES.items() if path.exists()]
 
 
-class _Kept(OrderedDict):
+class Kept(OrderedDict):
     """The last few values made, by key (least recently used goes first); safe to share between threads."""
 
     def __init__(self, size: int) -> None:
@@ -86,7 +86,7 @@ class _FlateOnce(pdfdoc.PDFStreamFilterZCompress):
     """Flate, remembering the last font programs compressed: the same subset, the same bytes, once."""
 
     def __init__(self) -> None:
-        self.kept = _Kept(32)
+        self.kept = Kept(32)
 
     def encode(self, text):
         return self.kept.get_or_make(text, lambda: super(_FlateOnce, self).encode(text))
@@ -106,7 +106,7 @@ class KeptFace(TTFontFace):
         return tables[tag]
 
     def makeSubset(self, subset):  # noqa: N802 (reportlab's name)
-        kept = self.__dict__.setdefault("_kept_subsets", _Kept(32))
+        kept = self.__dict__.setdefault("_kept_subsets", Kept(32))
         return kept.get_or_make(tuple(subset), lambda: super(KeptFace, self).makeSubset(subset))
 
     def addSubsetObjects(self, doc, fontname, subset):  # noqa: N802 (reportlab's name)

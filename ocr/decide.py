@@ -25,7 +25,6 @@ here, or every field goes to key-entry (it fails safe, not wrong).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +32,7 @@ import numpy as np
 from ocr.engine import OcrText
 from ocr.printed import char_scores, look_alike_lead, print_geometry, print_score, print_scores
 from ocr.validate import cross_check, document_checks, validate
-from printing import group_card_number, installed_faces
+from printing import Kept, group_card_number, installed_faces
 from vocabulary import FieldStatus
 
 # Calibrated with `.venv/bin/python bench/ocr_bench.py --calibrate --forms 40 --seed 11` (920 fields):
@@ -133,7 +132,7 @@ def _drawn_text(kind: str, text: str) -> str:
     return "\n".join(line.replace(" ", "") for line in text.split("\n"))
 
 
-_checked: OrderedDict[tuple, list[str]] = OrderedDict()  # the last answers of print_problems
+_checked = Kept(256)  # the last answers of print_problems
 
 
 def print_problems(kind: str, text: str, image: np.ndarray, face: str | None = None) -> list[str]:
@@ -143,11 +142,7 @@ def print_problems(kind: str, text: str, image: np.ndarray, face: str | None = N
     for the same image and text: a field is checked once to decide whether to read it more, then again
     to decide it."""
     key = (kind, text, face, image.shape, hash(image.tobytes()))
-    if key not in _checked:
-        _checked[key] = _print_problems(kind, text, image, face)
-        while len(_checked) > 256:
-            _checked.popitem(last=False)
-    return list(_checked[key])
+    return list(_checked.get_or_make(key, lambda: _print_problems(kind, text, image, face)))
 
 
 def _print_problems(kind: str, text: str, image: np.ndarray, face: str | None) -> list[str]:

@@ -18,7 +18,6 @@ is compared with its line of the text.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from functools import cache, lru_cache
 from itertools import accumulate
 from pathlib import Path
@@ -26,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from printing import Kept
 
 DRAW_SIZE = 64  # px: the reference is drawn large, then shrunk onto the field's ink
 SHIFT = 2  # px: how far a character's drawn column may move to meet its ink
@@ -40,24 +41,22 @@ def _font(face: str | None = None) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), DRAW_SIZE, index=index)
 
 
-_binaries: OrderedDict[tuple, np.ndarray] = OrderedDict()  # the last fields' binaries, by their pixels
+_binaries = Kept(64)  # the last fields' binaries, by their pixels
 
 
 def _binary(image: np.ndarray) -> np.ndarray:
     """Return the field binarised (Otsu after a slight blur). Kept for the last few fields: one field is
     checked several times (learning the face, deciding, each value read) and binarised once."""
-    key = (image.shape, hash(image.tobytes()))
-    binary = _binaries.get(key)
-    if binary is None:
+
+    def make() -> np.ndarray:
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         _, binary = cv2.threshold(
             cv2.GaussianBlur(grey, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU
         )
         binary.flags.writeable = False
-        _binaries[key] = binary
-        while len(_binaries) > 64:
-            _binaries.popitem(last=False)
-    return binary
+        return binary
+
+    return _binaries.get_or_make((image.shape, hash(image.tobytes())), make)
 
 
 def _ink(binary: np.ndarray) -> np.ndarray | None:
@@ -152,9 +151,10 @@ def _drawn(
     if glyphs is None:
         return None
     array, columns, _ = glyphs
-    drawn = cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
     k = shape[1] / array.shape[1]
-    return drawn, [(max(0, round(a * k)), min(shape[1], round(b * k))) for a, b in columns]
+    return _stretched(text, shape, face), [
+        (max(0, round(a * k)), min(shape[1], round(b * k))) for a, b in columns
+    ]
 
 
 def _lines(binary: np.ndarray, count: int) -> list[np.ndarray] | None:
