@@ -11,7 +11,15 @@ from capture.model import Document
 from capture.templates import FieldSpec
 from ocr import ppocr, printed, tesseract
 from ocr.choice import decide_choice
-from ocr.decide import Decision, decide_document, enough_reads, learn_face, proven_alone
+from ocr.decide import (
+    Decision,
+    decide_document,
+    decide_field,
+    enough_reads,
+    learn_face,
+    proven_alone,
+    tesseract_first,
+)
 from ocr.engine import Engine, OcrConfig, OcrText
 from ocr.reads import first_read, read_field, second_read
 from ocr.validate import document_checks, validate
@@ -40,19 +48,31 @@ def read_and_decide(
     names = [n for n, f in document.fields.items() if f.text is None and not f.marks]
     configs = [ocr_config(template.field(n)) for n in names]
     images = {n: document.fields[n].ocr_image for n in names}
-    # One tesseract read of every field first; the second engine only for the fields whose read does not
-    # carry its own proof (ocr/decide.py proven_alone); the page's face learned from the fields settled
-    # so far; more reads of the rest, each field's stopping once the decision in that face accepts it. A
-    # field read once that the decision does not accept (a digit too close to its look-alike) is then
-    # read as the others were, and the document decided again.
+    # One read of every field first: by PP-OCR where one PP-OCR read may settle the kind (names,
+    # addresses, texts, numbers: ocr/decide.py PPOCR_ALONE_KINDS), by tesseract where its one read may
+    # carry its own proof (ocr/decide.py proven_alone) or both engines must read it. The second engine
+    # then for the tesseract reads that do not carry their own proof; the page's face learned from the
+    # fields settled so far; tesseract for the PP-OCR reads not accepted in that face alone; more reads of
+    # the fields the two engines do not settle, each field's stopping once the decision in that face
+    # accepts it. A field read once that the decision does not accept (a digit too close to its
+    # look-alike) is then read as the others were, and the document decided again.
     configs_by_name = dict(zip(names, configs, strict=True))
     kinds = {n: c.kind for n, c in configs_by_name.items()}
-    reads = {n: first_read(images[n], c, engine) for n, c in configs_by_name.items()}
+    tesseract_reads = tesseract_first(kinds, document.application_no)
+    reads = {
+        n: first_read(images[n], c, engine, None if n in tesseract_reads else ppocr)
+        for n, c in configs_by_name.items()
+    }
     alone = proven_alone({n: (kinds[n], r) for n, r in reads.items()}, document.application_no)
     for n in names:
-        if reads[n] and n not in alone:
+        if reads[n] and n in tesseract_reads and n not in alone:
             reads[n] += (second_read(images[n], configs_by_name[n], engine),)
     face = learn_face({n: (kinds[n], r) for n, r in reads.items()}, images)
+    for n in names:
+        if n in tesseract_reads or not reads[n]:
+            continue
+        if decide_field(kinds[n], n, reads[n], images[n], face).status != FieldStatus.accepted:
+            reads[n] += (second_read(images[n], configs_by_name[n], engine, first=reads[n][0]),)
 
     def read_more(name: str) -> tuple[OcrText, ...]:
         kind, image = kinds[name], images[name]

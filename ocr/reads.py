@@ -1,11 +1,13 @@
 """read_fields: field images in, each field's OCR reads out, as many as it takes to settle the field.
 
-Every field is read twice: once by tesseract (ocr/tesseract.py), binarised, its text scaled to one line
-height, and once by PP-OCR (ocr/ppocr.py), in grey cropped to its ink. The two engines fail
-differently, so a valid value both read alike is far more often right than either's confidence says
-(ocr/decide.py). A field the two do not settle (they disagree, a validator fails, a confidence is
-under its kind's threshold) is read seven more times by tesseract (five more heights, and twice in
-grey, cropped to its ink): ocr/decide.py then takes the value whose characters match the print best.
+A field is read by two engines that fail differently: tesseract (ocr/tesseract.py), binarised, its text
+scaled to one line height, and PP-OCR (ocr/ppocr.py), in grey cropped to its ink. A valid value both
+read alike is far more often right than either's confidence says (ocr/decide.py). Which engine reads
+first is the caller's (first_read; ocr/pipeline.py reads names, addresses, texts and numbers with PP-OCR
+first, and one such read that looks printed may settle them alone); second_read is the other engine's. A
+field the two do not settle (they disagree, a validator fails, a confidence is under its kind's
+threshold) is read seven more times by tesseract (five more heights, and twice in grey, cropped to its
+ink): ocr/decide.py then takes the value whose characters match the print best.
 
 Without a second engine (second=None) the first two reads are tesseract's at two heights, as before
 PP-OCR joined.
@@ -73,16 +75,30 @@ def prepare(image: np.ndarray, height: int, binarise: bool = True) -> np.ndarray
     return cv2.copyMakeBorder(scaled, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=255)
 
 
-def first_read(image: np.ndarray, config: OcrConfig, engine: Engine = tesseract) -> tuple[OcrText, ...]:
-    """Return the engine's read of the field at the first target line height; none when it is blank."""
+def first_read(
+    image: np.ndarray, config: OcrConfig, engine: Engine = tesseract, second: Engine | None = None
+) -> tuple[OcrText, ...]:
+    """Return the field's first read; none when it is blank: the engine's at the first target line
+    height, or, when told, the second engine's (second_read) instead."""
+    if second is not None:
+        prepared = prepare(image, SECOND_HEIGHT, binarise=False)
+        return () if prepared is None else (second.read(prepared, config),)
     prepared = prepare(image, HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)[0])
     return () if prepared is None else (engine.read(prepared, config),)
 
 
 def second_read(
-    image: np.ndarray, config: OcrConfig, engine: Engine = tesseract, second: Engine | None = ppocr
+    image: np.ndarray,
+    config: OcrConfig,
+    engine: Engine = tesseract,
+    second: Engine | None = ppocr,
+    first: OcrText | None = None,
 ) -> OcrText:
-    """Return the second engine's read of the field (without one, the engine's at the second height)."""
+    """Return the field's read by the other engine than the first read's: the second engine's (without
+    one, the engine's at the second height); the engine's at the first height when the first read was
+    the second engine's (ocr/pipeline.py reads some fields with PP-OCR first)."""
+    if second is not None and first is not None and first.engine == ppocr.NAME:
+        return engine.read(prepare(image, HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)[0]), config)
     if second is not None:
         return second.read(prepare(image, SECOND_HEIGHT, binarise=False), config)
     return engine.read(prepare(image, HEIGHTS.get(config.kind, DEFAULT_HEIGHTS)[1]), config)
@@ -127,7 +143,7 @@ def read_field(
     if not reads:
         return ()
     if len(reads) == 1:
-        reads += (second_read(image, config, engine, second),)
+        reads += (second_read(image, config, engine, second, reads[0]),)
     # Looked up on the module at each call: bench/ocr_bench.py --calibrate replaces it to read every
     # field more times.
     if config.kind and not decide.settled(config.kind, reads, image, config.name):

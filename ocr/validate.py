@@ -21,6 +21,7 @@ _DIGIT_CONFUSABLES = str.maketrans(
      "Z": "2", "S": "5", "s": "5", "B": "8", "g": "9", "q": "9"}
 )  # fmt: skip
 _SEPARATORS = re.compile(r"[\s\u3000_—–\-‐,，、'`]+")
+_BESIDE_CJK = re.compile(r"(?<=[\u3400-\u9fff]) | (?=[\u3400-\u9fff])")
 _CJK_NAME = re.compile(r"^[\u4e00-\u9fff\u3400-\u4dbf]+([·•][\u4e00-\u9fff\u3400-\u4dbf]+)*$")
 _DATE_PATTERNS = (
     re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$"),
@@ -149,7 +150,9 @@ def check_card_number(text: str) -> Checked:
 
 
 def check_text(text: str) -> Checked:
-    value = re.sub(r"\s+", " ", _clean(text))
+    # Chinese is written without spaces: one beside a Chinese character is the reader's (PP-OCR reads
+    # 鑫享年金保险 (分红型) where tesseract's words join as printed).
+    value = _BESIDE_CJK.sub("", re.sub(r"\s+", " ", _clean(text)))
     return Checked(value) if value else Checked(value, ("empty",))
 
 

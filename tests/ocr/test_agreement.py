@@ -1,6 +1,7 @@
 """Two engines that fail differently (tesseract and PP-OCR) agreeing settle a field, with its validators;
-the page's face is learned from its own fields, so values printed in a face other than ours are accepted
-right, and nothing wrong is accepted."""
+so does one PP-OCR read of a name, an address, a text or a number that looks printed, character by
+character, in the page's face; the page's face is learned from its own fields, so values printed in a
+face other than ours are accepted right, and nothing wrong is accepted."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ocr.decide import (
     print_problems,
     proven_alone,
     settled,
+    tesseract_first,
     two_engines,
 )
 from ocr.engine import OcrText
@@ -268,3 +270,69 @@ def test_extra_reads_stop_at_the_third_once_it_and_the_second_engine_give_the_va
     assert [r.text for r in reads] == ["田博居", "田博晨", "田博晨"]
     assert (first.made, second.made) == (2, 1)
     assert decide_field("name", "applicant_name", reads, image).value == "田博晨"
+
+
+def test_one_ppocr_read_settles_a_name_that_looks_printed_in_the_pages_face_and_no_other_kind() -> None:
+    values = {**form_values(random.Random(7005)), "applicant_name": "田博晨"}
+    doc = _document(values, None, 5)
+    image = doc.fields["applicant_name"].ocr_image
+    alone = decide_field("name", "applicant_name", (pp("田博晨"),), image, "uming")
+    assert alone.status == FieldStatus.accepted and alone.value == "田博晨"
+    refused = {
+        "a look-alike read": decide_field("name", "applicant_name", (pp("田博晟"),), image, "uming"),
+        "an unsure read": decide_field(
+            "name", "applicant_name", (pp("田博晨", PPOCR_MIN - 1),), image, "uming"
+        ),
+        "no print to check": decide_field("name", "applicant_name", (pp("田博晨"),), None, "uming"),
+        "another face": decide_field("name", "applicant_name", (pp("田博晨"),), image, "noto-serif"),
+    }
+    for why, decision in refused.items():
+        assert decision.status == FieldStatus.key_entry, why
+    date = doc.fields["applicant_birth_date"].ocr_image
+    one = decide_field("date", "applicant_birth_date", (pp(values["applicant_birth_date"]),), date, "uming")
+    assert one.status == FieldStatus.key_entry and "tesseract must read it too" in one.reasons[0]
+
+
+def test_tesseract_reads_first_the_fields_its_one_read_may_prove_and_those_both_engines_must_read() -> None:
+    kinds = {n: str(FORM.field(n).kind) for n in ("application_no", "applicant_name", "applicant_birth_date")}
+    kinds |= {"applicant_id_number": "id_number", "applicant_address": "address", "premium": "amount"}
+    assert tesseract_first(kinds, "TB2026001234") == {
+        "application_no",
+        "applicant_birth_date",
+        "applicant_id_number",
+    }
+    card = {"name": "name", "sex": "sex", "ethnicity": "text", "birth_date": "date", "id_number": "id_number"}
+    assert tesseract_first(card) == {"sex", "birth_date", "id_number"}
+    back = {"issuing_authority": "text", "valid_from": "date", "valid_to": "date"}
+    assert tesseract_first(back) == {"valid_from", "valid_to"}  # dates no ID number proves: both engines
+
+
+def test_a_forms_names_and_numbers_are_read_once_by_ppocr_and_tesseract_reads_those_it_does_not_settle(
+    engines,
+) -> None:
+    values = form_values(random.Random(7006))
+    doc = _document(values, None, 6, written=("beneficiary_name",))
+    decisions, reads = read_and_decide(doc)
+    for name in ("applicant_name", "insured_name", "applicant_address", "product_name", "premium"):
+        assert [r.engine for r in reads[name]] == ["ppocr"], name
+        assert decisions[name].status == FieldStatus.accepted and decisions[name].value == _right(
+            values, name
+        )
+    # Written by hand: PP-OCR's read does not look printed, so tesseract reads it too, and a person keys it.
+    assert [r.engine for r in reads["beneficiary_name"][:2]] == ["ppocr", "tesseract"]
+    assert decisions["beneficiary_name"].status == FieldStatus.key_entry
+
+
+def test_the_face_is_learned_from_chinese_characters_too_when_the_proven_fields_are_all_digits(
+    engines,
+) -> None:
+    # Three numbers alone chose UKai (its digits are UMing's) for this form printed in UMing.
+    values = form_values(random.Random(7200))
+    doc = _document(values, None, 0)
+    images = {n: f.ocr_image for n, f in doc.fields.items()}
+    fields = {
+        n: (str(FORM.field(n).kind), (tess(_right(values, n)),))
+        for n in ("application_no", "applicant_id_number", "insured_id_number")
+    }
+    fields["applicant_name"] = ("name", (pp(_right(values, "applicant_name")),))
+    assert learn_face(fields, images) == "uming"

@@ -74,6 +74,8 @@ def test_validators_never_raise_on_any_text(text: str) -> None:
         ("sex", " 女 ", "女"),
         ("sex", "x", None),
         ("name", "张 三丰", "张三丰"),
+        ("text", "鑫享年金保险 (分红型)", "鑫享年金保险(分红型)"),  # a space beside Chinese is the reader's
+        ("text", "Ping  An Life", "Ping An Life"),
         ("name", "阿依古丽·买买提", "阿依古丽·买买提"),
         ("name", "Zhang San", None),
         ("name", "张", None),
