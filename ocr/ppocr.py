@@ -1,6 +1,6 @@
 """read: one prepared field image in, text with per-character confidences out. PaddleOCR's PP-OCRv6 small
-recognition model, run through rapidocr, as a second OCR engine (ocr/engine.py Engine: this module's
-`read` and `preload`), and the only module that talks to rapidocr, onnxruntime or OpenVINO.
+recognition model, run through rapidocr, as an OCR engine beside tesseract (ocr/engine.py Engine: this
+module's `read` and `preload`), and the only module that talks to rapidocr, onnxruntime or OpenVINO.
 
 Only the recognition model is loaded (the wheel carries it: nothing is fetched at run time), once per
 process: a worker loads it before RQ forks its jobs. One thread: throughput comes from worker processes,
@@ -17,8 +17,10 @@ float32 was slower than onnxruntime here (18-19 ms), so without native bfloat16 
 
 It fails differently from tesseract (another network, other training data, no page segmentation): a
 value both engines read alike is strong evidence (ocr/decide.py). Its scores do not see a character it
-dropped or one outside its set (王赟 read 王 at 0.999): agreement with tesseract and the validators, not
-its score alone, prove a value.
+dropped or one outside its set (王赟 read 王 at 0.999): its score alone proves nothing. Its one read of a
+name, an address, a text or a number settles a field only with the print checks (the line and each
+character drawn in the page's face against the ink: a dropped character leaves ink unmatched); anything
+else needs tesseract's agreement (ocr/decide.py PPOCR_ALONE_KINDS).
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ REASONS: tuple[tuple[str, str], ...] = (
     (r"two readings disagree: (.+)", "两次识别结果不同：{1}"),
     (r"OCR confidence (\d+) below (\d+)", "识别置信度低（{1}）"),
     (r"PP-OCR confidence (\d+) below (\d+)", "第二识别引擎置信度低（{1}）"),
+    (r"one PP-OCR read does not settle a .*", "仅一个识别引擎的结果，不足以确认"),
+    (r"one read, not checked against the print", "仅识别一次，未与打印字迹核对"),
     (r"nothing written in the field", "字段为空"),
     (r"one character, not the size or on the line of .*", "单个字，大小或位置与其他打印内容不符，可能是手写"),
     (r"differs from the form's QR code \((.+)\)", "与投保单二维码（{1}）不符"),

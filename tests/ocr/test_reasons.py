@@ -41,6 +41,7 @@ def _reasons() -> list[str]:
     out += decide_field("name", "x", (tess("孙字"), tess("孙宇"))).reasons
     out += decide_field("name", "x", (tess("孙字"), tess("孙宇"), tess("孙字"))).reasons
     out += decide_field("name", "x", ()).reasons
+    out += decide_field("date", "x", (pp("2020-01-01"),)).reasons  # one PP-OCR read, no print to check
     out += decide_choice("choice", "payment_method", (("年缴", 0.0), ("月缴", 0.0))).reasons
     out += decide_choice(
         "choice", "payment_method", (("年缴", 0.5), ("月缴", 0.5), ("季缴", EMPTY + 0.01))
