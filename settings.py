@@ -481,7 +481,7 @@ class Settings(BaseSettings):
     )
     ppocr_runtime: Literal["auto", "onnxruntime"] = Field(
         "auto",
-        description="what runs PP-OCR, the second OCR engine, in a worker: `auto` runs it in bfloat16 "
+        description="what runs PP-OCR, the other OCR engine, in a worker: `auto` runs it in bfloat16 "
         "through OpenVINO where the CPU computes bfloat16 natively (about half the CPU, about 240 MB more "
         "memory a worker), else in onnxruntime; `onnxruntime` always in onnxruntime",
     )
