@@ -325,20 +325,12 @@ def settled(kind: str, reads: tuple[OcrText, ...], image: np.ndarray | None, nam
     return decide_field(kind, name, reads, image).status == FieldStatus.accepted
 
 
-def tesseract_first(fields: dict[str, str], qr: str | None = None) -> set[str]:
-    """Return the fields (name: kind) tesseract reads first, because its one read may prove itself
-    (proven_alone: a check digit, the QR code's number, the birth date and sex an ID number gives) or
-    because one PP-OCR read does not settle their kind (PPOCR_ALONE_KINDS); PP-OCR reads the others
-    first."""
-    numbers = {n.removesuffix("id_number") for n, kind in fields.items() if kind == "id_number"}
-    return {
-        name
-        for name, kind in fields.items()
-        if kind not in PPOCR_ALONE_KINDS
-        or kind in CHECK_DIGIT_KINDS
-        or (name == "application_no" and qr)
-        or any(name in (f"{p}birth_date", f"{p}sex") for p in numbers)
-    }
+def tesseract_first(fields: dict[str, str]) -> set[str]:
+    """Return the fields (name: kind) tesseract reads first: those of a kind one PP-OCR read does not
+    settle (not PPOCR_ALONE_KINDS). Among them are all whose one read may prove itself (proven_alone:
+    check-digit numbers, the QR code's application number, the birth date and sex an ID number gives);
+    the others are read by both engines. PP-OCR reads the rest first."""
+    return {name for name, kind in fields.items() if kind not in PPOCR_ALONE_KINDS}
 
 
 def proven_alone(fields: dict[str, tuple[str, tuple[OcrText, ...]]], qr: str | None = None) -> set[str]:

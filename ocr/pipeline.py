@@ -58,7 +58,7 @@ def read_and_decide(
     # look-alike) is then read as the others were, and the document decided again.
     configs_by_name = dict(zip(names, configs, strict=True))
     kinds = {n: c.kind for n, c in configs_by_name.items()}
-    tesseract_reads = tesseract_first(kinds, document.application_no)
+    tesseract_reads = tesseract_first(kinds)
     reads = {
         n: first_read(images[n], c, engine, None if n in tesseract_reads else ppocr)
         for n, c in configs_by_name.items()
